@@ -1,0 +1,141 @@
+"""Every error gh_collect raises, in one hierarchy.
+
+Each error knows the exit code SPEC gives it and carries a one-line message that says what
+happened, where, and what to do. The CLI prints ``str(error)`` and exits with
+``error.exit_code``; nothing else is needed to report an error to a user.
+
+Messages never contain the token: they are built from URLs without credentials, paths and
+settings, never from request headers.
+
+    GhCollectError                      exit 1
+    ├── UsageError                      exit 2   bad command-line usage (unknown --from-repo, ...)
+    ├── ConfigError                     exit 2   unreadable/invalid config, missing token variable
+    ├── CheckpointError                 exit 2
+    │   ├── CorruptCheckpointError               not JSON, truncated, invalid, future version
+    │   └── DigestMismatchError                  config changed since the checkpoint was made
+    ├── LockHeldError                   exit 3   another run holds this dataset's lock
+    ├── StorageError                    exit 1   the output folder cannot be written (ENOSPC...)
+    ├── DataError                       exit 1   a record that cannot be exported
+    ├── RateLimitExit                   exit 75  stopped on the rate limit (--on-rate-limit exit)
+    ├── Interrupted                     exit 130 / 143
+    └── ApiError                        exit 1   an HTTP answer we cannot use as data
+        ├── RetriableApiError                    5xx, timeouts, resets, malformed bodies: retried
+        ├── RateLimitError                       primary budget spent: wait for reset
+        ├── SecondaryRateLimitError              secondary limit: wait retry-after
+        ├── SkippableApiError                    403/404/410/451 on a repo: repo FAILED, run goes on
+        │   └── EmptyRepositoryError             409: not an error, zero records
+        └── FatalApiError                        stops the run
+            └── BadCredentialsError     exit 2   401
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+class GhCollectError(Exception):
+    """Root of every error gh_collect raises on purpose."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(GhCollectError):
+    exit_code = 2
+
+
+class ConfigError(GhCollectError):
+    exit_code = 2
+
+
+class CheckpointError(GhCollectError):
+    exit_code = 2
+
+
+class CorruptCheckpointError(CheckpointError):
+    pass
+
+
+class DigestMismatchError(CheckpointError):
+    pass
+
+
+class LockHeldError(GhCollectError):
+    exit_code = 3
+
+
+class StorageError(GhCollectError):
+    exit_code = 1
+
+
+class DataError(GhCollectError):
+    exit_code = 1
+
+
+class RateLimitExit(GhCollectError):
+    exit_code = 75
+
+
+class Interrupted(GhCollectError):
+    """A signal stopped the run after the checkpoint was saved."""
+
+    def __init__(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name}: checkpoint saved, run the same command to resume")
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+class ApiError(GhCollectError):
+    """An HTTP answer that is not usable data. ``url`` never carries credentials."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, status: int | None = None, url: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+
+
+class RetriableApiError(ApiError):
+    pass
+
+
+class RateLimitError(ApiError):
+    """The primary budget is spent until ``reset_at`` (epoch seconds)."""
+
+    def __init__(self, message: str, *, reset_at: float, status: int | None = None, url: str = ""):
+        super().__init__(message, status=status, url=url)
+        self.reset_at = reset_at
+
+
+class SecondaryRateLimitError(ApiError):
+    """GitHub asked us to slow down; wait at least ``retry_after`` seconds."""
+
+    def __init__(
+        self, message: str, *, retry_after: float, status: int | None = None, url: str = ""
+    ):
+        super().__init__(message, status=status, url=url)
+        self.retry_after = retry_after
+
+
+class SkippableApiError(ApiError):
+    """This repo x endpoint cannot be collected (gone, forbidden, blocked); others can."""
+
+
+class EmptyRepositoryError(SkippableApiError):
+    pass
+
+
+class FatalApiError(ApiError):
+    pass
+
+
+class BadCredentialsError(FatalApiError):
+    exit_code = 2
