@@ -1,0 +1,940 @@
+"""Checkpoint: the progress state that lets a run stop at any instant and resume exactly.
+
+Exactly-once rests on three things kept here:
+
+* a saved checkpoint never counts bytes that are not durable: ``before_save`` (the storage
+  layer's flush + fsync) runs before every save, and a save does not happen if it fails;
+* a save is atomic: temp file in the same folder, fsync, ``os.replace``, fsync of the folder,
+  so a crash at any instant leaves the old checkpoint or the new one, never a mix;
+* a checkpoint that cannot be read is never overwritten: it raises CorruptCheckpointError.
+
+The write steps are module-level functions named in ``SAVE_STEPS`` so that crash-point tests
+can replace any one of them (raise, or ``os._exit``) and check what is left on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import errno
+import json
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, Protocol, TypeAlias
+
+from filelock import FileLock, Timeout
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gh_collect.config import CheckpointSettings, Config, RateLimitSettings, describe_changes
+from gh_collect.errors import (
+    CheckpointError,
+    CorruptCheckpointError,
+    DigestMismatchError,
+    LockHeldError,
+    StorageError,
+    UsageError,
+)
+
+__all__ = [
+    "DISCOVERY_PHASE",
+    "FORMAT_VERSION",
+    "SAVE_STEPS",
+    "AnyOf",
+    "CheckpointManager",
+    "CheckpointState",
+    "CheckpointStatus",
+    "EndpointProgress",
+    "EveryPages",
+    "EveryRecords",
+    "EverySeconds",
+    "PhaseProgress",
+    "RateLimitBelow",
+    "RateLimitSnapshot",
+    "RepoProgress",
+    "SaveContext",
+    "SaveStrategy",
+    "atomic_write",
+    "derive_repo_status",
+    "read_checkpoint",
+    "strategy_from_settings",
+]
+
+FORMAT_VERSION = 1
+DISCOVERY_PHASE = "discovery"
+# The atomic-save steps in order; each is a module function a crash-point test may replace.
+SAVE_STEPS = ("_create_temp", "_write_temp", "_fsync_file", "_replace", "_fsync_dir")
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_SignalHandler: TypeAlias = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- state models
+
+
+class CheckpointStatus(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+class _Model(BaseModel):
+    # Unknown keys mean a hand-edited or foreign file: better refused than half understood.
+    model_config = ConfigDict(extra="forbid")
+
+
+class EndpointProgress(_Model):
+    """One repo x endpoint: where its pages stand and what resuming needs."""
+
+    status: CheckpointStatus = CheckpointStatus.PENDING
+    pages_collected: int = Field(default=0, ge=0)
+    records_collected: int = Field(default=0, ge=0)
+    last_page_written: int = Field(default=0, ge=0)
+    # The next page URL exactly as the Link header gave it (cursors, /repositories/{id} URLs);
+    # None = start from the first page (no pages yet) or nothing left.
+    next_url: str | None = None
+    # Size of the repo x endpoint JSONL file at the last save: resume truncates back to it.
+    byte_offset: int = Field(default=0, ge=0)
+    started_at: AwareDatetime | None = None
+    completed_at: AwareDatetime | None = None
+    error: str | None = None
+    retryable: bool | None = None
+
+
+class RepoProgress(_Model):
+    full_name: str
+    name: str
+    status: CheckpointStatus = CheckpointStatus.PENDING
+    started_at: AwareDatetime | None = None
+    completed_at: AwareDatetime | None = None
+    error: str | None = None
+    endpoints: dict[str, EndpointProgress] = Field(default_factory=dict)
+
+
+class PhaseProgress(_Model):
+    status: CheckpointStatus = CheckpointStatus.PENDING
+    started_at: AwareDatetime | None = None
+    completed_at: AwareDatetime | None = None
+    error: str | None = None
+
+
+class RateLimitSnapshot(_Model):
+    limit: int = Field(ge=0)
+    remaining: int = Field(ge=0)
+    reset: float  # epoch seconds
+    resource: str | None = None
+    seen_at: AwareDatetime
+
+
+class CheckpointState(_Model):
+    """The whole checkpoint.json. ``repos`` keeps discovery order through save and load."""
+
+    format_version: int = Field(default=FORMAT_VERSION, ge=1, le=FORMAT_VERSION)
+    config_digest: str
+    config: dict[str, Any]  # Config.digest_inputs(), so a mismatch can name what changed
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    save_count: int = Field(default=0, ge=0)
+    last_save_reason: str | None = None
+    last_saved_at: AwareDatetime | None = None
+    current_phase: str | None = None
+    phases: dict[str, PhaseProgress]
+    repos: dict[str, RepoProgress] = Field(default_factory=dict)
+    rate_limit: RateLimitSnapshot | None = None
+    requests_made: int = Field(default=0, ge=0)
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The config's endpoints in phase order (every phase after discovery)."""
+        return [name for name in self.phases if name != DISCOVERY_PHASE]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CheckpointState:
+        """Catch hand edits that would make resuming misbehave rather than fail clearly."""
+        if DISCOVERY_PHASE not in self.phases:
+            raise ValueError(f"phases lacks '{DISCOVERY_PHASE}'")
+        expected = set(self.endpoints)
+        for key, repo in self.repos.items():
+            if key != repo.full_name:
+                raise ValueError(f"repos key {key!r} differs from its full_name {repo.full_name!r}")
+            if set(repo.endpoints) != expected:
+                raise ValueError(f"repo {key} endpoints {sorted(repo.endpoints)} != phases")
+        return self
+
+
+def derive_repo_status(endpoints: Iterable[EndpointProgress]) -> CheckpointStatus:
+    """A repo is FAILED if any endpoint failed, COMPLETE if all are, IN_PROGRESS once started."""
+    statuses = [progress.status for progress in endpoints]
+    if CheckpointStatus.FAILED in statuses:
+        return CheckpointStatus.FAILED
+    if statuses and all(status == CheckpointStatus.COMPLETE for status in statuses):
+        return CheckpointStatus.COMPLETE
+    if any(status != CheckpointStatus.PENDING for status in statuses):
+        return CheckpointStatus.IN_PROGRESS
+    return CheckpointStatus.PENDING
+
+
+# --------------------------------------------------------------------------- atomic save
+
+
+def _create_temp(target: Path) -> tuple[int, Path]:
+    """A fresh temp file beside ``target`` (same filesystem, so the rename is atomic).
+
+    Mode 0o666 lets the user's umask decide permissions, as for any file they create.
+    """
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    return os.open(temp, flags, 0o666), temp
+
+
+def _write_temp(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_file(fd: int) -> None:
+    os.fsync(fd)
+
+
+def _replace(temp: Path, target: Path) -> None:
+    temp.replace(target)  # os.replace: atomic on POSIX when both are in one folder
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable; without it a power cut can bring the old name back."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # Some filesystems cannot sync a directory; there is nothing more we can do there.
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Replace ``target`` with ``data`` so that a crash leaves the old or the new content.
+
+    On any exception before the rename the temp file is removed and ``target`` is untouched.
+    """
+    fd, temp = _create_temp(target)
+    try:
+        try:
+            _write_temp(fd, data)
+            _fsync_file(fd)
+        finally:
+            os.close(fd)
+        _replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Temp files a killed run left behind; only called while holding the lock."""
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+# --------------------------------------------------------------------------- load
+
+
+def _corrupt(path: Path, what: str) -> CorruptCheckpointError:
+    what = " ".join(what.split())  # one line, whatever the parser said
+    return CorruptCheckpointError(
+        f"checkpoint {path} is corrupt ({what}): move it aside or run with --force to start over"
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {path}: run collect to create one") from None
+    except OSError as exc:
+        raise CorruptCheckpointError(
+            f"cannot read checkpoint {path} ({exc.strerror}): fix its permissions, "
+            "move it aside, or run with --force to start over"
+        ) from None
+
+
+def _parse_json(path: Path, raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _corrupt(path, f"not valid JSON, truncated? {exc.msg} at line {exc.lineno}") from None
+    except ValueError:
+        raise _corrupt(path, "not UTF-8 text") from None
+    if not isinstance(data, dict):
+        raise _corrupt(path, f"expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _check_version(path: Path, data: dict[str, Any]) -> None:
+    version = data.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise CorruptCheckpointError(
+            f"checkpoint {path} has format version {version}, newer than this gh-collect "
+            f"reads ({FORMAT_VERSION}): upgrade gh-collect, move it aside, "
+            "or run with --force to start over"
+        )
+
+
+def _validate(path: Path, data: dict[str, Any]) -> CheckpointState:
+    try:
+        return CheckpointState.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "top level"
+        raise _corrupt(path, f"{where}: {error['msg']}") from None
+
+
+def read_checkpoint(path: Path) -> CheckpointState:
+    """Read and validate ``path``; any defect raises CorruptCheckpointError, nothing is written."""
+    data = _parse_json(path, _read_bytes(path))
+    _check_version(path, data)
+    return _validate(path, data)
+
+
+# --------------------------------------------------------------------------- save strategies
+
+
+@dataclass(frozen=True)
+class SaveContext:
+    """What a strategy sees: progress since the last save and the rate-limit budget."""
+
+    pages_since_save: int = 0
+    records_since_save: int = 0
+    seconds_since_save: float = 0.0
+    rate_remaining: int | None = None
+    rate_limit: int | None = None
+
+
+class SaveStrategy(Protocol):
+    def reason(self, ctx: SaveContext) -> str | None:
+        """Why to save now, or None to not save."""
+        ...
+
+
+def _plural(count: float, unit: str) -> str:
+    return f"{count:g} {unit}" if count == 1 else f"{count:g} {unit}s"
+
+
+class EveryPages:
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+
+    def reason(self, ctx: SaveContext) -> str | None:
+        return (
+            f"every {_plural(self.pages, 'page')}" if ctx.pages_since_save >= self.pages else None
+        )
+
+
+class EveryRecords:
+    def __init__(self, records: int) -> None:
+        self.records = records
+
+    def reason(self, ctx: SaveContext) -> str | None:
+        if ctx.records_since_save >= self.records:
+            return f"every {_plural(self.records, 'record')}"
+        return None
+
+
+class EverySeconds:
+    """Time since the last save comes from the manager's clock, so any save restarts it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def reason(self, ctx: SaveContext) -> str | None:
+        if ctx.seconds_since_save >= self.seconds:
+            return f"every {_plural(self.seconds, 'second')}"
+        return None
+
+
+class RateLimitBelow:
+    """Fires once when remaining/limit falls to ``fraction``; re-arms when the budget recovers.
+
+    Saving on every response below the line would add a save per request exactly when the
+    run can least afford slowness, so it fires once per crossing.
+    """
+
+    def __init__(self, fraction: float) -> None:
+        self.fraction = fraction
+        self._below = False
+
+    def reason(self, ctx: SaveContext) -> str | None:
+        if ctx.rate_remaining is None or not ctx.rate_limit:
+            return None
+        share = ctx.rate_remaining / ctx.rate_limit
+        if share > self.fraction:
+            self._below = False
+            return None
+        if self._below:
+            return None
+        self._below = True
+        return f"rate limit {share:.0%} <= {self.fraction:.0%}"
+
+
+class AnyOf:
+    """Saves when any member fires; asks every member so stateful ones see each call."""
+
+    def __init__(self, strategies: Sequence[SaveStrategy]) -> None:
+        self.strategies = list(strategies)
+
+    def reason(self, ctx: SaveContext) -> str | None:
+        reasons = [r for r in (s.reason(ctx) for s in self.strategies) if r is not None]
+        return "; ".join(reasons) or None
+
+
+def strategy_from_settings(checkpoint: CheckpointSettings, rate_limit: RateLimitSettings) -> AnyOf:
+    """The SPEC cadence: every N pages, N records, T seconds, and the rate-limit threshold."""
+    return AnyOf(
+        [
+            EveryPages(checkpoint.every_pages),
+            EveryRecords(checkpoint.every_records),
+            EverySeconds(checkpoint.every_seconds),
+            RateLimitBelow(rate_limit.save_below),
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- lock helpers
+
+
+def _write_holder_pid(fd: int) -> None:
+    """Called by filelock once the lock is ours, so a refused run can name the holder."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+
+def _read_holder_pid(lock_path: Path) -> int | None:
+    try:
+        text = lock_path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _unknown_repo_message(wanted: str, repos: Sequence[RepoProgress]) -> str:
+    names = {repo.full_name.lower(): repo.full_name for repo in repos}
+    names.update({repo.name.lower(): repo.full_name for repo in repos})
+    close = difflib.get_close_matches(wanted.strip().lower(), list(names), n=3, cutoff=0.6)
+    suggestions = list(dict.fromkeys(names[match] for match in close))
+    hint = f"did you mean {', '.join(suggestions)}?" if suggestions else "pass owner/name"
+    return (
+        f"--from-repo {wanted!r} is not among the {len(repos)} discovered repos: {hint} "
+        "(see `gh-collect status`)"
+    )
+
+
+# --------------------------------------------------------------------------- the manager
+
+
+class CheckpointManager:
+    """Owns checkpoint.json for one dataset: loads, mutates, decides when and how to save.
+
+    Use it as a context manager: entering takes the dataset's lock (one run at a time), and
+    every save or delete requires it. ``load`` and ``get_stats`` work without the lock, so
+    ``gh-collect status`` can read while a run is going.
+    """
+
+    def __init__(
+        self,
+        checkpoint_path: Path,
+        lock_path: Path,
+        *,
+        strategy: SaveStrategy | None = None,
+        before_save: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.checkpoint_path = Path(checkpoint_path)
+        self.lock_path = Path(lock_path)
+        self.strategy: SaveStrategy = strategy or strategy_from_settings(
+            CheckpointSettings(), RateLimitSettings()
+        )
+        self.stop_signal: int | None = None
+        self._before_save = before_save
+        self._clock = clock
+        self._state: CheckpointState | None = None
+        self._lock: FileLock | None = None
+        self._pages_since_save = 0
+        self._records_since_save = 0
+        self._last_save_clock = clock()
+        self._signal_loop: asyncio.AbstractEventLoop | None = None
+        self._previous_handlers: dict[int, _SignalHandler] = {}
+
+    # ---- lock
+
+    def __enter__(self) -> CheckpointManager:
+        self._make_folder()
+        lock = FileLock(
+            self.lock_path,
+            timeout=0,
+            thread_local=False,
+            fallback_to_soft=False,
+            preserve_lock_file=True,
+            on_acquired=_write_holder_pid,
+        )
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LockHeldError(self._lock_held_message()) from None
+        except OSError as exc:
+            raise StorageError(f"cannot lock {self.lock_path}: {exc.strerror or exc}") from None
+        self._lock = lock
+        _remove_stale_temps(self.checkpoint_path)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.restore_signal_handlers()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _make_folder(self) -> None:
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create {self.lock_path.parent}: {exc.strerror}; "
+                "set output.root to a writable folder"
+            ) from None
+
+    def _lock_held_message(self) -> str:
+        pid = _read_holder_pid(self.lock_path)
+        holder = f"pid {pid}" if pid is not None else "pid unknown"
+        return f"another gh-collect run holds {self.lock_path} ({holder}); wait for it or stop it"
+
+    def _require_lock(self) -> None:
+        if self._lock is None or not self._lock.is_locked:
+            raise RuntimeError(
+                "the checkpoint lock is not held: use `with CheckpointManager(...)` to write"
+            )
+
+    # ---- state lifecycle
+
+    @property
+    def state(self) -> CheckpointState:
+        if self._state is None:
+            raise RuntimeError("no checkpoint state yet: call load() or create_new() first")
+        return self._state
+
+    def exists(self) -> bool:
+        return self.checkpoint_path.exists()
+
+    def load(self) -> CheckpointState:
+        self._state = read_checkpoint(self.checkpoint_path)
+        self._reset_counters()
+        return self._state
+
+    def create_new(self, config: Config) -> CheckpointState:
+        """A fresh checkpoint; refuses to replace an existing file (delete it first: --force)."""
+        self._require_lock()
+        if self.exists():
+            raise CheckpointError(
+                f"checkpoint {self.checkpoint_path} already exists: resume from it, "
+                "or run with --force to start over"
+            )
+        now = _utcnow()
+        phases = [DISCOVERY_PHASE, *config.endpoints]
+        self._state = CheckpointState(
+            config_digest=config.digest,
+            config=config.digest_inputs(),
+            created_at=now,
+            updated_at=now,
+            phases={name: PhaseProgress() for name in phases},
+        )
+        self.save("created")
+        return self._state
+
+    def validate_config(self, config: Config) -> None:
+        if self.state.config_digest == config.digest:
+            return
+        changed = describe_changes(self.state.config, config.digest_inputs()) or ["unknown"]
+        raise DigestMismatchError(
+            f"checkpoint {self.checkpoint_path} was made with different settings "
+            f"(changed: {', '.join(changed)}); run with --force to start over, "
+            "or restore the previous config"
+        )
+
+    def delete_if_exists(self) -> None:
+        self._require_lock()
+        self.checkpoint_path.unlink(missing_ok=True)
+        self._state = None
+
+    # ---- saving
+
+    def save(self, reason: str) -> None:
+        """Make the data durable (``before_save``), then atomically write the state."""
+        self._require_lock()
+        if self._before_save is not None:
+            self._before_save()
+        now = _utcnow()
+        saved = self.state.model_copy(
+            update={
+                "save_count": self.state.save_count + 1,
+                "last_save_reason": reason,
+                "last_saved_at": now,
+            }
+        )
+        data = (saved.model_dump_json(indent=2) + "\n").encode()
+        try:
+            atomic_write(self.checkpoint_path, data)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot save checkpoint {self.checkpoint_path}: {exc.strerror or exc}; "
+                "free disk space or fix permissions, then run again to resume"
+            ) from None
+        self._state = saved
+        self._reset_counters()
+
+    def maybe_save(self) -> str | None:
+        reason = self.strategy.reason(self._save_context())
+        if reason is not None:
+            self.save(reason)
+        return reason
+
+    def _save_context(self) -> SaveContext:
+        rate = self.state.rate_limit
+        return SaveContext(
+            pages_since_save=self._pages_since_save,
+            records_since_save=self._records_since_save,
+            seconds_since_save=self._clock() - self._last_save_clock,
+            rate_remaining=rate.remaining if rate else None,
+            rate_limit=rate.limit if rate else None,
+        )
+
+    def _reset_counters(self) -> None:
+        self._pages_since_save = 0
+        self._records_since_save = 0
+        self._last_save_clock = self._clock()
+
+    def _touch(self) -> datetime:
+        now = _utcnow()
+        self.state.updated_at = now
+        return now
+
+    # ---- repos
+
+    def update_repos(self, repos: list[dict[str, Any]]) -> None:
+        """Adopt the discovery list in its order; known repos keep their progress.
+
+        Repos known before but absent now are kept after the discovered ones: their data is
+        on disk, and dropping them would hide it.
+        """
+        known = self.state.repos
+        ordered: dict[str, RepoProgress] = {}
+        for item in repos:
+            full_name = str(item["full_name"])
+            if full_name not in ordered:
+                ordered[full_name] = known.get(full_name) or self._new_repo(item)
+        for full_name, repo in known.items():
+            ordered.setdefault(full_name, repo)
+        for repo in ordered.values():
+            self._add_missing_endpoints(repo)
+        self.state.repos = ordered
+        self._touch()
+
+    def _new_repo(self, item: dict[str, Any]) -> RepoProgress:
+        full_name = str(item["full_name"])
+        name = str(item.get("name") or full_name.rsplit("/", 1)[-1])
+        return RepoProgress(full_name=full_name, name=name)
+
+    def _add_missing_endpoints(self, repo: RepoProgress) -> None:
+        for endpoint in self.state.endpoints:
+            repo.endpoints.setdefault(endpoint, EndpointProgress())
+
+    def get_repos_to_process(
+        self,
+        retry_failed: bool = False,
+        from_repo: str | None = None,
+        endpoint: str | None = None,
+    ) -> list[str]:
+        """Full names, in discovery order, with work left (on ``endpoint`` or on any)."""
+        names = list(self.state.repos)
+        if from_repo is not None:
+            names = names[self._repo_index(from_repo) :]
+        endpoints = [endpoint] if endpoint is not None else self.state.endpoints
+        return [
+            name
+            for name in names
+            if any(self.endpoint_has_work(name, ep, retry_failed=retry_failed) for ep in endpoints)
+        ]
+
+    def endpoint_has_work(self, repo: str, endpoint: str, *, retry_failed: bool = False) -> bool:
+        """Not complete; a FAILED one only with ``retry_failed`` and a retryable error."""
+        progress = self._endpoint(repo, endpoint)
+        if progress.status == CheckpointStatus.FAILED:
+            return retry_failed and bool(progress.retryable)
+        return progress.status != CheckpointStatus.COMPLETE
+
+    def _repo_index(self, wanted: str) -> int:
+        """Position of ``owner/name`` or bare ``name`` (any case) in discovery order."""
+        key = wanted.strip().lower()
+        repos = list(self.state.repos.values())
+        for index, repo in enumerate(repos):
+            if key in (repo.full_name.lower(), repo.name.lower()):
+                return index
+        raise UsageError(_unknown_repo_message(wanted, repos))
+
+    # ---- repo x endpoint progress
+
+    def _repo(self, repo: str) -> RepoProgress:
+        try:
+            return self.state.repos[repo]
+        except KeyError:
+            raise KeyError(f"repo {repo!r} is not in the checkpoint") from None
+
+    def _endpoint(self, repo: str, endpoint: str) -> EndpointProgress:
+        try:
+            return self._repo(repo).endpoints[endpoint]
+        except KeyError:
+            raise KeyError(f"endpoint {endpoint!r} is not tracked for {repo!r}") from None
+
+    def _refresh_repo(self, repo: str, now: datetime) -> None:
+        """Re-derive the repo's status, times and error from its endpoints."""
+        progress = self._repo(repo)
+        progress.status = derive_repo_status(progress.endpoints.values())
+        starts = [ep.started_at for ep in progress.endpoints.values() if ep.started_at]
+        progress.started_at = min(starts) if starts else None
+        done = progress.status == CheckpointStatus.COMPLETE
+        progress.completed_at = (progress.completed_at or now) if done else None
+        errors = [f"{name}: {ep.error}" for name, ep in progress.endpoints.items() if ep.error]
+        progress.error = "; ".join(errors) or None
+
+    def is_repo_endpoint_complete(self, repo: str, endpoint: str) -> bool:
+        return self._endpoint(repo, endpoint).status == CheckpointStatus.COMPLETE
+
+    def endpoint_progress(self, repo: str, endpoint: str) -> EndpointProgress:
+        """A copy: change progress through the mark_/update_ methods only."""
+        return self._endpoint(repo, endpoint).model_copy()
+
+    def get_resume_page(self, repo: str, endpoint: str) -> int:
+        return self._endpoint(repo, endpoint).last_page_written + 1
+
+    def mark_repo_endpoint_in_progress(self, repo: str, endpoint: str) -> None:
+        """Start or resume; a retried failure keeps its pages, next URL and offset."""
+        progress, now = self._endpoint(repo, endpoint), self._touch()
+        progress.status = CheckpointStatus.IN_PROGRESS
+        progress.started_at = progress.started_at or now
+        progress.completed_at = None
+        progress.error = None
+        progress.retryable = None
+        self._refresh_repo(repo, now)
+
+    def update_progress(
+        self,
+        repo: str,
+        endpoint: str,
+        *,
+        page: int,
+        records: int,
+        next_url: str | None,
+        byte_offset: int,
+    ) -> str | None:
+        """Record one written page, then save if a strategy fires (returns its reason)."""
+        progress = self._endpoint(repo, endpoint)
+        _check_forward(repo, endpoint, progress, page, byte_offset)
+        if progress.status != CheckpointStatus.IN_PROGRESS:
+            self.mark_repo_endpoint_in_progress(repo, endpoint)
+        progress.pages_collected += 1
+        progress.records_collected += records
+        progress.last_page_written = page
+        progress.next_url = next_url
+        progress.byte_offset = byte_offset
+        self._touch()
+        self._pages_since_save += 1
+        self._records_since_save += records
+        return self.maybe_save()
+
+    def mark_repo_endpoint_complete(self, repo: str, endpoint: str, *, byte_offset: int) -> None:
+        progress, now = self._endpoint(repo, endpoint), self._touch()
+        progress.status = CheckpointStatus.COMPLETE
+        progress.started_at = progress.started_at or now
+        progress.completed_at = now
+        progress.next_url = None
+        progress.byte_offset = byte_offset
+        progress.error = None
+        progress.retryable = None
+        self._refresh_repo(repo, now)
+
+    def mark_repo_endpoint_failed(
+        self, repo: str, endpoint: str, error: str, *, retryable: bool
+    ) -> None:
+        """FAILED, keeping the resume point so a retryable failure can continue from it."""
+        progress, now = self._endpoint(repo, endpoint), self._touch()
+        progress.status = CheckpointStatus.FAILED
+        progress.completed_at = None
+        progress.error = error
+        progress.retryable = retryable
+        self._refresh_repo(repo, now)
+
+    def reset_repo_endpoint(self, repo: str, endpoint: str) -> None:
+        """Back to PENDING with zero counts; the caller truncates the JSONL file to match."""
+        self._endpoint(repo, endpoint)  # raises for an unknown endpoint name
+        self._repo(repo).endpoints[endpoint] = EndpointProgress()
+        self._refresh_repo(repo, self._touch())
+
+    # ---- phases
+
+    def _phase(self, phase: str) -> PhaseProgress:
+        try:
+            return self.state.phases[phase]
+        except KeyError:
+            known = ", ".join(self.state.phases)
+            raise KeyError(f"unknown phase {phase!r}; phases are {known}") from None
+
+    def set_current_phase(self, phase: str) -> None:
+        """Enter a phase, even a completed one (``--retry-failed`` re-enters it)."""
+        progress, now = self._phase(phase), self._touch()
+        progress.status = CheckpointStatus.IN_PROGRESS
+        progress.started_at = progress.started_at or now
+        progress.completed_at = None
+        progress.error = None
+        self.state.current_phase = phase
+
+    def mark_phase_complete(self, phase: str) -> None:
+        progress, now = self._phase(phase), self._touch()
+        progress.status = CheckpointStatus.COMPLETE
+        progress.completed_at = now
+        progress.error = None
+        self.save(f"phase end: {phase}")
+
+    def mark_phase_failed(self, phase: str, error: str) -> None:
+        progress = self._phase(phase)
+        self._touch()
+        progress.status = CheckpointStatus.FAILED
+        progress.completed_at = None
+        progress.error = error
+        self.save(f"phase end: {phase} (failed)")
+
+    def is_phase_complete(self, phase: str) -> bool:
+        return self._phase(phase).status == CheckpointStatus.COMPLETE
+
+    # ---- budget and requests
+
+    def record_rate_limit(
+        self, limit: int, remaining: int, reset: float, resource: str | None
+    ) -> str | None:
+        """Remember the budget seen last; saves (returning the reason) if a strategy fires."""
+        self.state.rate_limit = RateLimitSnapshot(
+            limit=limit, remaining=remaining, reset=reset, resource=resource, seen_at=_utcnow()
+        )
+        return self.maybe_save()
+
+    def count_request(self, n: int = 1) -> None:
+        self.state.requests_made += n
+
+    # ---- reporting
+
+    def get_stats(self) -> dict[str, Any]:
+        """JSON-ready summary for ``gh-collect status`` and the progress display."""
+        state = self.state
+        repo_statuses = [repo.status for repo in state.repos.values()]
+        rate = state.rate_limit
+        return {
+            "total_repos": len(state.repos),
+            "repos_complete": repo_statuses.count(CheckpointStatus.COMPLETE),
+            "repos_in_progress": repo_statuses.count(CheckpointStatus.IN_PROGRESS),
+            "repos_pending": repo_statuses.count(CheckpointStatus.PENDING),
+            "repos_failed": repo_statuses.count(CheckpointStatus.FAILED),
+            "endpoints": {name: self._endpoint_stats(name) for name in state.endpoints},
+            "phases": {name: phase.status.value for name, phase in state.phases.items()},
+            "current_phase": state.current_phase,
+            "save_count": state.save_count,
+            "last_save_reason": state.last_save_reason,
+            "last_saved_at": state.last_saved_at.isoformat() if state.last_saved_at else None,
+            "rate_limit": rate.model_dump(mode="json") if rate else None,
+            "requests_made": state.requests_made,
+            "failures": self._failures(),
+        }
+
+    def _endpoint_stats(self, endpoint: str) -> dict[str, int]:
+        rows = [repo.endpoints[endpoint] for repo in self.state.repos.values()]
+        statuses = [row.status for row in rows]
+        return {
+            "pages": sum(row.pages_collected for row in rows),
+            "records": sum(row.records_collected for row in rows),
+            "complete": statuses.count(CheckpointStatus.COMPLETE),
+            "in_progress": statuses.count(CheckpointStatus.IN_PROGRESS),
+            "pending": statuses.count(CheckpointStatus.PENDING),
+            "failed": statuses.count(CheckpointStatus.FAILED),
+        }
+
+    def _failures(self) -> list[dict[str, Any]]:
+        return [
+            {"repo": name, "endpoint": ep, "error": row.error, "retryable": row.retryable}
+            for name, repo in self.state.repos.items()
+            for ep, row in repo.endpoints.items()
+            if row.status == CheckpointStatus.FAILED
+        ]
+
+    # ---- signals
+
+    def install_signal_handlers(
+        self, on_signal: Callable[[int], object], loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """On SIGINT/SIGTERM record ``stop_signal`` and call ``on_signal(signum)``.
+
+        Saving and exiting 128+signum is the caller's job: only it knows when fetching has
+        stopped and the files are consistent.
+        """
+        self.restore_signal_handlers()
+
+        def handle(signum: int) -> None:
+            self.stop_signal = signum
+            on_signal(signum)
+
+        for signum in _STOP_SIGNALS:
+            if loop is not None:
+                loop.add_signal_handler(signum, handle, signum)
+            else:
+                self._previous_handlers[signum] = signal.signal(
+                    signum, lambda num, _frame: handle(num)
+                )
+        self._signal_loop = loop
+
+    def restore_signal_handlers(self) -> None:
+        """Undo install_signal_handlers; safe to call twice or when nothing was installed."""
+        if self._signal_loop is not None:
+            for signum in _STOP_SIGNALS:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    self._signal_loop.remove_signal_handler(signum)
+            self._signal_loop = None
+        for number, previous in self._previous_handlers.items():
+            signal.signal(number, signal.SIG_DFL if previous is None else previous)
+        self._previous_handlers.clear()
+
+
+def _check_forward(
+    repo: str, endpoint: str, progress: EndpointProgress, page: int, byte_offset: int
+) -> None:
+    """Bookmarks only move forward; going back would count records twice or lose them."""
+    if page <= progress.last_page_written or byte_offset < progress.byte_offset:
+        raise ValueError(
+            f"{repo} {endpoint}: page {page} at offset {byte_offset} does not follow "
+            f"page {progress.last_page_written} at offset {progress.byte_offset}"
+        )

@@ -1,0 +1,259 @@
+"""The command line: a thin layer over the library.
+
+Every command turns a GhCollectError into its one-line message on stderr and its SPEC exit
+code; only a bug shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from gh_collect import __version__
+from gh_collect.config import Config, load_config, resolve_token
+from gh_collect.errors import GhCollectError, LockHeldError
+from gh_collect.paths import DatasetPaths
+from gh_collect.progress import LiveReporter, LogReporter, Reporter
+from gh_collect.run import RunOptions, RunResult, collect
+from gh_collect.status import read_status, render_status
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_OPTION = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML config file (see config/example.yaml).",
+)
+
+
+def handles_errors(func: F) -> F:
+    """Show a GhCollectError as one line and exit with its code; never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except GhCollectError as exc:
+            click.echo(f"gh-collect: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gh-collect")
+def cli() -> None:
+    """Harvest a GitHub organization's repos, pull requests and issues into a
+    checkpointed, exactly-once JSONL + Parquet dataset.
+
+    New here? Run `gh-collect demo`: it harvests a simulated org, no token needed.
+    """
+
+
+@cli.command("collect")
+@CONFIG_OPTION
+@click.option("--from-repo", metavar="OWNER/NAME", help="Start at this repo (discovery order).")
+@click.option("--force", is_flag=True, help="Delete the checkpoint and raw data; start fresh.")
+@click.option(
+    "--retry-failed", is_flag=True, help="Retry repos that failed with a retryable error."
+)
+@click.option("--only", metavar="ENDPOINTS", help="Comma-separated endpoints to run, e.g. pulls.")
+@click.option(
+    "--on-rate-limit",
+    type=click.Choice(["wait", "exit"]),
+    default="wait",
+    show_default=True,
+    help="When the budget is spent: wait for the reset, or save and exit 75.",
+)
+@click.option("--quiet", is_flag=True, help="Only warnings and the final summary (for cron).")
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@handles_errors
+def collect_command(
+    config_path: Path,
+    from_repo: str | None,
+    force: bool,
+    retry_failed: bool,
+    only: str | None,
+    on_rate_limit: str,
+    quiet: bool,
+    log_format: str,
+) -> None:
+    """Run the harvest, resuming from the checkpoint.
+
+    Example: GITHUB_TOKEN=... gh-collect collect -c config/example.yaml --quiet
+    """
+    config = load_config(config_path)
+    token = resolve_token(config)
+    options = RunOptions(
+        from_repo=from_repo,
+        force=force,
+        retry_failed=retry_failed,
+        only=tuple(part.strip() for part in only.split(",") if part.strip()) if only else None,
+        on_rate_limit="exit" if on_rate_limit == "exit" else "wait",
+    )
+    reporter = make_reporter(quiet=quiet, log_format=log_format)
+    try:
+        result = collect(config, token, options, reporter=reporter)
+    finally:
+        reporter.close()
+    report_result(reporter, result)
+    sys.exit(result.exit_code)
+
+
+@cli.command("status")
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@handles_errors
+def status_command(config_path: Path, as_json: bool) -> None:
+    """Show progress from the checkpoint, without touching the network.
+
+    Example: gh-collect status -c config/example.yaml --json
+    """
+    config = load_config(config_path)
+    status = read_status(dataset_paths(config))
+    if as_json:
+        click.echo(json.dumps(status, indent=2, default=str))
+    else:
+        click.echo(render_status(status))
+
+
+@cli.command("export")
+@CONFIG_OPTION
+@handles_errors
+def export_command(config_path: Path) -> None:
+    """Build the curated Parquet dataset from the raw JSONL.
+
+    Example: gh-collect export -c config/example.yaml
+    """
+    from filelock import FileLock, Timeout
+
+    from gh_collect.export import export_dataset
+
+    config = load_config(config_path)
+    paths = dataset_paths(config)
+    try:
+        with FileLock(paths.lock, timeout=0):
+            result = export_dataset(paths, ["repos", *config.endpoints])
+    except Timeout:
+        raise LockHeldError(
+            f"another gh-collect run holds {paths.lock}; export after it finishes"
+        ) from None
+    click.echo(f"exported to {paths.curated_dir}: {result}")
+
+
+@cli.command("validate")
+@CONFIG_OPTION
+@handles_errors
+def validate_command(config_path: Path) -> None:
+    """Check the config and print its digest.
+
+    Example: gh-collect validate -c config/example.yaml
+    """
+    config = load_config(config_path)
+    click.echo(f"config OK: {config_path}")
+    click.echo(f"digest: {config.digest}")
+    click.echo(f"dataset: {dataset_paths(config).raw_dir}")
+
+
+@cli.command("demo")
+@click.option("--repos", default=12, show_default=True, help="Repos in the simulated org.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("gh-collect-demo"),
+    show_default=True,
+    help="Folder for the demo config and dataset.",
+)
+@handles_errors
+def demo_command(repos: int, out: Path) -> None:
+    """Harvest a simulated org on 127.0.0.1 end to end: no token, no network.
+
+    Example: gh-collect demo --repos 20 --out /tmp/demo
+    """
+    from gh_collect.demo import run_demo
+
+    sys.exit(run_demo(repos=repos, out=out, reporter=make_reporter(quiet=False)))
+
+
+@cli.command("simulate")
+@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1 (0: any free).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--repos", default=12, show_default=True)
+@click.option("--org", default="sample-org", show_default=True)
+@click.option("--faults", default="", help="e.g. 502:0.03,reset:0.01,secondary:0.01")
+@click.option("--latency-ms", default=0.0, show_default=True)
+@click.option("--server-time-ms", default=0.0, show_default=True)
+@click.option("--rate-limit", default=5000, show_default=True, help="Primary budget per hour.")
+@handles_errors
+def simulate_command(
+    port: int,
+    seed: int,
+    repos: int,
+    org: str,
+    faults: str,
+    latency_ms: float,
+    server_time_ms: float,
+    rate_limit: int,
+) -> None:
+    """Serve the GitHub API simulator on 127.0.0.1 until Ctrl+C.
+
+    Example: gh-collect simulate --port 8000 --repos 50 --faults 502:0.02
+    """
+    from gh_collect.simulator import SimulatorConfig, parse_faults, run_forever
+
+    try:
+        fault_rates = parse_faults(faults) if faults else {}
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
+    config = SimulatorConfig(
+        seed=seed,
+        repos=repos,
+        org=org,
+        faults=fault_rates,
+        latency_ms=latency_ms,
+        server_time_ms=server_time_ms,
+        rate_limit=rate_limit,
+    )
+    run_forever(config, "127.0.0.1", port, announce=lambda url: click.echo(f"serving {url}"))
+
+
+def make_reporter(*, quiet: bool, log_format: str = "text") -> Reporter:
+    if not quiet and log_format == "text" and sys.stdout.isatty():
+        return LiveReporter()
+    return LogReporter(fmt="json" if log_format == "json" else "text", quiet=quiet)
+
+
+def dataset_paths(config: Config) -> DatasetPaths:
+    return DatasetPaths(config.output.root, config.year, config.target.org)
+
+
+def report_result(reporter: Reporter, result: RunResult) -> None:
+    records = ", ".join(f"{count} {name}" for name, count in result.records.items())
+    failed = f", {len(result.failures)} failed" if result.failures else ""
+    reporter.summary(
+        f"collected {records} from {result.manifest.get('repos', 0)} repos in "
+        f"{result.requests} requests{failed}; dataset in {result.paths.root}",
+        records=result.records,
+        failures=len(result.failures),
+        requests=result.requests,
+        exit_code=result.exit_code,
+    )
+    for failure in result.failures:
+        reporter.warning(
+            f"failed: {failure['repo']} {failure['endpoint']}: {failure['error']}", **failure
+        )
+
+
+def main() -> None:
+    cli(prog_name="gh-collect")

@@ -1,0 +1,355 @@
+"""A collect run: the one module that ties config, client, checkpoint and storage together.
+
+Exactly once rests on three rules kept here: a page is appended and the checkpoint's offset
+advanced in one synchronous step (no ``await`` between them, so every checkpoint taken at any
+point is consistent); every save first fsyncs the data it counts (``RawStore.sync`` is the
+checkpoint's before-save hook); and every file is opened cut back to its saved offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from gh_collect.checkpoint import CheckpointManager, CheckpointStatus, strategy_from_settings
+from gh_collect.client import GitHubClient, RateLimit
+from gh_collect.config import Config
+from gh_collect.discovery import discover_repos
+from gh_collect.endpoints import ENDPOINTS, Window
+from gh_collect.errors import (
+    ConfigError,
+    EmptyRepositoryError,
+    GhCollectError,
+    Interrupted,
+    RetriableApiError,
+    SkippableApiError,
+    UsageError,
+)
+from gh_collect.export import export_dataset
+from gh_collect.manifest import build_manifest, write_manifest
+from gh_collect.pagination import LinkPaginator
+from gh_collect.paths import DatasetPaths
+from gh_collect.progress import LogReporter, Reporter
+from gh_collect.storage import RawStore, encode_lines, envelope, now_iso, write_jsonl_atomic
+
+DISCOVERY = "discovery"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    from_repo: str | None = None
+    force: bool = False
+    retry_failed: bool = False
+    only: tuple[str, ...] | None = None
+    on_rate_limit: Literal["wait", "exit"] = "wait"
+    export: bool = True
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    paths: DatasetPaths
+    records: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def collect(
+    config: Config,
+    token: str,
+    options: RunOptions | None = None,
+    *,
+    reporter: Reporter | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> RunResult:
+    """Run (or resume) the harvest described by ``config``; raise a GhCollectError on failure."""
+    run = _Run(config, options or RunOptions(), reporter or LogReporter(quiet=True))
+    return asyncio.run(run.execute(token, transport))
+
+
+class _Run:
+    def __init__(self, config: Config, options: RunOptions, reporter: Reporter) -> None:
+        self.config = config
+        self.options = options
+        self.reporter = reporter
+        self.paths = DatasetPaths(config.output.root, config.year, config.target.org)
+        self.window = Window(config.window_start, config.window_end)
+        self.store = RawStore()
+        self.started_at = datetime.now(UTC)
+        self.phases = _phases(config, options)
+
+    async def execute(self, token: str, transport: httpx.AsyncBaseTransport | None) -> RunResult:
+        _ensure_writable(self.paths.raw_dir)
+        strategy = strategy_from_settings(self.config.checkpoint, self.config.rate_limit)
+        checkpoint = CheckpointManager(
+            self.paths.checkpoint, self.paths.lock, strategy=strategy, before_save=self.store.sync
+        )
+        with checkpoint:
+            self.cp = checkpoint
+            self._open_checkpoint()
+            main = asyncio.current_task()
+            assert main is not None
+            checkpoint.install_signal_handlers(lambda _s: main.cancel(), asyncio.get_running_loop())
+            try:
+                async with self._client(token, transport) as client:
+                    await self._harvest(client)
+                    requests = client.stats.requests
+            except asyncio.CancelledError:
+                self._stop(f"signal {_signal_name(checkpoint.stop_signal)}")
+                raise Interrupted(checkpoint.stop_signal or signal.SIGINT) from None
+            except GhCollectError as exc:
+                self._stop(f"stopped: {type(exc).__name__}")
+                raise
+            finally:
+                self.store.close()
+            return self._finish(requests)
+
+    def _client(self, token: str, transport: httpx.AsyncBaseTransport | None) -> GitHubClient:
+        return GitHubClient(
+            self.config.github,
+            token,
+            rate_settings=self.config.rate_limit,
+            on_rate_limit=self.options.on_rate_limit,
+            transport=transport,
+            on_rate_seen=self._rate_seen,
+            on_request=self._request_sent,
+        )
+
+    def _open_checkpoint(self) -> None:
+        cp = self.cp
+        if self.options.force:
+            cp.delete_if_exists()
+            _remove_raw_data(self.paths)
+        if cp.exists():
+            cp.load()
+            cp.validate_config(self.config)
+            return
+        if _has_raw_data(self.paths):
+            raise UsageError(
+                f"{self.paths.raw_dir} holds data but no checkpoint.json: "
+                "run with --force to start over (this deletes that data)"
+            )
+        cp.create_new(self.config)
+
+    async def _harvest(self, client: GitHubClient) -> None:
+        if not self.cp.is_phase_complete(DISCOVERY):
+            await self._discover(client)
+        for endpoint in self.phases:
+            await self._run_phase(client, endpoint)
+
+    async def _discover(self, client: GitHubClient) -> None:
+        self.cp.set_current_phase(DISCOVERY)
+        self.reporter.info(f"discovering repos of {self.config.target.org}")
+        repos = await discover_repos(client, self.config.target)
+        fetched_at = now_iso()
+        write_jsonl_atomic(
+            self.paths.repos_file,
+            (envelope("repos", repo["full_name"], 1, repo, fetched_at) for repo in repos),
+        )
+        self.cp.update_repos(repos)
+        self.cp.mark_phase_complete(DISCOVERY)
+        self.reporter.info(f"discovered {len(repos)} repos", repos=len(repos))
+
+    async def _run_phase(self, client: GitHubClient, endpoint: str) -> None:
+        todo = self.cp.get_repos_to_process(
+            self.options.retry_failed, self.options.from_repo, endpoint=endpoint
+        )
+        self.cp.set_current_phase(endpoint)
+        self.reporter.phase(endpoint, len(todo))
+        jobs = [_bind(self._collect_unit, client, repo, endpoint) for repo in todo]
+        await _run_bounded(jobs, self.config.github.concurrency)
+        self._close_phase(endpoint)
+
+    def _close_phase(self, endpoint: str) -> None:
+        states = [self.cp.endpoint_progress(repo, endpoint).status for repo in self.cp.state.repos]
+        failed = states.count(CheckpointStatus.FAILED)
+        if failed:
+            self.cp.mark_phase_failed(endpoint, f"{failed} repos failed")
+        elif all(status == CheckpointStatus.COMPLETE for status in states):
+            self.cp.mark_phase_complete(endpoint)
+        else:
+            self.cp.save(f"phase end: {endpoint} (partial)")
+
+    async def _collect_unit(self, client: GitHubClient, repo: str, endpoint: str) -> None:
+        try:
+            pages, records = await self._walk(client, repo, endpoint)
+        except EmptyRepositoryError:
+            pages, records = 0, 0
+            self.cp.mark_repo_endpoint_complete(repo, endpoint, byte_offset=0)
+        except (SkippableApiError, RetriableApiError) as exc:
+            retryable = isinstance(exc, RetriableApiError)
+            self.cp.mark_repo_endpoint_failed(repo, endpoint, str(exc), retryable=retryable)
+            self.reporter.unit_done(repo, endpoint, "failed", str(exc))
+            return
+        self.reporter.unit_done(repo, endpoint, "complete", f"{pages} pages, {records} records")
+
+    async def _walk(self, client: GitHubClient, repo: str, endpoint: str) -> tuple[int, int]:
+        """Fetch the pages of one repo x endpoint not yet saved, appending each exactly once."""
+        spec, progress = ENDPOINTS[endpoint], self.cp.endpoint_progress(repo, endpoint)
+        if progress.status == CheckpointStatus.FAILED and not progress.next_url:
+            self.cp.reset_repo_endpoint(repo, endpoint)
+            progress = self.cp.endpoint_progress(repo, endpoint)
+        path = self.paths.endpoint_file(endpoint, self.cp.state.repos[repo].name)
+        sink = self.store.open(path, progress.byte_offset)
+        try:
+            self.cp.mark_repo_endpoint_in_progress(repo, endpoint)
+            paginator = self._paginator(repo, endpoint)
+            page_number, records = progress.last_page_written, 0
+            while paginator is not None and not paginator.finished:
+                page = await client.get_page(paginator.current_url, params=paginator.current_params)
+                kept, past_window = spec.select(page.items, self.window)
+                page_number += 1
+                fetched_at = now_iso()
+                offset = sink.append(
+                    encode_lines(envelope(endpoint, repo, page_number, i, fetched_at) for i in kept)
+                )
+                next_url = None if past_window else page.next_url
+                paginator.advance(next_url)
+                self.cp.update_progress(
+                    repo, endpoint, page=page_number, records=len(kept), next_url=next_url,
+                    byte_offset=offset,
+                )  # fmt: skip
+                records += len(kept)
+                self.reporter.page(repo, endpoint, len(kept))
+            self.cp.mark_repo_endpoint_complete(repo, endpoint, byte_offset=sink.offset)
+            return page_number, records
+        finally:
+            self.store.release(path)
+
+    def _paginator(self, repo: str, endpoint: str) -> LinkPaginator | None:
+        """Where this walk starts: the saved next URL, the first page, or nowhere (done)."""
+        progress = self.cp.endpoint_progress(repo, endpoint)
+        if progress.pages_collected and progress.next_url is None:
+            return None  # the last page was saved; only the completion was not
+        if progress.pages_collected and progress.next_url:
+            return LinkPaginator(progress.next_url, start_page=progress.last_page_written + 1)
+        url, params = ENDPOINTS[endpoint].first_request(repo, self.window)
+        return LinkPaginator(url, params)
+
+    def _rate_seen(self, rate: RateLimit) -> None:
+        self.reporter.rate(rate.remaining, rate.limit)
+        self.cp.record_rate_limit(rate.limit, rate.remaining, rate.reset, rate.resource)
+
+    def _request_sent(self) -> None:
+        self.reporter.request()
+        self.cp.count_request()
+
+    def _stop(self, reason: str) -> None:
+        """Save what is durable; a save that itself fails leaves the previous checkpoint."""
+        try:
+            self.cp.save(reason)
+        except (GhCollectError, OSError) as exc:
+            self.reporter.warning(f"could not save the checkpoint ({exc}); the previous one stays")
+
+    def _finish(self, requests: int) -> RunResult:
+        failures = _failures(self.cp)
+        exported = (
+            export_dataset(self.paths, ["repos", *self.config.endpoints])
+            if (self.options.export)
+            else None
+        )
+        manifest = build_manifest(
+            self.config, self.paths, self.cp.state, self.started_at, requests, failures, exported
+        )
+        write_manifest(self.paths.manifest, manifest)
+        self.cp.save("run end")
+        records = {name: count["records"] for name, count in manifest["counts"].items()}
+        return RunResult(1 if failures else 0, self.paths, records, failures, requests, manifest)
+
+
+def _phases(config: Config, options: RunOptions) -> list[str]:
+    if not options.only:
+        return list(config.endpoints)
+    unknown = [name for name in options.only if name not in config.endpoints]
+    if unknown:
+        raise UsageError(
+            f"--only {','.join(unknown)}: not among the configured endpoints "
+            f"({', '.join(config.endpoints)})"
+        )
+    return [name for name in config.endpoints if name in options.only]
+
+
+def _bind(
+    func: Callable[[GitHubClient, str, str], Awaitable[None]],
+    client: GitHubClient,
+    repo: str,
+    endpoint: str,
+) -> Callable[[], Awaitable[None]]:
+    return lambda: func(client, repo, endpoint)
+
+
+async def _run_bounded(jobs: Sequence[Callable[[], Awaitable[None]]], limit: int) -> None:
+    """Run jobs with at most ``limit`` at once; the first error cancels the rest and is raised."""
+    queue: Iterator[Callable[[], Awaitable[None]]] = iter(jobs)
+
+    async def worker() -> None:
+        for job in queue:
+            await job()
+
+    tasks = [asyncio.create_task(worker()) for _ in range(min(limit, len(jobs)))]
+    if not tasks:
+        return
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _failures(cp: CheckpointManager) -> list[dict[str, Any]]:
+    failures = []
+    for full_name, repo in cp.state.repos.items():
+        for endpoint, progress in repo.endpoints.items():
+            if progress.status == CheckpointStatus.FAILED:
+                failures.append(
+                    {
+                        "repo": full_name,
+                        "endpoint": endpoint,
+                        "error": progress.error,
+                        "retryable": progress.retryable,
+                    }
+                )
+    return failures
+
+
+def _ensure_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the output folder {folder}: {exc.strerror}; "
+            "set output.root to a writable folder"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"the output folder {folder} is not writable: set output.root to a writable folder"
+        )
+
+
+def _has_raw_data(paths: DatasetPaths) -> bool:
+    return paths.repos_file.exists() or any(paths.raw_dir.glob("endpoint=*/*.jsonl"))
+
+
+def _remove_raw_data(paths: DatasetPaths) -> None:
+    for folder in paths.raw_dir.glob("endpoint=*"):
+        shutil.rmtree(folder)
+    for path in (paths.repos_file, paths.manifest):
+        path.unlink(missing_ok=True)
+
+
+def _signal_name(signum: int | None) -> str:
+    return signal.Signals(signum).name if signum else "SIGINT"

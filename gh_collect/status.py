@@ -1,0 +1,86 @@
+"""``gh-collect status``: progress read from the checkpoint alone, never the network or the lock."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from gh_collect.checkpoint import CheckpointManager, CheckpointState
+from gh_collect.paths import DatasetPaths
+
+
+def read_status(paths: DatasetPaths) -> dict[str, Any]:
+    manager = CheckpointManager(paths.checkpoint, paths.lock)
+    if not manager.exists():
+        return {"checkpoint": str(paths.checkpoint), "exists": False}
+    return summarize(manager.load(), paths)
+
+
+def summarize(state: CheckpointState, paths: DatasetPaths) -> dict[str, Any]:
+    repo_states = Counter(str(repo.status) for repo in state.repos.values())
+    return {
+        "checkpoint": str(paths.checkpoint),
+        "exists": True,
+        "config_digest": state.config_digest,
+        "current_phase": state.current_phase,
+        "phases": {name: str(phase.status) for name, phase in state.phases.items()},
+        "repos": {
+            "total": len(state.repos),
+            **{key: repo_states.get(key, 0) for key in ("complete", "in_progress", "pending")},
+            "failed": repo_states.get("failed", 0),
+        },
+        "endpoints": _endpoints(state),
+        "requests_made": state.requests_made,
+        "save_count": state.save_count,
+        "last_save_reason": state.last_save_reason,
+        "last_saved_at": state.last_saved_at,
+        "rate_limit": state.rate_limit.model_dump(mode="json") if state.rate_limit else None,
+        "failures": [
+            {"repo": name, "endpoint": endpoint, "error": progress.error}
+            for name, repo in state.repos.items()
+            for endpoint, progress in repo.endpoints.items()
+            if str(progress.status) == "failed"
+        ],
+    }
+
+
+def _endpoints(state: CheckpointState) -> dict[str, dict[str, int]]:
+    totals: dict[str, dict[str, int]] = {}
+    for repo in state.repos.values():
+        for endpoint, progress in repo.endpoints.items():
+            entry = totals.setdefault(
+                endpoint, {"pages": 0, "records": 0, "complete": 0, "failed": 0, "pending": 0}
+            )
+            entry["pages"] += progress.pages_collected
+            entry["records"] += progress.records_collected
+            key = str(progress.status)
+            entry[key if key in entry else "pending"] += 1
+    return totals
+
+
+def render_status(status: dict[str, Any]) -> str:
+    if not status["exists"]:
+        return f"no checkpoint at {status['checkpoint']}: nothing collected yet (run collect)"
+    repos = status["repos"]
+    lines = [
+        f"checkpoint  {status['checkpoint']}",
+        "phases      " + ", ".join(f"{k} {v}" for k, v in status["phases"].items()),
+        f"repos       {repos['total']} total: {repos['complete']} complete, "
+        f"{repos['in_progress']} in progress, {repos['pending']} pending, {repos['failed']} failed",
+    ]
+    for name, entry in status["endpoints"].items():
+        lines.append(
+            f"{name:<11} {entry['pages']} pages, {entry['records']} records; "
+            f"{entry['complete']} complete, {entry['failed']} failed, {entry['pending']} to do"
+        )
+    lines.append(
+        f"last save   {status['last_saved_at']} ({status['last_save_reason']}), "
+        f"{status['save_count']} saves, {status['requests_made']} requests"
+    )
+    rate = status["rate_limit"]
+    if rate:
+        lines.append(
+            f"rate limit  {rate['remaining']}/{rate['limit']} left, resets {rate['reset']}"
+        )
+    lines += [f"failed      {f['repo']} {f['endpoint']}: {f['error']}" for f in status["failures"]]
+    return "\n".join(lines)

@@ -1,0 +1,191 @@
+"""Raw JSONL storage: the exactly-once landing zone.
+
+Each repo x endpoint has one append-only file. A page is appended in one write and flushed,
+so the file size after the write is the offset the checkpoint records. Before any checkpoint
+save, ``RawStore.sync`` fsyncs every file written since the last save (and the folders of
+new files, which ALICE showed is needed for a new file to survive power loss), so a saved
+checkpoint never counts bytes that are not durable. On resume a file is cut back to the
+offset of the last save: whatever was written after it is fetched again, never kept twice.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+from gh_collect.errors import StorageError
+
+SOURCE = "github_rest"
+T = TypeVar("T")
+
+
+def envelope(endpoint: str, repo: str, page: int, data: Any, fetched_at: str) -> dict[str, Any]:
+    return {
+        "source": SOURCE,
+        "endpoint": endpoint,
+        "repo": repo,
+        "page": page,
+        "fetched_at": fetched_at,
+        "data": data,
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def encode_lines(records: Iterable[dict[str, Any]]) -> bytes:
+    return b"".join(
+        json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        for record in records
+    )
+
+
+class JsonlSink:
+    """One repo x endpoint file, opened at the offset of the last saved checkpoint."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.created = not path.exists()
+        _guard(path, lambda: path.parent.mkdir(parents=True, exist_ok=True))
+        self._file: BinaryIO = _guard(path, lambda: _open_at(path, offset))
+        self.offset = offset
+        self.dirty = self.created
+
+    def append(self, data: bytes) -> int:
+        """Append whole lines; return the new offset, which is what a checkpoint may record."""
+        if data:
+            _guard(self.path, lambda: self._write(data))
+            self.offset += len(data)
+            self.dirty = True
+        return self.offset
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._file.write(data)
+            self._file.flush()
+        except OSError:
+            # Leave no partial line behind: the file must end at a line boundary we recorded.
+            self._file.seek(self.offset)
+            self._file.truncate(self.offset)
+            raise
+
+    def sync(self) -> None:
+        if self.dirty:
+            _guard(self.path, lambda: os.fsync(self._file.fileno()))
+            if self.created:  # the new file's entry, and its folder's, must be durable too
+                fsync_path(self.path.parent)
+                fsync_path(self.path.parent.parent)
+                self.created = False
+            self.dirty = False
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class RawStore:
+    """The files a run writes; ``sync`` is the checkpoint's before-save hook."""
+
+    def __init__(self) -> None:
+        self._sinks: dict[Path, JsonlSink] = {}
+        self._closed_unsynced: dict[Path, bool] = {}  # path -> folder needs fsync too
+
+    def open(self, path: Path, offset: int) -> JsonlSink:
+        self.release(path)
+        sink = JsonlSink(path, offset)
+        self._sinks[path] = sink
+        return sink
+
+    def release(self, path: Path) -> None:
+        """Close a finished file; its fsync waits for the next save, which needs it anyway."""
+        sink = self._sinks.pop(path, None)
+        if sink is None:
+            return
+        if sink.dirty:
+            self._closed_unsynced[path] = self._closed_unsynced.get(path, False) or sink.created
+        sink.close()
+
+    def sync(self) -> None:
+        for sink in self._sinks.values():
+            sink.sync()
+        for path, new_file in list(self._closed_unsynced.items()):
+            _guard(path, partial(fsync_path, path))
+            if new_file:
+                fsync_path(path.parent)
+                fsync_path(path.parent.parent)
+            del self._closed_unsynced[path]
+
+    def close(self) -> None:
+        for path in list(self._sinks):
+            self.release(path)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` whole: temp file in the same folder, fsync, rename, fsync folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_path(path.parent)
+
+
+def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    _guard(path, lambda: write_atomic(path, encode_lines(records)))
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder's entries are what make a new file findable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_at(path: Path, offset: int) -> BinaryIO:
+    handle = path.open("r+b") if path.exists() else path.open("w+b")
+    size = handle.seek(0, os.SEEK_END)
+    if size < offset:
+        handle.close()
+        raise StorageError(
+            f"{path} is shorter ({size} bytes) than the checkpoint records ({offset}): "
+            "the raw data was changed outside gh-collect; run with --force to start over"
+        )
+    handle.truncate(offset)
+    handle.seek(offset)
+    return handle
+
+
+def _guard(path: Path, action: Callable[[], T]) -> T:
+    """Turn OS errors into one-line StorageErrors that say what to do."""
+    try:
+        return action()
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            hint = "free some space and run the same command again to resume"
+        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            hint = "make the output folder writable (output.root) and run again"
+        else:
+            hint = "check the output folder and run again"
+        raise StorageError(f"cannot write {path}: {exc.strerror}; {hint}") from None

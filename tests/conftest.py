@@ -1,0 +1,101 @@
+"""Shared fixtures: a simulator on 127.0.0.1 and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gh_collect.paths import DatasetPaths
+from gh_collect.simulator import Simulator, SimulatorConfig
+from gh_collect.storage import read_jsonl
+
+TOKEN = "ghp_e2eSECRETtoken0123456789"
+ORG = "sample-org"
+YEAR = 2025
+
+
+@pytest.fixture
+def start_simulator() -> Iterator[Any]:
+    started: list[Simulator] = []
+
+    def start(**overrides: Any) -> Simulator:
+        sim = Simulator(SimulatorConfig(**{"seed": 7, "repos": 10, "org": ORG, **overrides}))
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+def write_config(tmp_path: Path, api_url: str, **sections: Any) -> Path:
+    config: dict[str, Any] = {
+        "target": {"org": ORG},
+        "year": YEAR,
+        "github": {"api_url": api_url, "token_env": "GH_E2E_TOKEN", "timeout_s": 5},
+        "output": {"root": str(tmp_path / "data")},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            config.setdefault(key, {}).update(value)
+        else:
+            config[key] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cli_env(token: str | None = TOKEN) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GH_COLLECT_")}
+    env.pop("GH_E2E_TOKEN", None)
+    if token is not None:
+        env["GH_E2E_TOKEN"] = token
+    return env
+
+
+def gh_collect_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gh_collect", *args]
+
+
+def run_cli(
+    *args: str, token: str | None = TOKEN, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        gh_collect_cmd(*args), env=cli_env(token), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def dataset(tmp_path: Path) -> DatasetPaths:
+    return DatasetPaths(tmp_path / "data", YEAR, ORG)
+
+
+def harvested_ids(paths: DatasetPaths, endpoint: str) -> Counter[int]:
+    return Counter(
+        line["data"]["id"]
+        for path in sorted(paths.endpoint_dir(endpoint).glob("*.jsonl"))
+        for line in read_jsonl(path)
+    )
+
+
+def truth_ids(truth: dict[str, dict[str, list[dict[str, Any]]]], endpoint: str) -> Counter[int]:
+    return Counter(obj["id"] for objs in truth[endpoint].values() for obj in objs)
+
+
+def assert_exactly_truth(paths: DatasetPaths, sim: Simulator, **filters: Any) -> None:
+    truth = sim.ground_truth(year=YEAR, endpoints=("pulls", "issues"), **filters)
+    for endpoint in ("pulls", "issues"):
+        got, expected = harvested_ids(paths, endpoint), truth_ids(truth, endpoint)
+        missing, extra = expected - got, got - expected
+        assert not missing and not extra, (
+            f"{endpoint}: {sum(missing.values())} missing, {sum(extra.values())} duplicated/extra"
+        )
+        assert expected, f"ground truth for {endpoint} is empty: the test proves nothing"

@@ -1,0 +1,556 @@
+"""The GitHub client against respx mocks: retries, rate limits, redirects, token hygiene.
+
+Nothing leaves the process: respx intercepts every request (unmatched ones fail), and a fake
+clock/sleep pair stands in for time, so waits of minutes are asserted, not slept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import respx
+
+from gh_collect.client import GitHubClient, Page, RateLimit, error_for_response
+from gh_collect.config import GitHubSettings, RateLimitSettings
+from gh_collect.errors import (
+    BadCredentialsError,
+    EmptyRepositoryError,
+    RateLimitError,
+    RateLimitExit,
+    RetriableApiError,
+    SecondaryRateLimitError,
+    SkippableApiError,
+)
+from gh_collect.pacing import Pacer
+from gh_collect.pagination import LinkPaginator
+
+API = "https://api.github.com"
+TOKEN = "ghp_SECRETtokenValue0123456789abcdef"
+FIXTURES = Path(__file__).parent / "fixtures" / "octokit"
+T = TypeVar("T")
+_DROPPED_HEADERS = {"content-length", "content-encoding", "transfer-encoding", "connection"}
+
+
+class FakeTime:
+    """Epoch clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1_750_000_000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def ft() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        yield mock
+
+
+def make_client(
+    ft: FakeTime,
+    *,
+    api_url: str = API,
+    pause_below: int = 50,
+    concurrency: int = 8,
+    **options: Any,
+) -> GitHubClient:
+    settings = GitHubSettings(api_url=api_url, concurrency=concurrency, timeout_s=5)
+    pacer = Pacer(concurrency, 900, 90.0, clock=ft.clock, sleep=ft.sleep)
+    options.setdefault("pacer", pacer)
+    return GitHubClient(
+        settings,
+        TOKEN,
+        rate_settings=RateLimitSettings(pause_below=pause_below),
+        clock=ft.clock,
+        sleep=ft.sleep,
+        **options,
+    )
+
+
+def run_with(client: GitHubClient, use: Callable[[GitHubClient], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with client as gh:
+            return await use(gh)
+
+    return asyncio.run(main())
+
+
+def get(client: GitHubClient, url: str, **kwargs: Any) -> Page:
+    return run_with(client, lambda gh: gh.get_page(url, **kwargs))
+
+
+def rate_headers(remaining: int, reset: float, limit: int = 5000) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit": str(limit),
+        "x-ratelimit-remaining": str(remaining),
+        "x-ratelimit-reset": str(int(reset)),
+        "x-ratelimit-used": str(limit - remaining),
+        "x-ratelimit-resource": "core",
+    }
+
+
+def recorded(name: str) -> list[dict[str, Any]]:
+    exchanges: list[dict[str, Any]] = json.loads(
+        (FIXTURES / name / "normalized-fixture.json").read_text()
+    )
+    return exchanges
+
+
+def recorded_response(exchange: dict[str, Any]) -> httpx.Response:
+    headers = {
+        key: str(value)
+        for key, value in exchange["headers"].items()
+        if key.lower() not in _DROPPED_HEADERS
+    }
+    return httpx.Response(exchange["status"], headers=headers, json=exchange["response"])
+
+
+# -- pagination -------------------------------------------------------------------------
+
+
+def walk(client: GitHubClient, paginator: LinkPaginator) -> list[Page]:
+    async def pages(gh: GitHubClient) -> list[Page]:
+        fetched = []
+        while not paginator.finished:
+            page = await gh.get_page(paginator.current_url, params=paginator.current_params)
+            fetched.append(page)
+            paginator.advance(page.next_url)
+        return fetched
+
+    return run_with(client, pages)
+
+
+def test_walks_recorded_issue_pages_following_link_verbatim(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    exchanges = recorded("paginate-issues")
+    served = {f"{API}{ex['path']}": recorded_response(ex) for ex in exchanges}
+    requested: list[str] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        requested.append(str(request.url))
+        return served[str(request.url)]
+
+    router.get(host="api.github.com").mock(side_effect=serve)
+    paginator = LinkPaginator("/repos/octokit-fixture-org/paginate-issues/issues", {"per_page": 3})
+    pages = walk(make_client(ft), paginator)
+    assert requested == list(served)  # page 1 as path + params, then /repositories/1000 URLs
+    assert [len(page.items) for page in pages] == [len(ex["response"]) for ex in exchanges]
+    assert pages[0].next_url == f"{API}/repositories/1000/issues?per_page=3&page=2"
+    assert pages[0].last_url == f"{API}/repositories/1000/issues?per_page=3&page=5"
+    assert pages[-1].next_url is None
+    assert pages[0].rate is not None and pages[0].rate.remaining == 4999
+
+
+def test_cursor_pages_and_a_full_last_page_without_link(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    cursor_url = f"{API}/repositories/42/issues?per_page=100&state=all&after=Y3Vyc29yOjE%3D"
+    first = [{"id": n} for n in range(100)]
+    second = [{"id": n} for n in range(100, 200)]
+    requested: list[str] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        requested.append(str(request.url))
+        if str(request.url) == cursor_url:
+            return httpx.Response(200, json=second, headers={"link": ""})
+        return httpx.Response(200, json=first, headers={"link": f'<{cursor_url}>; rel="next"'})
+
+    router.get(host="api.github.com").mock(side_effect=serve)
+    paginator = LinkPaginator("/repos/o/r/issues", {"per_page": 100, "state": "all"})
+    pages = walk(make_client(ft), paginator)
+    assert requested == [f"{API}/repos/o/r/issues?per_page=100&state=all", cursor_url]
+    assert [len(page.items) for page in pages] == [100, 100]
+    assert pages[1].next_url is None and paginator.page_number == 2
+
+
+def test_link_to_another_host_is_refused_without_a_request(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    elsewhere = router.get(host="evil.example.com").mock(return_value=httpx.Response(200))
+    with pytest.raises(SkippableApiError, match=r"points to evil\.example\.com.*not followed"):
+        get(make_client(ft), "https://evil.example.com/repositories/1/issues?page=2")
+    with pytest.raises(SkippableApiError, match="not followed"):
+        get(make_client(ft), "http://api.github.com/repositories/1/issues?page=2")  # downgrade
+    assert not elsewhere.called
+
+
+# -- headers and the token ----------------------------------------------------------------
+
+
+def test_sends_github_headers_and_the_token_to_the_api_host(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    route = router.get(f"{API}/orgs/o").mock(return_value=httpx.Response(200, json={"id": 1}))
+    assert run_with(make_client(ft, user_agent="gh-collect/test"), lambda gh: gh.get_json("orgs/o"))
+    sent = route.calls.last.request.headers
+    assert sent["authorization"] == f"Bearer {TOKEN}"
+    assert sent["accept"] == "application/vnd.github+json"
+    assert sent["x-github-api-version"] == "2022-11-28"
+    assert sent["user-agent"] == "gh-collect/test"
+    assert TOKEN not in repr(make_client(ft).__dict__)
+
+
+def test_redirect_to_another_host_carries_no_token(ft: FakeTime, router: respx.MockRouter) -> None:
+    router.get(f"{API}/repos/o/r/issues").mock(
+        return_value=httpx.Response(302, headers={"location": "https://cdn.example.com/x"})
+    )
+    outside = router.get("https://cdn.example.com/x").mock(
+        return_value=httpx.Response(200, json=[{"id": 1}])
+    )
+    page = get(make_client(ft), "/repos/o/r/issues")
+    assert "authorization" not in outside.calls.last.request.headers
+    assert page.items == [{"id": 1}] and page.moved_to is None  # 302: do not update the URL
+
+
+def test_renamed_repository_301_is_followed_and_reported(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    moved, target = (ex for ex in recorded("rename-repository") if ex["method"] == "get")
+    router.get(f"{API}{moved['path']}").mock(return_value=recorded_response(moved))
+    final = router.get(f"{API}{target['path']}").mock(return_value=recorded_response(target))
+    sent: list[None] = []
+    client = make_client(ft, on_request=lambda: sent.append(None))
+    page = get(client, moved["path"])
+    assert page.moved_to == f"{API}/repositories/1000"
+    assert page.url == f"{API}/repos/octokit-fixture-org/rename-repository"
+    assert page.data["name"] == "rename-repository-newname"
+    assert final.calls.last.request.headers["authorization"] == f"Bearer {TOKEN}"  # same host
+    assert client.stats.requests == 2 == len(sent)
+    assert client.stats.by_status == {301: 1, 200: 1}
+
+
+def test_etag_and_304(ft: FakeTime, router: respx.MockRouter) -> None:
+    etag, modified = 'W/"abc123"', "Tue, 10 Oct 2017 16:00:00 GMT"
+    route = router.get(f"{API}/repos/o/r/pulls").mock(
+        side_effect=[
+            httpx.Response(
+                200, json=[{"id": 1}], headers={"etag": etag, "last-modified": modified}
+            ),
+            httpx.Response(304, headers={"etag": etag}),
+        ]
+    )
+    client = make_client(ft)
+
+    async def twice(gh: GitHubClient) -> tuple[Page, Page]:
+        fresh = await gh.get_page("/repos/o/r/pulls")
+        again = await gh.get_page("/repos/o/r/pulls", etag=fresh.etag, last_modified=modified)
+        return fresh, again
+
+    fresh, again = run_with(client, twice)
+    assert (fresh.etag, fresh.last_modified) == (etag, modified)
+    assert route.calls.last.request.headers["if-none-match"] == etag
+    assert route.calls.last.request.headers["if-modified-since"] == modified
+    assert (again.status, again.items, again.data) == (304, [], None)
+    assert client.stats.not_modified == 1 and client.stats.retries == 0
+
+
+# -- errors that are not retried ----------------------------------------------------------
+
+
+def test_401_stops_with_bad_credentials_and_no_token_in_the_message(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    route = router.get(f"{API}/orgs/o/repos").mock(
+        return_value=httpx.Response(401, json={"message": "Bad credentials"})
+    )
+    with pytest.raises(BadCredentialsError) as caught:
+        get(make_client(ft), "/orgs/o/repos")
+    assert caught.value.exit_code == 2
+    assert TOKEN not in str(caught.value) and "GITHUB_TOKEN" in str(caught.value)
+    assert "401" in str(caught.value) and "/orgs/o/repos" in str(caught.value)
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (404, "Not Found"),
+        (451, "Repository access blocked"),
+        (410, "Gone"),
+        (422, "Pagination with the page parameter is not supported for large datasets"),
+        (403, "Resource protected by organization SAML enforcement."),
+    ],
+)
+def test_skippable_statuses_are_not_retried(
+    ft: FakeTime, router: respx.MockRouter, status: int, message: str
+) -> None:
+    route = router.get(f"{API}/repos/o/gone/pulls").mock(
+        return_value=httpx.Response(status, json={"message": message})
+    )
+    with pytest.raises(SkippableApiError) as caught:
+        get(make_client(ft), "/repos/o/gone/pulls")
+    assert not isinstance(caught.value, EmptyRepositoryError)
+    assert caught.value.status == status and message in str(caught.value)
+    assert f"{API}/repos/o/gone/pulls" in str(caught.value)
+    assert route.call_count == 1 and ft.sleeps == []
+
+
+def test_409_is_an_empty_repository(ft: FakeTime, router: respx.MockRouter) -> None:
+    router.get(f"{API}/repos/o/empty/commits").mock(
+        return_value=httpx.Response(409, json={"message": "Git Repository is empty."})
+    )
+    with pytest.raises(EmptyRepositoryError, match="409"):
+        get(make_client(ft), "/repos/o/empty/commits")
+
+
+# -- retries --------------------------------------------------------------------------------
+
+
+def test_retries_a_502_then_succeeds(ft: FakeTime, router: respx.MockRouter) -> None:
+    route = router.get(f"{API}/repos/o/r/pulls").mock(
+        side_effect=[
+            httpx.Response(502, json={"error": "Server Error"}),
+            httpx.Response(200, json=[{"id": 7}]),
+        ]
+    )
+    client = make_client(ft)
+    assert get(client, "/repos/o/r/pulls").items == [{"id": 7}]
+    assert route.call_count == 2 and client.stats.requests == 2
+    assert client.stats.retries == 1 and client.stats.by_status == {502: 1, 200: 1}
+    assert len(ft.sleeps) == 1 and 1 <= ft.sleeps[0] <= 2  # backoff with jitter
+
+
+def test_retries_timeouts_and_connection_errors(ft: FakeTime, router: respx.MockRouter) -> None:
+    router.get(f"{API}/repos/o/r/issues").mock(
+        side_effect=[
+            httpx.ReadTimeout("timed out"),
+            httpx.ConnectError("connection reset by peer"),
+            httpx.RemoteProtocolError("peer closed connection"),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    client = make_client(ft)
+    assert get(client, "/repos/o/r/issues").items == []
+    assert client.stats.retries == 3 and client.stats.requests == 4
+    assert ft.sleeps == sorted(ft.sleeps)  # exponential
+
+
+def test_malformed_bodies_are_retried(ft: FakeTime, router: respx.MockRouter) -> None:
+    router.get(f"{API}/repos/o/r/pulls").mock(
+        side_effect=[
+            httpx.Response(
+                200, text="<html>Unicorn!</html>", headers={"content-type": "text/html"}
+            ),
+            httpx.Response(200, content=b""),
+            httpx.Response(200, content=b'[{"id": 1}, {"id'),
+            httpx.Response(200, json=[{"id": 1}]),
+        ]
+    )
+    client = make_client(ft)
+    assert get(client, "/repos/o/r/pulls").items == [{"id": 1}]
+    assert client.stats.retries == 3
+
+
+def test_gives_up_after_max_attempts(ft: FakeTime, router: respx.MockRouter) -> None:
+    route = router.get(f"{API}/repos/o/r/pulls").mock(
+        return_value=httpx.Response(504, json={"message": "We couldn't respond in time"})
+    )
+    with pytest.raises(RetriableApiError, match="after 3 attempts") as caught:
+        get(make_client(ft, max_attempts=3), "/repos/o/r/pulls")
+    assert route.call_count == 3 and caught.value.status == 504
+    assert isinstance(caught.value.__cause__, RetriableApiError)
+
+
+def test_gives_up_on_a_dead_network_with_a_retriable_error(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    router.get(f"{API}/orgs/o/repos").mock(side_effect=httpx.ConnectError("connection refused"))
+    with pytest.raises(RetriableApiError, match="ConnectError") as caught:
+        get(make_client(ft, max_attempts=4), "/orgs/o/repos")
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    assert len(ft.sleeps) == 3
+
+
+# -- secondary rate limit -------------------------------------------------------------------
+
+SECONDARY = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+
+
+def test_secondary_limit_honours_retry_after(ft: FakeTime, router: respx.MockRouter) -> None:
+    router.get(f"{API}/repos/o/r/pulls").mock(
+        side_effect=[
+            httpx.Response(403, json={"message": SECONDARY}, headers={"retry-after": "30"}),
+            httpx.Response(200, json=[{"id": 1}]),
+        ]
+    )
+    client = make_client(ft)
+    assert get(client, "/repos/o/r/pulls").items == [{"id": 1}]
+    assert ft.sleeps and ft.sleeps[0] >= 30
+    assert client.stats.secondary_limited == 1 and client.stats.retries == 0
+    assert client.pacer.effective_concurrency == 4  # halved
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (403, SECONDARY),
+        (403, "You have triggered an abuse detection mechanism."),
+        (429, "Too many requests"),
+    ],
+)
+def test_secondary_limit_without_retry_after_waits_a_minute(
+    ft: FakeTime, router: respx.MockRouter, status: int, message: str
+) -> None:
+    router.get(f"{API}/repos/o/r/pulls").mock(
+        side_effect=[
+            httpx.Response(status, json={"message": message}),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    get(make_client(ft), "/repos/o/r/pulls")
+    assert ft.sleeps[0] >= 60
+
+
+def test_repeated_secondary_hits_back_off_then_give_up(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    route = router.get(f"{API}/repos/o/r/pulls").mock(
+        return_value=httpx.Response(403, json={"message": SECONDARY}, headers={"retry-after": "60"})
+    )
+    with pytest.raises(SecondaryRateLimitError, match="giving up"):
+        get(make_client(ft), "/repos/o/r/pulls")
+    assert route.call_count == 8 and len(ft.sleeps) == 7
+    assert ft.sleeps[:4] == [60, 120, 240, 480] and ft.sleeps == sorted(ft.sleeps)
+
+
+# -- primary rate limit --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_primary_exhaustion_waits_for_the_reset(
+    ft: FakeTime, router: respx.MockRouter, status: int
+) -> None:
+    reset = ft.now + 1200
+    seen: list[RateLimit] = []
+    router.get(f"{API}/repos/o/r/issues").mock(
+        side_effect=[
+            httpx.Response(
+                status,
+                json={"message": "API rate limit exceeded for user ID 1."},
+                headers=rate_headers(0, reset),
+            ),
+            httpx.Response(200, json=[{"id": 3}], headers=rate_headers(4999, reset + 3600)),
+        ]
+    )
+    client = make_client(ft, on_rate_seen=seen.append)
+    assert get(client, "/repos/o/r/issues").items == [{"id": 3}]
+    assert ft.sleeps == [pytest.approx(1201)]
+    assert client.stats.primary_waits == 1 and client.stats.waited_seconds == pytest.approx(1201)
+    assert [rate.remaining for rate in seen] == [0, 4999]
+    assert client.rate is not None and client.rate.remaining == 4999
+
+
+def test_primary_exhaustion_with_exit_stops_with_code_75(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    reset = ft.now + 600
+    router.get(f"{API}/repos/o/r/issues").mock(
+        return_value=httpx.Response(
+            403, json={"message": "API rate limit exceeded"}, headers=rate_headers(0, reset)
+        )
+    )
+    with pytest.raises(
+        RateLimitExit, match=r"spent until \d\d:\d\d:\d\d UTC.*after the reset"
+    ) as caught:
+        get(make_client(ft, on_rate_limit="exit"), "/repos/o/r/issues")
+    assert caught.value.exit_code == 75 and ft.sleeps == []
+
+
+def test_pause_below_is_never_crossed(ft: FakeTime, router: respx.MockRouter) -> None:
+    reset = ft.now + 300
+    route = router.get(f"{API}/repos/o/r/pulls").mock(
+        side_effect=[
+            httpx.Response(200, json=[], headers=rate_headers(50, reset)),
+            httpx.Response(200, json=[], headers=rate_headers(4999, reset + 3600)),
+        ]
+    )
+    client = make_client(ft, pause_below=50)
+
+    async def twice(gh: GitHubClient) -> None:
+        await gh.get_page("/repos/o/r/pulls")
+        assert ft.sleeps == []
+        await gh.get_page("/repos/o/r/pulls")
+
+    run_with(client, twice)
+    assert ft.sleeps == [pytest.approx(301)] and route.call_count == 2
+
+
+def test_pause_below_with_exit_sends_nothing_more(ft: FakeTime, router: respx.MockRouter) -> None:
+    route = router.get(f"{API}/repos/o/r/pulls").mock(
+        return_value=httpx.Response(200, json=[], headers=rate_headers(10, ft.now + 300))
+    )
+    client = make_client(ft, pause_below=50, on_rate_limit="exit")
+
+    async def twice(gh: GitHubClient) -> None:
+        await gh.get_page("/repos/o/r/pulls")
+        await gh.get_page("/repos/o/r/pulls")
+
+    with pytest.raises(RateLimitExit):
+        run_with(client, twice)
+    assert route.call_count == 1
+
+
+# -- pieces ---------------------------------------------------------------------------------
+
+
+def test_rate_limit_from_headers_is_case_insensitive() -> None:
+    headers = {
+        "X-RateLimit-Limit": "5000",
+        "X-RateLimit-Remaining": "4321",
+        "X-RateLimit-Reset": "1750000000",
+        "X-RateLimit-Used": "679",
+        "X-RateLimit-Resource": "core",
+    }
+    rate = RateLimit.from_headers(headers)
+    assert rate == RateLimit(5000, 4321, 1750000000.0, 679, "core")
+    assert rate is not None and rate.fraction_left == pytest.approx(0.8642)
+    assert RateLimit.from_headers({"x-ratelimit-limit": "5000"}) is None
+    assert RateLimit.from_headers(
+        httpx.Headers(
+            {"X-RATELIMIT-LIMIT": "60", "x-ratelimit-remaining": "1", "x-ratelimit-reset": "9"}
+        )
+    ) == RateLimit(60, 1, 9.0)
+
+
+def test_error_for_response_follows_github_s_documented_order() -> None:
+    def error(status: int, headers: dict[str, str], message: str = "") -> Any:
+        response = httpx.Response(status, headers=headers, json={"message": message})
+        return error_for_response(response, url=f"{API}/x", now=1000.0)
+
+    assert error(200, {}) is None and error(304, {}) is None
+    primary = error(403, rate_headers(0, 5000))
+    assert isinstance(primary, RateLimitError) and primary.reset_at == 5000
+    both = error(403, {**rate_headers(0, 5000), "retry-after": "42"})
+    assert isinstance(both, SecondaryRateLimitError) and both.retry_after == 42
+    dated = error(429, {"retry-after": "Thu, 01 Jan 1970 00:17:40 GMT"})
+    assert isinstance(dated, SecondaryRateLimitError) and dated.retry_after == 60
+    lockout = error(403, {}, "Maximum number of login attempts exceeded. Please try again later.")
+    assert isinstance(lockout, BadCredentialsError)
+    assert isinstance(error(500, {}), RetriableApiError)
+    assert isinstance(error(400, {}, "Bad request"), SkippableApiError)
+
+
+def test_client_must_be_entered_before_use(ft: FakeTime) -> None:
+    with pytest.raises(RuntimeError, match="async with"):
+        asyncio.run(make_client(ft).get_page("/x"))
