@@ -111,6 +111,10 @@ class EndpointProgress(_Model):
     completed_at: AwareDatetime | None = None
     error: str | None = None
     retryable: bool | None = None
+    # True while a completed unit is re-read with conditional requests (a refresh).
+    refreshing: bool = False
+    # Walks completed: 1 after the first harvest, +1 per refresh.
+    passes: int = Field(default=0, ge=0)
 
 
 class RepoProgress(_Model):
@@ -154,6 +158,9 @@ class CheckpointState(_Model):
     repos: dict[str, RepoProgress] = Field(default_factory=dict)
     rate_limit: RateLimitSnapshot | None = None
     requests_made: int = Field(default=0, ge=0)
+    # Size of validators.jsonl (ETags of list pages) at this save; resume cuts back to it.
+    validators_offset: int = Field(default=0, ge=0)
+    refreshes: int = Field(default=0, ge=0)
 
     @property
     def endpoints(self) -> list[str]:
@@ -779,7 +786,23 @@ class CheckpointManager:
         progress.byte_offset = byte_offset
         progress.error = None
         progress.retryable = None
+        progress.refreshing = False
+        progress.passes += 1
         self._refresh_repo(repo, now)
+
+    def begin_refresh(self, repo: str, endpoint: str) -> None:
+        """Re-walk a completed unit from its first page, appending only what changed."""
+        progress, now = self._endpoint(repo, endpoint), self._touch()
+        progress.status = CheckpointStatus.IN_PROGRESS
+        progress.refreshing = True
+        progress.last_page_written = 0
+        progress.next_url = None
+        progress.completed_at = None
+        self._refresh_repo(repo, now)
+
+    def record_validators(self, offset: int) -> None:
+        """The validators file grew to ``offset`` together with the data it describes."""
+        self.state.validators_offset = offset
 
     def mark_repo_endpoint_failed(
         self, repo: str, endpoint: str, error: str, *, retryable: bool

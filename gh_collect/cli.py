@@ -75,6 +75,9 @@ def cli() -> None:
     help="When the budget is spent: wait for the reset, or save and exit 75.",
 )
 @click.option("--quiet", is_flag=True, help="Only warnings and the final summary (for cron).")
+@click.option("--silent", is_flag=True, help="Like --quiet, and no summary when all went well.")
+@click.option("--max-requests", type=click.IntRange(min=1), help="Stop (exit 75) after N requests.")
+@click.option("--dry-run", is_flag=True, help="Estimate the requests and time; collect nothing.")
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -87,6 +90,9 @@ def collect_command(
     only: str | None,
     on_rate_limit: str,
     quiet: bool,
+    silent: bool,
+    max_requests: int | None,
+    dry_run: bool,
     log_format: str,
 ) -> None:
     """Run the harvest, resuming from the checkpoint.
@@ -95,19 +101,26 @@ def collect_command(
     """
     config = load_config(config_path)
     token = resolve_token(config)
+    if dry_run:
+        from gh_collect.plan import estimate_sync, requests_per_second
+
+        click.echo(estimate_sync(config, token).describe(requests_per_second(config)))
+        return
     options = RunOptions(
         from_repo=from_repo,
         force=force,
         retry_failed=retry_failed,
         only=tuple(part.strip() for part in only.split(",") if part.strip()) if only else None,
         on_rate_limit="exit" if on_rate_limit == "exit" else "wait",
+        max_requests=max_requests,
     )
-    reporter = make_reporter(quiet=quiet, log_format=log_format)
+    reporter = make_reporter(quiet=quiet or silent, log_format=log_format)
     try:
         result = collect(config, token, options, reporter=reporter)
     finally:
         reporter.close()
-    report_result(reporter, result)
+    if not (silent and result.exit_code == 0):
+        report_result(reporter, result)
     sys.exit(result.exit_code)
 
 

@@ -307,9 +307,10 @@ class GitHubClient:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
-        max_attempts: int = 6,
+        max_attempts: int | None = None,
         on_rate_seen: Callable[[RateLimit], None] | None = None,
         on_request: Callable[[], None] | None = None,
+        on_redirect: Callable[[], None] | None = None,
         user_agent: str = f"gh-collect/{__version__}",
         pacer: Pacer | None = None,
     ) -> None:
@@ -319,8 +320,9 @@ class GitHubClient:
         self._on_rate_limit = on_rate_limit
         self._transport = transport
         self._clock, self._sleep = clock, sleep
-        self._max_attempts = max(1, max_attempts)
+        self._max_attempts = max(1, max_attempts or settings.retries)
         self._on_rate_seen, self._on_request = on_rate_seen, on_request
+        self._on_redirect = on_redirect
         self._user_agent = user_agent
         self._http: httpx.AsyncClient | None = None
         self.pacer = pacer or _default_pacer(settings, sleep)
@@ -415,9 +417,10 @@ class GitHubClient:
     async def _with_retries(
         self, url: str, params: dict[str, str | int] | None, headers: dict[str, str]
     ) -> _Answer:
+        backoff = self._settings.retry_initial_s
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
-            wait=wait_exponential_jitter(initial=1, max=60, jitter=1),
+            wait=wait_exponential_jitter(multiplier=backoff, max=60, jitter=backoff),
             retry=retry_if_exception_type((RetriableApiError, *_TRANSIENT_HTTP_ERRORS)),
             sleep=self._sleep,
             before_sleep=self._count_retry,
@@ -459,8 +462,10 @@ class GitHubClient:
             except httpx.HTTPError as exc:
                 message = f"GET {url}: {_describe(exc)}; check github.api_url"
                 raise FatalApiError(message, url=url) from exc
-        for _hop in response.history:
-            self._count_request()
+        for _hop in response.history:  # already sent: counted, never refused
+            self.stats.requests += 1
+            if self._on_redirect is not None:
+                self._on_redirect()
         return response
 
     def _client(self) -> httpx.AsyncClient:

@@ -41,6 +41,8 @@ class GitHubSettings(_Strict):
     token_env: str = Field(default="GITHUB_TOKEN", min_length=1)
     concurrency: int = Field(default=8, ge=1, le=100)
     timeout_s: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=6, ge=1, le=20)  # attempts per request on 5xx/timeouts/resets
+    retry_initial_s: float = Field(default=1.0, gt=0, le=60)  # first backoff; doubles, max 60 s
     # GitHub's documented secondary limits; lower them to be gentler, never raise them.
     max_requests_per_minute: int = Field(default=900, ge=1, le=900)
     max_busy_seconds_per_minute: float = Field(default=90.0, gt=0, le=90.0)
@@ -61,6 +63,8 @@ class GitHubSettings(_Strict):
 class RateLimitSettings(_Strict):
     save_below: float = Field(default=0.20, ge=0, le=1)
     pause_below: int = Field(default=50, ge=0)
+    # Share of the budget left at the start of a run that the run may spend (cron politeness).
+    budget_fraction: float = Field(default=1.0, gt=0, le=1)
 
 
 class CheckpointSettings(_Strict):

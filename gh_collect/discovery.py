@@ -7,6 +7,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from gh_collect.client import GitHubClient
+from gh_collect.conditional import ValidatorStore, request_key
 from gh_collect.config import TargetSettings
 from gh_collect.errors import ConfigError, SkippableApiError
 from gh_collect.pagination import LinkPaginator
@@ -15,37 +16,76 @@ Repo = dict[str, Any]
 _LIST_PARAMS: dict[str, str | int] = {"sort": "full_name", "direction": "asc", "per_page": 100}
 
 
-async def discover_repos(client: GitHubClient, target: TargetSettings) -> list[Repo]:
-    """The org's repos (or a user's, when ``target.org`` is a user), filtered as configured."""
+async def discover_repos(
+    client: GitHubClient,
+    target: TargetSettings,
+    validators: ValidatorStore | None = None,
+    conditional: bool = False,
+) -> list[Repo] | None:
+    """The org's repos (or a user's, when ``target.org`` is a user), filtered as configured.
+
+    With ``conditional``, pages are asked "changed since?" with their stored ETags; None
+    means the listing did not change at all (and cost no budget).
+    """
+    lister = _Lister(client, validators)
     try:
-        repos = await _list_all(client, f"/orgs/{target.org}/repos", {"type": "all"})
+        repos = await lister.list_all(f"/orgs/{target.org}/repos", {"type": "all"}, conditional)
     except SkippableApiError as exc:
         if exc.status != 404:
             raise
-        repos = await _list_user_repos(client, target.org)
-    return select_repos(repos, target)
+        repos = await _list_user_repos(lister, target.org, conditional)
+    return None if repos is None else select_repos(repos, target)
 
 
-async def _list_user_repos(client: GitHubClient, name: str) -> list[Repo]:
+async def _list_user_repos(lister: _Lister, name: str, conditional: bool) -> list[Repo] | None:
     try:
-        return await _list_all(client, f"/users/{name}/repos", {"type": "owner"})
+        return await lister.list_all(f"/users/{name}/repos", {"type": "owner"}, conditional)
     except SkippableApiError as exc:
         if exc.status != 404:
             raise
         raise ConfigError(
-            f"no organization or user named '{name}' at {client.api_url}: check target.org"
+            f"no organization or user named '{name}' at {lister.client.api_url}: check target.org"
         ) from None
 
 
-async def _list_all(client: GitHubClient, path: str, params: dict[str, str | int]) -> list[Repo]:
-    paginator = LinkPaginator(path, {**params, **_LIST_PARAMS})
-    seen: dict[int, Repo] = {}
-    while not paginator.finished:
-        page = await client.get_page(paginator.current_url, params=paginator.current_params)
-        for repo in page.items:
-            seen.setdefault(repo["id"], repo)  # a repo created mid-listing may shift a page
-        paginator.advance(page.next_url)
-    return list(seen.values())
+class _Lister:
+    def __init__(self, client: GitHubClient, validators: ValidatorStore | None) -> None:
+        self.client, self.validators = client, validators
+
+    async def list_all(
+        self, path: str, params: dict[str, str | int], conditional: bool
+    ) -> list[Repo] | None:
+        repos, unchanged = await self._walk(path, {**params, **_LIST_PARAMS}, conditional)
+        if conditional and not repos:
+            return None if unchanged else []
+        if unchanged:  # some pages changed, some did not: the full list needs every page
+            repos, _ = await self._walk(path, {**params, **_LIST_PARAMS}, conditional=False)
+        return repos
+
+    async def _walk(
+        self, path: str, params: dict[str, str | int], conditional: bool
+    ) -> tuple[list[Repo], int]:
+        paginator = LinkPaginator(path, params)
+        seen: dict[int, Repo] = {}
+        unchanged = 0
+        while not paginator.finished:
+            key = request_key(paginator.current_url, paginator.current_params)
+            stored = self.validators.get(key) if self.validators and conditional else None
+            page = await self.client.get_page(
+                paginator.current_url,
+                params=paginator.current_params,
+                etag=stored.etag if stored else None,
+            )
+            if page.status == 304 and stored is not None:
+                unchanged += 1
+                paginator.advance(stored.next_url)
+                continue
+            for repo in page.items:
+                seen.setdefault(repo["id"], repo)  # a repo created mid-listing may shift a page
+            if self.validators is not None:
+                self.validators.remember(key, page.etag, page.last_modified, page.next_url)
+            paginator.advance(page.next_url)
+        return list(seen.values()), unchanged
 
 
 def select_repos(repos: Iterable[Repo], target: TargetSettings) -> list[Repo]:

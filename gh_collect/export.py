@@ -5,28 +5,27 @@ sorted by ``id``, one row per id (latest ``updated_at`` wins; on a tie the later
 files taken in name order). ``repos.jsonl`` becomes ``endpoint=repos`` and is always exported
 when present. An endpoint without rows gets no folder. Partition keys (year, source, target,
 endpoint) live only in the path, never as data columns, so DuckDB, Polars and
-``pyarrow.dataset`` add them as partition columns without a clash.
+``pyarrow.dataset`` add them as partition columns without a clash; every file has the same
+schema (``schemas.CURATED_SCHEMA``) so whole-tree reads need no schema merging.
 
-Bounded memory - an external hash-partitioned sort, per endpoint:
+Bounded memory - an external sort in three passes, per endpoint:
 
-1. Scan. Files are read line by line; each line becomes a typed row buffered in one of N
-   buckets (``id % N``, N chosen from the raw byte size so a bucket holds about
-   ``bucket_bytes``). When ``flush_bytes`` of input is buffered, every bucket's rows go as one
-   Arrow record batch into a new spill chunk (an Arrow IPC file; batch k of a chunk belongs to
-   one known bucket). Memory: ``flush_bytes`` of rows. Large inputs are scanned by
-   ``workers`` processes, each with its own chunks; every row carries its global (file, line)
-   position, so the result does not depend on how the files were split.
-2. Dedupe. For each bucket, its batches from all chunks are loaded (all versions of an id are
-   in the same bucket), sorted by (id, updated_at, file, line) and the last row per id kept,
-   then written as a sorted run. Memory: about two buckets.
-3. Merge. The N sorted runs are merged batch-wise into Parquet: each round takes from every
-   run the rows up to the smallest "last id of the current batch", sorts that small slice and
-   appends it. Memory: ``merge_bytes`` of run batches. Row groups and files are cut at fixed
-   row/byte thresholds over the sorted rows, so output bytes are identical on every re-run.
+1. Scan. Files are read a line at a time; each line becomes a typed row buffered in one of N
+   hash buckets (``id % N``, N chosen from the raw size so a bucket holds ~``bucket_bytes``).
+   Once ``flush_bytes`` of input is buffered, each bucket's rows go as one Arrow batch into a
+   new spill chunk (an LZ4 Arrow IPC file). Every row carries its global (file, line)
+   position, and a thinned sample of ids is kept. Large inputs are scanned by ``workers``
+   processes; positions make the result independent of how the files were shared out.
+2. Dedupe. Per bucket (all versions of an id share a bucket): load its batches, sort by (id,
+   updated_at, file, line), keep the last row per id, and write the winners cut into N id
+   ranges chosen from the sampled ids (one batch per range). Buckets run in the workers too.
+3. Write. Per id range, in order: gather that range's batch from every bucket, sort by id,
+   append to Parquet. Row groups and files are cut at fixed row/byte counts of the sorted
+   rows, so the output bytes do not depend on N, the sample or the workers.
 
-Peak memory is thus a few times ``flush_bytes``/``bucket_bytes``/``merge_bytes`` (defaults
-32-64 MiB) whatever the dataset size, up to ``max_buckets * bucket_bytes`` (32 GiB) of raw
-JSON per endpoint; beyond that buckets grow with the data.
+Each pass holds about one flush, one bucket or one range at a time, so peak memory stays at
+a few hundred MiB whatever the dataset size, up to ``max_buckets * bucket_bytes`` (16 GiB) of
+raw JSON per endpoint; beyond that, buckets grow with the data.
 
 Atomic publication. The complete new tree is built in ``<root>/.curated-work/<partition>/
 staging`` (outside ``curated/`` so readers' ``curated/**`` globs never see it, on the same
@@ -51,12 +50,14 @@ import os
 import shutil
 import sys
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from itertools import chain, pairwise
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -81,7 +82,20 @@ WORK_DIR = ".curated-work"  # beside curated/, never inside it: readers glob cur
 # Dedupe order: the last row of each id wins; a null updated_at sorts first (loses).
 _ORDER = [(name, "ascending", "at_start") for name in ("id", "updated_at", "_src", "_line")]
 _POSITION_FIELDS = [pa.field("_src", pa.int32()), pa.field("_line", pa.int64())]
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_MAX_SAMPLES = 65_536  # ids sampled per scan task to choose the id ranges
+# Spill files are read back once or twice: LZ4 halves their disk traffic for little CPU.
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 _ROW_OVERHEAD = 64  # bytes counted per row besides its raw text when sizing row groups
+# Free text gets neither dictionaries (never pays off) nor min/max statistics (useless, and
+# as long as the text); everything else keeps both, for compact files and predicate pushdown.
+_FREE_TEXT = {"raw", "body", "title"}
+_PARQUET_OPTIONS = {
+    "compression": "zstd",
+    "use_dictionary": [f.name for f in CURATED_SCHEMA if f.name not in _FREE_TEXT],
+    "write_statistics": [f.name for f in CURATED_SCHEMA if f.name not in _FREE_TEXT],
+}
 
 
 @dataclass(frozen=True)
@@ -89,11 +103,10 @@ class ExportLimits:
     """Memory and layout knobs; the defaults keep peak RSS to a few hundred MiB."""
 
     flush_bytes: int = 32 * MiB
-    bucket_bytes: int = 32 * MiB
+    bucket_bytes: int = 16 * MiB
     max_buckets: int = 1024
-    merge_bytes: int = 64 * MiB
     row_group_rows: int = 65_536
-    row_group_bytes: int = 32 * MiB
+    row_group_bytes: int = 16 * MiB
     rows_per_file: int = 1_000_000
     workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     parallel_min_bytes: int = 64 * MiB  # below this, worker start-up costs more than it saves
@@ -230,17 +243,39 @@ def _build_staging(
 def _export_endpoint(
     schema: EndpointSchema, files: list[Path], out_dir: Path, spill: Path, limits: ExportLimits
 ) -> EndpointExport:
+    """Scan into hash buckets, dedupe each into id ranges, write the ranges in order."""
     total_bytes = sum(f.stat().st_size for f in files)
     buckets = max(1, min(limits.max_buckets, math.ceil(total_bytes / limits.bucket_bytes)))
+    workers = limits.workers if total_bytes >= limits.parallel_min_bytes else 1
     spill.mkdir(parents=True, exist_ok=True)
-    scans = _scan_all(schema, files, buckets, spill, limits, total_bytes)
-    runs, kept = _dedupe_buckets(schema, scans, buckets, spill, limits)
-    written = _merge_runs(schema, runs, out_dir, limits)
+    scans = _scan_all(schema, files, buckets, spill, limits, workers)
+    bounds = _range_bounds([s.samples for s in scans], buckets)
+    runs = _dedupe_all(schema, scans, buckets, bounds, spill, workers)
+    written = _write_ranges(schema, runs, len(bounds) + 1, out_dir, limits)
     read = sum(s.records for s in scans)
     skipped = sum(s.skipped for s in scans)
+    kept = sum(r.rows for r in runs)
     return EndpointExport(
         schema.endpoint, len(files), read, skipped, read - skipped - kept, kept, written
     )
+
+
+def _map(function: Callable[[_T], _R], tasks: Sequence[_T], workers: int) -> list[_R]:
+    """``map`` over worker processes, or in this process when one worker will do.
+
+    Spawned, not forked: forking a process that runs pyarrow's thread pools is unsafe. If the
+    workers cannot run (a script calling us without an ``if __name__ == "__main__"`` guard,
+    a worker killed for memory), the work is redone here rather than failing the export.
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        return [function(task) for task in tasks]
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
+            return list(pool.map(function, tasks))
+    except BrokenProcessPool as exc:
+        log.warning("export workers failed (%s); continuing in this process", exc)
+        return [function(task) for task in tasks]
 
 
 # --- phase 1: scan raw lines into bucketed spill chunks ------------------------------------
@@ -248,7 +283,7 @@ def _export_endpoint(
 
 @dataclass(frozen=True)
 class _ScanTask:
-    """One worker's share: picklable, so it runs the same in-process or in a pool."""
+    """One worker's share of the files; picklable, so it runs the same anywhere."""
 
     endpoint: str
     files: tuple[tuple[int, str], ...]  # (global file index, path)
@@ -263,6 +298,7 @@ class _ScanOutput:
     chunks: tuple[tuple[str, tuple[tuple[int, int], ...]], ...]  # (path, ((bucket, batch), ...))
     records: int
     skipped: int
+    samples: tuple[int, ...]  # every k-th id seen, to choose the id ranges of phase 2
 
 
 def _scan_all(
@@ -271,20 +307,14 @@ def _scan_all(
     buckets: int,
     spill: Path,
     limits: ExportLimits,
-    total_bytes: int,
+    workers: int,
 ) -> list[_ScanOutput]:
-    workers = min(limits.workers, len(files))
     shares = _split_files(files, workers * 2 if workers > 1 else 1)
     tasks = [
         _ScanTask(schema.endpoint, share, buckets, str(spill), f"t{n:04d}", limits.flush_bytes)
         for n, share in enumerate(shares)
     ]
-    if workers <= 1 or total_bytes < limits.parallel_min_bytes:
-        return [_scan(task) for task in tasks]
-    # spawn, not fork: pyarrow's thread pools make forking a threaded parent unsafe.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(_scan, tasks))
+    return _map(_scan, tasks, workers)
 
 
 def _split_files(files: list[Path], shares: int) -> list[tuple[tuple[int, str], ...]]:
@@ -302,45 +332,46 @@ def _split_files(files: list[Path], shares: int) -> list[tuple[tuple[int, str], 
 def _scan(task: _ScanTask) -> _ScanOutput:
     """Read the task's files line by line into the bucket spiller."""
     schema = schema_for(task.endpoint)
-    paths = dict(task.files)
-    spiller = _Spiller(schema, task, paths)
+    spiller = _Spiller(schema, task, dict(task.files))
     records = skipped = 0
     for src, path in task.files:
-        for line_no, text, size in _lines(path):
+        for line_no, line in _lines(path):
             records += 1
-            row = _extract(schema, text, path, line_no)
+            row = _extract(schema, line, path, line_no)
             if row is None:
                 skipped += 1
                 continue
-            spiller.add(row, src, line_no, size)
+            spiller.add(row, src, line_no, len(line))
     spiller.flush()
-    return _ScanOutput(tuple(spiller.chunks), records, skipped)
+    return _ScanOutput(tuple(spiller.chunks), records, skipped, tuple(spiller.samples))
 
 
-def _lines(path: str) -> Iterator[tuple[int, str, int]]:
-    """(line number, text, byte size) of each non-blank line; bad UTF-8 is a DataError."""
+def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of each non-blank line, read one at a time."""
     with Path(path).open("rb") as handle:
-        for line_no, data in enumerate(handle, 1):
-            if data.isspace():
-                continue
-            try:
-                yield line_no, data.decode("utf-8"), len(data)
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path} line {line_no}: not UTF-8 text ({exc.reason})") from None
+        for line_no, line in enumerate(handle, 1):
+            if not line.isspace():
+                yield line_no, line
 
 
-def _extract(schema: EndpointSchema, text: str, path: str, line_no: int) -> Row | None:
+def _extract(schema: EndpointSchema, line: bytes, path: str, line_no: int) -> Row | None:
     try:
-        return schema.extract(text)
+        return schema.extract(line)
     except FieldError as exc:
         raise DataError(f"{path} line {line_no}: {exc}; this record cannot be exported") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} line {line_no}: not UTF-8 text ({exc.reason})") from None
     except ValueError as exc:  # json.JSONDecodeError
-        cut = "" if text.endswith("\n") else " (last line, no newline: cut short?)"
+        cut = "" if line.endswith(b"\n") else " (last line, no newline: cut short?)"
         raise DataError(f"{path} line {line_no}: not valid JSON{cut}: {exc}") from None
 
 
 class _Spiller:
-    """Rows buffered per bucket; a flush writes all buckets to one new IPC chunk file."""
+    """Rows buffered per bucket; a flush writes all buckets to one new IPC chunk file.
+
+    Also keeps a thinned sample of the ids (every ``step``-th row, the step doubling whenever
+    ``_MAX_SAMPLES`` is reached), from which phase 2 picks evenly filled id ranges.
+    """
 
     def __init__(self, schema: EndpointSchema, task: _ScanTask, paths: Mapping[int, str]):
         self._schema = schema
@@ -350,22 +381,36 @@ class _Spiller:
         self._rows: list[list[Row]] = [[] for _ in range(task.buckets)]
         self._where: list[list[tuple[int, int]]] = [[] for _ in range(task.buckets)]
         self._buffered = 0
+        self._seen = 0
+        self._step = 1
+        self.samples: list[int] = []
         self.chunks: list[tuple[str, tuple[tuple[int, int], ...]]] = []
 
     def add(self, row: Row, src: int, line_no: int, size: int) -> None:
-        bucket = cast(int, row[0]) % self._task.buckets  # id: an int, checked by extract
+        record_id = cast(int, row[0])  # checked by extract
+        bucket = record_id % self._task.buckets
         self._rows[bucket].append(row)
         self._where[bucket].append((src, line_no))
+        self._sample(record_id)
         self._buffered += size
         if self._buffered >= self._task.flush_bytes:
             self.flush()
+
+    def _sample(self, record_id: int) -> None:
+        self._seen += 1
+        if self._seen % self._step:
+            return
+        self.samples.append(record_id)
+        if len(self.samples) >= _MAX_SAMPLES:
+            self.samples = self.samples[1::2]
+            self._step *= 2
 
     def flush(self) -> None:
         if not self._buffered:
             return
         path = Path(self._task.folder, f"{self._task.name}-{len(self.chunks):05d}.arrow")
         index: list[tuple[int, int]] = []
-        with pa.ipc.new_file(str(path), self._spill_schema) as writer:
+        with pa.ipc.new_file(str(path), self._spill_schema, options=_IPC_OPTIONS) as writer:
             for bucket, rows in enumerate(self._rows):
                 if rows:
                     writer.write_batch(self._batch(bucket))
@@ -389,37 +434,80 @@ class _Spiller:
         return pa.RecordBatch.from_arrays([*batch.columns, *positions], schema=self._spill_schema)
 
 
-# --- phase 2: dedupe each bucket into a sorted run --------------------------------------------
+# --- phase 2: dedupe each bucket, cut it into id ranges -------------------------------------
 
 
-def _dedupe_buckets(
+@dataclass(frozen=True)
+class _DedupeTask:
+    endpoint: str
+    pieces: tuple[tuple[str, int], ...]  # (chunk file, batch number) of one bucket
+    bounds: tuple[int, ...]
+    run: str
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A bucket's deduplicated rows; batch ``b`` of the file holds id range ``r``."""
+
+    path: str
+    ranges: tuple[tuple[int, int], ...]  # (range, batch number)
+    rows: int
+
+
+def _range_bounds(samples: Sequence[Sequence[int]], ranges: int) -> tuple[int, ...]:
+    """Ids that cut the id space into about ``ranges`` equally filled ranges.
+
+    Range ``r`` holds ``bounds[r-1] <= id < bounds[r]``. The bounds only spread the work:
+    rows come out sorted by id whatever they are, so output never depends on the sample.
+    """
+    ordered = sorted(chain.from_iterable(samples))
+    if not ordered:
+        return ()
+    cuts = {ordered[len(ordered) * r // ranges] for r in range(1, ranges)}
+    return tuple(sorted(cuts - {ordered[0]}))
+
+
+def _dedupe_all(
     schema: EndpointSchema,
     scans: list[_ScanOutput],
     buckets: int,
+    bounds: tuple[int, ...],
     spill: Path,
-    limits: ExportLimits,
-) -> tuple[list[Path], int]:
-    """One id-sorted, duplicate-free run file per non-empty bucket; returns (runs, rows kept)."""
+    workers: int,
+) -> list[_Run]:
     pieces: list[list[tuple[str, int]]] = [[] for _ in range(buckets)]
     for scan in scans:
         for path, index in scan.chunks:
             for bucket, batch_no in index:
                 pieces[bucket].append((path, batch_no))
-    runs: list[Path] = []
-    kept = 0
-    for bucket, bucket_pieces in enumerate(pieces):
-        if not bucket_pieces:
-            continue
-        table = _dedupe(pa.Table.from_batches([_read_batch(p, i) for p, i in bucket_pieces]))
-        run = spill / f"run-{bucket:05d}.arrow"
-        _write_run(run, table, schema, limits, len(pieces))
-        runs.append(run)
-        kept += table.num_rows
-    return runs, kept
+    tasks = [
+        _DedupeTask(schema.endpoint, tuple(found), bounds, str(spill / f"run-{bucket:05d}.arrow"))
+        for bucket, found in enumerate(pieces)
+        if found
+    ]
+    return _map(_dedupe_bucket, tasks, workers)
+
+
+def _dedupe_bucket(task: _DedupeTask) -> _Run:
+    """Load one bucket (every version of its ids), keep the winners, write them by range."""
+    table = _dedupe(pa.Table.from_batches([_read_batch(p, i) for p, i in task.pieces]))
+    ids = table["id"].to_pylist()
+    cuts = [0, *(bisect_left(ids, bound) for bound in task.bounds), len(ids)]
+    ranges: list[tuple[int, int]] = []
+    schema = schema_for(task.endpoint).arrow_schema
+    with pa.ipc.new_file(task.run, schema, options=_IPC_OPTIONS) as writer:
+        for number, (start, end) in enumerate(pairwise(cuts)):
+            if end > start:  # one batch per range: combined, the slice has a single chunk
+                writer.write_batch(table.slice(start, end - start).combine_chunks().to_batches()[0])
+                ranges.append((number, len(ranges)))
+    rows = table.num_rows
+    del table
+    pa.default_memory_pool().release_unused()
+    return _Run(task.run, tuple(ranges), rows)
 
 
 def _read_batch(path: str | Path, number: int) -> pa.RecordBatch:
-    """One batch of an IPC file, opened just for it: runs and chunks may outnumber open fds."""
+    """One batch of an IPC file, opened just for it: there may be more files than fds."""
     with pa.OSFile(str(path)) as source:
         return pa.ipc.open_file(source).get_batch(number)
 
@@ -435,72 +523,27 @@ def _dedupe(table: pa.Table) -> pa.Table:
     return table.take(order).drop_columns([f.name for f in _POSITION_FIELDS])
 
 
-def _write_run(
-    path: Path, table: pa.Table, schema: EndpointSchema, limits: ExportLimits, runs: int
-) -> None:
-    """Batches sized so that one batch of every run fits in ``merge_bytes`` together."""
-    row_bytes = max(1, table.nbytes // max(1, table.num_rows))
-    batch_rows = max(16, limits.merge_bytes // max(1, runs) // row_bytes)
-    with pa.ipc.new_file(str(path), schema.arrow_schema) as writer:
-        writer.write_table(table, max_chunksize=batch_rows)
+# --- phase 3: the id ranges in order, into Parquet --------------------------------------------
 
 
-# --- phase 3: merge the runs into Parquet -----------------------------------------------------
-
-
-class _RunCursor:
-    """Reads one sorted run batch by batch and hands out rows up to a given id."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        with pa.OSFile(str(path)) as source:
-            self._batches = pa.ipc.open_file(source).num_record_batches
-        self._next = 0
-        self._batch: pa.RecordBatch | None = None
-        self._ids: list[int] = []
-        self._pos = 0
-        self._advance()
-
-    @property
-    def exhausted(self) -> bool:
-        return self._batch is None
-
-    @property
-    def last_id(self) -> int:
-        return self._ids[-1]
-
-    def take_upto(self, bound: int) -> pa.RecordBatch:
-        assert self._batch is not None
-        end = bisect_right(self._ids, bound, self._pos)
-        piece = self._batch.slice(self._pos, end - self._pos)
-        self._pos = end
-        if end == len(self._ids):
-            self._advance()
-        return piece
-
-    def _advance(self) -> None:
-        self._batch = None
-        while self._next < self._batches:
-            batch = _read_batch(self._path, self._next)
-            self._next += 1
-            if batch.num_rows:
-                self._batch, self._ids, self._pos = batch, batch["id"].to_pylist(), 0
-                return
-
-
-def _merge_runs(
-    schema: EndpointSchema, runs: list[Path], out_dir: Path, limits: ExportLimits
+def _write_ranges(
+    schema: EndpointSchema, runs: list[_Run], ranges: int, out_dir: Path, limits: ExportLimits
 ) -> tuple[Path, ...]:
-    """K-way merge by id, a batch at a time: each round empties at least one run's batch."""
+    """Gather each id range from every run, sort it, append it: globally sorted output."""
     if not runs:
         return ()
+    by_range: list[list[tuple[str, int]]] = [[] for _ in range(ranges)]
+    for run in runs:
+        for number, batch_no in run.ranges:
+            by_range[number].append((run.path, batch_no))
     writer = _PartWriter(out_dir, limits)
-    cursors = [_RunCursor(run) for run in runs]
-    while cursors := [c for c in cursors if not c.exhausted]:
-        bound = min(c.last_id for c in cursors)
-        pieces = [p for p in (c.take_upto(bound) for c in cursors) if p.num_rows]
-        table = pa.Table.from_batches(pieces, schema=schema.arrow_schema)
-        writer.add(table if len(pieces) == 1 else table.sort_by("id"))
+    for pieces in by_range:
+        if pieces:
+            batches = [_read_batch(path, batch_no) for path, batch_no in pieces]
+            table = pa.Table.from_batches(batches, schema=schema.arrow_schema)
+            writer.add(table.sort_by("id"))
+            del table, batches
+            pa.default_memory_pool().release_unused()
     return writer.close()
 
 
@@ -549,7 +592,7 @@ class _PartWriter:
         if self._writer is None:
             self._folder.mkdir(parents=True, exist_ok=True)
             path = self._folder / f"part-{len(self._files):05d}.parquet"
-            self._writer = pq.ParquetWriter(str(path), CURATED_SCHEMA, compression="zstd")
+            self._writer = pq.ParquetWriter(str(path), CURATED_SCHEMA, **_PARQUET_OPTIONS)
             self._files.append(path)
         self._writer.write_table(group, row_group_size=count)
         self._file_rows += count

@@ -60,6 +60,10 @@ class DatasetPaths:
         return self.raw_dir / "manifest.json"
 
     @property
+    def validators(self) -> Path:
+        return self.raw_dir / "validators.jsonl"
+
+    @property
     def repos_file(self) -> Path:
         return self.raw_dir / "repos.jsonl"
 

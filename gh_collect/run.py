@@ -20,16 +20,23 @@ from typing import Any, Literal
 
 import httpx
 
-from gh_collect.checkpoint import CheckpointManager, CheckpointStatus, strategy_from_settings
+from gh_collect.checkpoint import (
+    CheckpointManager,
+    CheckpointStatus,
+    EndpointProgress,
+    strategy_from_settings,
+)
 from gh_collect.client import GitHubClient, RateLimit
+from gh_collect.conditional import KnownVersions, ValidatorStore, request_key
 from gh_collect.config import Config
 from gh_collect.discovery import discover_repos
-from gh_collect.endpoints import ENDPOINTS, Window
+from gh_collect.endpoints import ENDPOINTS, JsonObject, Window
 from gh_collect.errors import (
     ConfigError,
     EmptyRepositoryError,
     GhCollectError,
     Interrupted,
+    RateLimitExit,
     RetriableApiError,
     SkippableApiError,
     UsageError,
@@ -39,6 +46,7 @@ from gh_collect.manifest import build_manifest, write_manifest
 from gh_collect.pagination import LinkPaginator
 from gh_collect.paths import DatasetPaths
 from gh_collect.progress import LogReporter, Reporter
+from gh_collect.quota import Quota, QuotaReached
 from gh_collect.storage import RawStore, encode_lines, envelope, now_iso, write_jsonl_atomic
 
 DISCOVERY = "discovery"
@@ -52,6 +60,7 @@ class RunOptions:
     only: tuple[str, ...] | None = None
     on_rate_limit: Literal["wait", "exit"] = "wait"
     export: bool = True
+    max_requests: int | None = None
 
 
 @dataclass
@@ -87,6 +96,9 @@ class _Run:
         self.store = RawStore()
         self.started_at = datetime.now(UTC)
         self.phases = _phases(config, options)
+        self.quota = Quota(
+            max_requests=options.max_requests, budget_fraction=config.rate_limit.budget_fraction
+        )
 
     async def execute(self, token: str, transport: httpx.AsyncBaseTransport | None) -> RunResult:
         _ensure_writable(self.paths.raw_dir)
@@ -97,6 +109,9 @@ class _Run:
         with checkpoint:
             self.cp = checkpoint
             self._open_checkpoint()
+            self.validators = ValidatorStore(
+                self.paths.validators, checkpoint.state.validators_offset, self.store
+            )
             main = asyncio.current_task()
             assert main is not None
             checkpoint.install_signal_handlers(lambda _s: main.cancel(), asyncio.get_running_loop())
@@ -109,6 +124,8 @@ class _Run:
                 raise Interrupted(checkpoint.stop_signal or signal.SIGINT) from None
             except GhCollectError as exc:
                 self._stop(f"stopped: {type(exc).__name__}")
+                if isinstance(exc, RateLimitExit):
+                    exc.message += f"; {self._units_left()} repo x endpoint pairs left to do"
                 raise
             finally:
                 self.store.close()
@@ -123,6 +140,7 @@ class _Run:
             transport=transport,
             on_rate_seen=self._rate_seen,
             on_request=self._request_sent,
+            on_redirect=self._redirect_followed,
         )
 
     def _open_checkpoint(self) -> None:
@@ -142,15 +160,43 @@ class _Run:
         cp.create_new(self.config)
 
     async def _harvest(self, client: GitHubClient) -> None:
+        if self._finished_before():
+            self._begin_refresh()
         if not self.cp.is_phase_complete(DISCOVERY):
             await self._discover(client)
         for endpoint in self.phases:
             await self._run_phase(client, endpoint)
+            if self.quota.reached is not None:
+                raise self.quota.reached
+
+    def _finished_before(self) -> bool:
+        """Every phase this run covers ended: the run refreshes instead of doing nothing."""
+        phases = [DISCOVERY, *self.phases]
+        ended = (CheckpointStatus.COMPLETE, CheckpointStatus.FAILED)
+        return all(self.cp.state.phases[name].status in ended for name in phases)
+
+    def _begin_refresh(self) -> None:
+        """Mark every completed unit for a conditional re-walk, in one save."""
+        self.cp.state.refreshes += 1
+        self.cp.set_current_phase(DISCOVERY)
+        for endpoint in self.phases:
+            self.cp.set_current_phase(endpoint)
+            for repo in self.cp.state.repos:
+                if self.cp.is_repo_endpoint_complete(repo, endpoint):
+                    self.cp.begin_refresh(repo, endpoint)
+        self.cp.save(f"refresh {self.cp.state.refreshes} start")
+        self.reporter.info("dataset complete: refreshing what changed since the last run")
 
     async def _discover(self, client: GitHubClient) -> None:
         self.cp.set_current_phase(DISCOVERY)
         self.reporter.info(f"discovering repos of {self.config.target.org}")
-        repos = await discover_repos(client, self.config.target)
+        refresh = self.cp.state.refreshes > 0
+        repos = await discover_repos(client, self.config.target, self.validators, refresh)
+        self.cp.record_validators(self.validators.offset)
+        if repos is None:  # 304: the listing did not change
+            self.cp.mark_phase_complete(DISCOVERY)
+            return
+        self._report_vanished(repos)
         fetched_at = now_iso()
         write_jsonl_atomic(
             self.paths.repos_file,
@@ -170,6 +216,12 @@ class _Run:
         await _run_bounded(jobs, self.config.github.concurrency)
         self._close_phase(endpoint)
 
+    def _report_vanished(self, repos: list[JsonObject]) -> None:
+        listed = {repo["full_name"] for repo in repos}
+        for name in self.cp.state.repos:
+            if name not in listed:
+                self.reporter.warning(f"{name} is no longer listed; its data is kept", repo=name)
+
     def _close_phase(self, endpoint: str) -> None:
         states = [self.cp.endpoint_progress(repo, endpoint).status for repo in self.cp.state.repos]
         failed = states.count(CheckpointStatus.FAILED)
@@ -186,6 +238,8 @@ class _Run:
         except EmptyRepositoryError:
             pages, records = 0, 0
             self.cp.mark_repo_endpoint_complete(repo, endpoint, byte_offset=0)
+        except QuotaReached:
+            return  # stopped before sending; the unit's saved progress is its resume point
         except (SkippableApiError, RetriableApiError) as exc:
             retryable = isinstance(exc, RetriableApiError)
             self.cp.mark_repo_endpoint_failed(repo, endpoint, str(exc), retryable=retryable)
@@ -195,25 +249,22 @@ class _Run:
 
     async def _walk(self, client: GitHubClient, repo: str, endpoint: str) -> tuple[int, int]:
         """Fetch the pages of one repo x endpoint not yet saved, appending each exactly once."""
-        spec, progress = ENDPOINTS[endpoint], self.cp.endpoint_progress(repo, endpoint)
-        if progress.status == CheckpointStatus.FAILED and not progress.next_url:
-            self.cp.reset_repo_endpoint(repo, endpoint)
-            progress = self.cp.endpoint_progress(repo, endpoint)
+        progress = self._walk_start(repo, endpoint)
         path = self.paths.endpoint_file(endpoint, self.cp.state.repos[repo].name)
         sink = self.store.open(path, progress.byte_offset)
+        known = KnownVersions(path, progress.byte_offset) if progress.refreshing else None
         try:
             self.cp.mark_repo_endpoint_in_progress(repo, endpoint)
             paginator = self._paginator(repo, endpoint)
             page_number, records = progress.last_page_written, 0
             while paginator is not None and not paginator.finished:
-                page = await client.get_page(paginator.current_url, params=paginator.current_params)
-                kept, past_window = spec.select(page.items, self.window)
+                key = request_key(paginator.current_url, paginator.current_params)
+                kept, next_url = await self._fetch(client, paginator, endpoint, key, known)
                 page_number += 1
                 fetched_at = now_iso()
                 offset = sink.append(
                     encode_lines(envelope(endpoint, repo, page_number, i, fetched_at) for i in kept)
                 )
-                next_url = None if past_window else page.next_url
                 paginator.advance(next_url)
                 self.cp.update_progress(
                     repo, endpoint, page=page_number, records=len(kept), next_url=next_url,
@@ -226,23 +277,79 @@ class _Run:
         finally:
             self.store.release(path)
 
+    def _walk_start(self, repo: str, endpoint: str) -> EndpointProgress:
+        """A retried failure with no saved next page starts over, its file cut back to zero."""
+        progress = self.cp.endpoint_progress(repo, endpoint)
+        if progress.status == CheckpointStatus.FAILED and not progress.next_url:
+            self.cp.reset_repo_endpoint(repo, endpoint)
+            progress = self.cp.endpoint_progress(repo, endpoint)
+        return progress
+
+    async def _fetch(
+        self,
+        client: GitHubClient,
+        paginator: LinkPaginator,
+        endpoint: str,
+        key: str,
+        known: KnownVersions | None,
+    ) -> tuple[list[JsonObject], str | None]:
+        """One page: the records to append and the next URL (None: the walk is done).
+
+        A refresh asks "changed since?" with the stored ETag; 304 costs no budget and means
+        nothing to append. Pages read in full record their ETag in the same step as their data.
+        """
+        stored = self.validators.get(key) if known is not None else None
+        moved = stored.location if stored else None
+        page = await client.get_page(
+            moved or paginator.current_url,
+            params=None if moved else paginator.current_params,
+            etag=stored.etag if stored else None,
+            last_modified=stored.last_modified if stored else None,
+        )
+        if page.status == 304 and stored is not None:
+            return [], stored.next_url
+        kept, past_window = ENDPOINTS[endpoint].select(page.items, self.window)
+        next_url = None if past_window else page.next_url
+        if known is not None:
+            kept = known.changed(kept)
+        self.cp.record_validators(
+            self.validators.remember(
+                key, page.etag, page.last_modified, next_url, page.moved_to or moved
+            )
+        )
+        return kept, next_url
+
     def _paginator(self, repo: str, endpoint: str) -> LinkPaginator | None:
         """Where this walk starts: the saved next URL, the first page, or nowhere (done)."""
         progress = self.cp.endpoint_progress(repo, endpoint)
-        if progress.pages_collected and progress.next_url is None:
+        if progress.last_page_written and progress.next_url is None:
             return None  # the last page was saved; only the completion was not
-        if progress.pages_collected and progress.next_url:
+        if progress.last_page_written and progress.next_url:
             return LinkPaginator(progress.next_url, start_page=progress.last_page_written + 1)
         url, params = ENDPOINTS[endpoint].first_request(repo, self.window)
         return LinkPaginator(url, params)
 
     def _rate_seen(self, rate: RateLimit) -> None:
+        self.quota.observe(rate)
         self.reporter.rate(rate.remaining, rate.limit)
         self.cp.record_rate_limit(rate.limit, rate.remaining, rate.reset, rate.resource)
 
     def _request_sent(self) -> None:
+        self.quota.before_request()
         self.reporter.request()
         self.cp.count_request()
+
+    def _redirect_followed(self) -> None:
+        self.quota.count_sent()
+        self.reporter.request()
+        self.cp.count_request()
+
+    def _units_left(self) -> int:
+        return sum(
+            self.cp.endpoint_has_work(repo, endpoint, retry_failed=self.options.retry_failed)
+            for repo in self.cp.state.repos
+            for endpoint in self.phases
+        )
 
     def _stop(self, reason: str) -> None:
         """Save what is durable; a save that itself fails leaves the previous checkpoint."""
@@ -347,7 +454,7 @@ def _has_raw_data(paths: DatasetPaths) -> bool:
 def _remove_raw_data(paths: DatasetPaths) -> None:
     for folder in paths.raw_dir.glob("endpoint=*"):
         shutil.rmtree(folder)
-    for path in (paths.repos_file, paths.manifest):
+    for path in (paths.repos_file, paths.manifest, paths.validators):
         path.unlink(missing_ok=True)
 
 

@@ -103,13 +103,13 @@ class EndpointSchema:
     def column_names(self) -> list[str]:
         return [*(c.name for c in self.columns), "raw"]
 
-    def extract(self, text: str) -> Row | None:
+    def extract(self, line: bytes) -> Row | None:
         """The row for one raw JSONL line (``id`` first), or None if the record is not kept.
 
-        Raises ``ValueError`` (``json.JSONDecodeError``) for text that is not JSON and
-        ``FieldError`` for JSON of the wrong shape.
+        Raises ``ValueError`` (``UnicodeDecodeError``, ``json.JSONDecodeError``) for a line
+        that is not UTF-8 JSON and ``FieldError`` for JSON of the wrong shape.
         """
-        envelope, raw = parse_envelope(text)
+        envelope, raw = parse_envelope(line)
         data = envelope.get("data")
         if not isinstance(data, dict) or raw is None:
             raise FieldError("data", f"is {_type_name(data)}, expected the API object")
@@ -127,7 +127,7 @@ class EndpointSchema:
         arrays = [
             _to_array(col, list(vals)) for col, vals in zip(self.columns, values, strict=False)
         ]
-        arrays.append(_strings(list(values[-1])))
+        arrays.append(pa.array(values[-1], type=pa.string()))  # UTF-8 bytes, as read
         return pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema)
 
 
@@ -382,10 +382,9 @@ CURATED_SCHEMA = _union([PULLS, ISSUES, REPOS])
 
 def to_curated(table: pa.Table) -> pa.Table:
     """``table`` (one endpoint's columns) laid out as CURATED_SCHEMA, missing columns null."""
-    rows = table.num_rows
+    rows, present = table.num_rows, set(table.column_names)
     columns = [
-        table[f.name] if f.name in table.column_names else pa.nulls(rows, f.type)
-        for f in CURATED_SCHEMA
+        table[f.name] if f.name in present else pa.nulls(rows, f.type) for f in CURATED_SCHEMA
     ]
     return pa.Table.from_arrays(columns, schema=CURATED_SCHEMA)
 
@@ -406,57 +405,62 @@ _WS = re.compile(r"[ \t\n\r]*")
 # The C scanners behind json.loads; typeshed doesn't declare them.
 _scan_value: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+_DATA_KEY = b'"data":'
 
 
-def parse_envelope(text: str) -> tuple[dict[str, Any], str | None]:
-    """The envelope's fields and the source text of its ``data`` value.
+def parse_envelope(line: bytes) -> tuple[dict[str, Any], bytes | None]:
+    """The envelope's fields and the exact UTF-8 source text of its ``data`` value.
 
-    Slicing ``data`` out of the line keeps the object byte for byte as the collector stored
-    it and spares a ``json.dumps`` per record (which would cost as much as the parse). The
-    top level is walked here and each value parsed by the C scanner; anything unexpected
-    falls back to ``json.loads``, whose error says exactly what is wrong and where.
+    Keeping ``data`` byte for byte as the collector stored it spares a ``json.dumps`` per
+    record (as costly as the parse) and keeps the raw column compact UTF-8. Raises
+    UnicodeDecodeError, json.JSONDecodeError (both ValueErrors) or FieldError.
     """
+    fields = json.loads(line.decode("utf-8"))
+    if not isinstance(fields, dict):
+        raise FieldError("envelope", f"is {_type_name(fields)}, expected an object")
+    if "data" not in fields:
+        return fields, None
+    return fields, _data_text(line, fields)
+
+
+def _data_text(line: bytes, fields: dict[str, Any]) -> bytes:
+    """Slice ``data`` out of the line; the fast path covers the collector's layout.
+
+    Fast path: ``data`` is the last key, appears once as ``"data":``, and the text before it
+    closed with ``"data":null}`` parses (it could not if the match were nested inside a
+    value); then the value runs to the envelope's closing brace. Anything else (nested or
+    duplicated ``data`` keys, other layouts) takes the exact but slower walk over the text.
+    """
+    if list(fields)[-1] == "data":
+        start = line.find(_DATA_KEY)
+        end = start + len(_DATA_KEY)
+        if start >= 0 and line.find(_DATA_KEY, end) < 0 and _is_top_level(line[:end]):
+            body = line.rstrip()
+            return body[end : len(body) - 1].strip()
+    _, raw = _walk_object(line.decode("utf-8"))
+    return (raw or "null").encode("utf-8")
+
+
+def _is_top_level(head: bytes) -> bool:
     try:
-        return _walk_object(text)
-    except (ValueError, IndexError, StopIteration):
-        value = json.loads(text)  # raises JSONDecodeError with position for invalid JSON
-        if not isinstance(value, dict):
-            raise FieldError("envelope", f"is {_type_name(value)}, expected an object") from None
-        data = value.get("data")
-        return value, json.dumps(data, ensure_ascii=False) if "data" in value else None
+        json.loads(head + b"null}")
+    except ValueError:
+        return False
+    return True
 
 
 def _walk_object(text: str) -> tuple[dict[str, Any], str | None]:
+    """Walk a valid top-level object key by key, keeping the source text of ``data``."""
     fields: dict[str, Any] = {}
     raw: str | None = None
-    idx = _skip(text, 0)
-    if text[idx] != "{":
-        raise ValueError("not an object")
-    idx = _skip(text, idx + 1)
-    if text[idx] == "}":
-        idx += 1
-    else:
-        while True:
-            if text[idx] != '"':
-                raise ValueError("expected a key")
-            key, idx = _scanstring(text, idx + 1)
-            idx = _skip(text, idx)
-            if text[idx] != ":":
-                raise ValueError("expected ':'")
-            start = _skip(text, idx + 1)
-            value, idx = _scan_value(text, start)
-            fields[key] = value
-            if key == "data":
-                raw = text[start:idx]
-            idx = _skip(text, idx)
-            separator = text[idx]
-            idx = _skip(text, idx + 1)
-            if separator == "}":
-                break
-            if separator != ",":
-                raise ValueError("expected ',' or '}'")
-    if _skip(text, idx) != len(text):
-        raise ValueError("text after the object")
+    idx = _skip(text, _skip(text, 0) + 1)  # past "{"
+    while idx < len(text) and text[idx] == '"':
+        key, idx = _scanstring(text, idx + 1)
+        start = _skip(text, _skip(text, idx) + 1)  # past ":"
+        fields[key], idx = _scan_value(text, start)
+        if key == "data":
+            raw = text[start:idx]
+        idx = _skip(text, _skip(text, idx) + 1)  # past "," (or the final "}")
     return fields, raw
 
 

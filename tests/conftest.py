@@ -41,7 +41,12 @@ def write_config(tmp_path: Path, api_url: str, **sections: Any) -> Path:
     config: dict[str, Any] = {
         "target": {"org": ORG},
         "year": YEAR,
-        "github": {"api_url": api_url, "token_env": "GH_E2E_TOKEN", "timeout_s": 5},
+        "github": {
+            "api_url": api_url,
+            "token_env": "GH_E2E_TOKEN",
+            "timeout_s": 5,
+            "retry_initial_s": 0.05,
+        },
         "output": {"root": str(tmp_path / "data")},
     }
     for key, value in sections.items():

@@ -25,11 +25,10 @@ from gh_collect.schemas import CURATED_SCHEMA, parse_envelope
 ORG = "octokit-fixture-org"
 FIXTURE = Path(__file__).parent / "fixtures" / "octokit" / "paginate-issues"
 UTC_US = pa.timestamp("us", tz="UTC")
-# Tiny limits: many buckets, many spill chunks, many runs to merge, small row groups/files.
+# Tiny limits: many buckets, spill chunks and id ranges, small row groups and files.
 TINY = ExportLimits(
     flush_bytes=4_000,
     bucket_bytes=3_000,
-    merge_bytes=10_000,
     row_group_rows=3,
     row_group_bytes=20_000,
     rows_per_file=5,
@@ -376,7 +375,7 @@ def test_output_is_identical_whatever_the_limits_and_reruns(
     export_dataset(paths, ["pulls", "issues"], limits=limits)
     assert files() == first
     tiny = ExportLimits(
-        flush_bytes=5_000, bucket_bytes=2_000, merge_bytes=3_000, row_group_rows=7,
+        flush_bytes=5_000, bucket_bytes=2_000, row_group_rows=7,
         rows_per_file=25, workers=1,
     )  # fmt: skip
     export_dataset(paths, ["pulls", "issues"], limits=tiny)
@@ -496,10 +495,18 @@ def test_missing_raw_folder_is_a_clear_error(paths: DatasetPaths) -> None:
 
 
 def test_raw_column_is_the_data_text_verbatim() -> None:
-    text = '{ "repo" : "o/r", "data" : {"id": 1, "s": "\\ud83d\\ude80 \\u00e9", "n": 1.50} }\n'
-    fields, raw = parse_envelope(text)
-    assert raw == '{"id": 1, "s": "\\ud83d\\ude80 \\u00e9", "n": 1.50}'
-    assert fields["data"] == json.loads(raw) and fields["repo"] == "o/r"
+    data = '{"id": 1, "s": "\\ud83d\\ude80 \\u00e9 ü", "n": 1.50, "data": {"x": []}}'
+    layouts = [
+        f'{{"repo":"o/r","data":{data}}}\n',  # the collector's
+        f'{{ "repo" : "o/r", "data" :\t{data} }}\n',  # spaced
+        f'{{"data":{data},"repo":"o/r"}}',  # data first, no newline
+        f'{{"meta":{{"data":1}},"data":{data},"repo":"o/r"}}',  # a nested "data" before
+    ]
+    for text in layouts:
+        fields, raw = parse_envelope(text.encode())
+        assert raw == data.encode(), text
+        assert fields["data"] == json.loads(raw) and fields["repo"] == "o/r"
+    assert parse_envelope(b'{"data":{},"data":{"id":2}}')[1] == b'{"id":2}'  # last one wins
 
 
 def test_lone_surrogate_in_text_is_replaced_in_the_column_only(paths: DatasetPaths) -> None:
@@ -549,7 +556,7 @@ AFTER_SWAP = "new"
 CRASH_POINTS = [
     # (step, how it fails, use renameat2 exchange, what a reader sees at the live path)
     ("_build_staging", crash_after, True, BEFORE_SWAP),
-    ("_merge_runs", crash_on_second_call, True, BEFORE_SWAP),
+    ("_write_ranges", crash_on_second_call, True, BEFORE_SWAP),
     ("_sync_tree", lambda real: crash, True, BEFORE_SWAP),
     ("_exchange", lambda real: crash, True, BEFORE_SWAP),
     ("_exchange", crash_after, True, AFTER_SWAP),

@@ -77,6 +77,12 @@ def walk(http: httpx.Client, url: str, params: dict[str, Any] | None = None) -> 
     return items
 
 
+def busiest(sim: Simulator) -> str:
+    """The ordinary (non-scenario) repo with the most issues and pulls."""
+    ordinary = [repo for repo in sim.model.repos if repo.role is None]
+    return max(ordinary, key=lambda repo: len(repo.issues)).name
+
+
 def ids(objects: list[dict[str, Any]]) -> list[int]:
     return [obj["id"] for obj in objects]
 
@@ -198,7 +204,9 @@ def test_link_headers_follow_githubs_format(shared: Simulator) -> None:
 def test_walking_next_yields_every_object_once(shared: Simulator) -> None:
     with client(shared) as http:
         pulls = walk(http, f"/repos/{ORG}/two-hundred-repo/pulls?state=all&per_page=17")
-        issues = walk(http, f"/repos/{ORG}/keen-router/issues", {"state": "all", "per_page": 7})
+        issues = walk(
+            http, f"/repos/{ORG}/{busiest(shared)}/issues", {"state": "all", "per_page": 7}
+        )
     repo = next(r for r in shared.model.repos if r.name == "two-hundred-repo")
     assert sorted(ids(pulls)) == sorted(item.id for item in repo.pulls)
     assert len(set(ids(issues))) == len(issues) > 7
@@ -215,8 +223,9 @@ def test_no_link_when_everything_fits_on_one_page(shared: Simulator) -> None:
 def test_repo_list_pages_with_the_organizations_id_form(shared: Simulator) -> None:
     with client(shared) as http:
         page = http.get(f"/orgs/{ORG}/repos?per_page=5")
-        assert f"/organizations/{shared.model.org_id}/repos?per_page=5&page=2" in (
-            page.links["next"]["url"]
+        assert (
+            f"/organizations/{shared.model.org_id}/repos?per_page=5&page=2"
+            in (page.links["next"]["url"])
         )
         listed = walk(http, f"/orgs/{ORG}/repos?per_page=5")
         by_user = walk(http, f"/users/{ORG}/repos?per_page=100")
@@ -283,9 +292,9 @@ def test_state_sort_and_direction(shared: Simulator) -> None:
 def test_since_filters_issues_by_updated_at(shared: Simulator) -> None:
     since = "2025-06-01T00:00:00Z"
     with client(shared) as http:
-        recent = walk(http, f"/repos/{ORG}/keen-router/issues?state=all&since={since}")
-        everything = walk(http, f"/repos/{ORG}/keen-router/issues?state=all&per_page=100")
-        bad = http.get(f"/repos/{ORG}/keen-router/issues?since=yesterday")
+        recent = walk(http, f"/repos/{ORG}/{busiest(shared)}/issues?state=all&since={since}")
+        everything = walk(http, f"/repos/{ORG}/{busiest(shared)}/issues?state=all&per_page=100")
+        bad = http.get(f"/repos/{ORG}/{busiest(shared)}/issues?since=yesterday")
     assert recent and all(i["updated_at"] >= since for i in recent)
     assert ids(recent) == [i["id"] for i in everything if i["updated_at"] >= since]
     assert bad.status_code == 422
@@ -293,14 +302,20 @@ def test_since_filters_issues_by_updated_at(shared: Simulator) -> None:
 
 def test_issues_list_includes_pulls_with_their_own_ids(shared: Simulator) -> None:
     with client(shared) as http:
-        issues = walk(http, f"/repos/{ORG}/keen-router/issues?state=all&per_page=100")
-        pulls = walk(http, f"/repos/{ORG}/keen-router/pulls?state=all&per_page=100")
+        issues = walk(http, f"/repos/{ORG}/{busiest(shared)}/issues?state=all&per_page=100")
+        pulls = walk(http, f"/repos/{ORG}/{busiest(shared)}/pulls?state=all&per_page=100")
     as_issues = {i["number"]: i for i in issues if "pull_request" in i}
     assert set(as_issues) == {p["number"] for p in pulls}
     for pull in pulls:
         entry = as_issues[pull["number"]]
         assert entry["id"] != pull["id"]
-        assert set(entry["pull_request"]) == {"url", "html_url", "diff_url", "patch_url", "merged_at"}
+        assert set(entry["pull_request"]) == {
+            "url",
+            "html_url",
+            "diff_url",
+            "patch_url",
+            "merged_at",
+        }
         assert entry["pull_request"]["merged_at"] == pull["merged_at"]
 
 
@@ -332,10 +347,10 @@ def test_vanished_repo_is_listed_but_404(shared: Simulator) -> None:
 def test_everything_is_served_under_api_v3_too(shared: Simulator) -> None:
     with client(shared) as http:
         repos = http.get(f"/api/v3/orgs/{ORG}/repos?per_page=2")
-        pulls = http.get(f"/api/v3/repos/{ORG}/keen-router/pulls?state=all&per_page=2")
+        pulls = http.get(f"/api/v3/repos/{ORG}/{busiest(shared)}/pulls?state=all&per_page=2")
     assert repos.status_code == pulls.status_code == 200
     assert repos.links["next"]["url"].startswith(f"{shared.url}/api/v3/organizations/")
-    assert pulls.json()[0]["url"].startswith(f"{shared.url}/api/v3/repos/{ORG}/keen-router")
+    assert pulls.json()[0]["url"].startswith(f"{shared.url}/api/v3/repos/{ORG}/{busiest(shared)}")
 
 
 # -- rate limits and conditional requests ------------------------------------------------------
@@ -364,7 +379,9 @@ def test_matching_etag_gives_a_free_304(make: Make) -> None:
     with client(sim) as http:
         first = http.get(f"/repos/{ORG}/hundred-repo/pulls?state=all")
         etag = first.headers["etag"]
-        again = http.get(f"/repos/{ORG}/hundred-repo/pulls?state=all", headers={"If-None-Match": etag})
+        again = http.get(
+            f"/repos/{ORG}/hundred-repo/pulls?state=all", headers={"If-None-Match": etag}
+        )
     assert etag.startswith('W/"') and "last-modified" in first.headers
     assert again.status_code == 304 and again.content == b""
     assert again.headers["x-ratelimit-remaining"] == first.headers["x-ratelimit-remaining"]
@@ -524,6 +541,8 @@ def test_ground_truth_filters_repos_like_gh_collect(shared: Simulator) -> None:
     assert "archived-repo" not in shared.ground_truth(2025, include_archived=False)["issues"]
     only = shared.ground_truth(2025, endpoints=("issues",), repos=["hundred-repo", "fork-repo"])
     assert list(only) == ["issues"] and list(only["issues"]) == ["hundred-repo"]
+    by_full_name = shared.ground_truth(2025, repos=[f"{ORG}/Hundred-Repo"])
+    assert list(by_full_name["pulls"]) == ["hundred-repo"], "allowlist ignores case, as GitHub"
     excluded = shared.ground_truth(2025, exclude=["*-repo"])
     assert not any(name.endswith("-repo") for name in excluded["pulls"])
     assert sum(map(len, shared.ground_truth(2024)["pulls"].values())) > 0
@@ -564,7 +583,9 @@ def test_fifty_concurrent_clients_with_latency_are_served_in_parallel(make: Make
 def test_serve_binds_loopback_only_and_announces_its_url() -> None:
     async def scenario() -> tuple[int, str]:
         announced: list[str] = []
-        task = asyncio.create_task(serve(SimulatorConfig(repos=3), port=0, announce=announced.append))
+        task = asyncio.create_task(
+            serve(SimulatorConfig(repos=3), port=0, announce=announced.append)
+        )
         while not announced:
             await asyncio.sleep(0.01)
         async with httpx.AsyncClient(headers=AUTH) as http:
@@ -576,7 +597,7 @@ def test_serve_binds_loopback_only_and_announces_its_url() -> None:
 
     status, url = asyncio.run(scenario())
     assert status == 200 and url.startswith("http://127.0.0.1:")
-    with pytest.raises(ValueError, match="127.0.0.1"):
+    with pytest.raises(ValueError, match="only binds to"):
         asyncio.run(serve(SimulatorConfig(repos=3), host="0.0.0.0", port=0))
 
 
@@ -585,3 +606,138 @@ def test_now_bounds_every_timestamp() -> None:
     latest = max(i.updated_at for repo in model.repos for i in repo.issues)
     assert latest < "2025-03-01T00:00:00Z"
     assert datetime.fromisoformat(latest).tzinfo == UTC
+
+
+# -- mutation: what cron-refresh tests drive ---------------------------------------------------
+
+
+def pages(http: httpx.Client, url: str) -> list[httpx.Response]:
+    """Every page of a created-asc walk, as responses (bytes and ETags compared later)."""
+    out: list[httpx.Response] = []
+    next_url: str | None = url
+    while next_url:
+        response = http.get(next_url)
+        assert response.status_code == 200, response.text
+        out.append(response)
+        next_url = response.links.get("next", {}).get("url")
+    return out
+
+
+OLDEST_FIRST = "state=all&sort=created&direction=asc&per_page=100"
+
+
+def test_mutate_edits_chosen_objects_and_moves_now_forward(make: Make) -> None:
+    sim = make(repos=12)
+    before = {item.updated_at for repo in sim.model.repos for item in repo.issues}
+    start = sim.now
+    changed = sim.mutate(update=30, seed=3)
+    edited = {i for ids_ in changed["pulls"].values() for i in ids_} | {
+        i for ids_ in changed["issues"].values() for i in ids_
+    }
+    assert set(changed) == {"pulls", "issues"} and len(edited) == 30
+    assert sim.now > start and sim.now > max(before)
+    assert changed == make(repos=12).mutate(update=30, seed=3), "choice is seeded"
+    assert "vanished-repo" not in changed["pulls"] and "fork-repo" not in changed["issues"]
+    truth = sim.ground_truth(2025)
+    stamps = []
+    for endpoint, by_repo in changed.items():
+        for name, ids_ in by_repo.items():
+            repo = next(r for r in sim.model.repos if r.name == name)
+            items = {i.id: i for i in (repo.pulls if endpoint == "pulls" else repo.issues)}
+            in_window = {obj["id"] for obj in truth[endpoint].get(name, [])}
+            for object_id in ids_:
+                obj = items[object_id].to_json(sim.url)
+                assert "(edit " in obj["title"] and obj["updated_at"] == items[object_id].updated_at
+                assert (object_id in in_window) is (obj["created_at"] < "2026"), "truth is latest"
+                stamps.append(obj["updated_at"])
+    assert len(set(stamps)) == len(stamps) and max(stamps) == sim.now
+
+
+def test_mutate_keeps_unchanged_pages_byte_identical(make: Make) -> None:
+    sim = make(repos=10, sizes=(700,))
+    name = busiest(sim)
+    url = f"/repos/{ORG}/{name}/pulls?{OLDEST_FIRST}"
+    with client(sim) as http:
+        old = pages(http, url)
+        changed = sim.mutate(update=1, repos=[name], seed=5)
+        new = pages(http, url)
+        revalidated = [
+            http.get(str(p.url), headers={"If-None-Match": p.headers["etag"]}) for p in old
+        ]
+    assert len(old) == len(new) > 2
+    (pull_id,) = changed["pulls"][name]  # seed 5 happens to pick a pull here
+    touched = [pull_id in ids(page.json()) for page in new]
+    for page_old, page_new, hit, again in zip(old, new, touched, revalidated, strict=True):
+        same = page_old.content == page_new.content
+        assert same is (not hit)
+        assert (page_old.headers["etag"] == page_new.headers["etag"]) is same
+        assert again.status_code == (200 if hit else 304)
+
+
+def test_a_pull_edit_reaches_its_issue_twin(make: Make) -> None:
+    sim = make(repos=8)
+    changed = sim.mutate(update=40, repos=["hundred-repo"], seed=1)
+    edited = set(changed["pulls"]["hundred-repo"])
+    with client(sim) as http:
+        pulls = walk(http, f"/repos/{ORG}/hundred-repo/pulls?{OLDEST_FIRST}")
+        issues = walk(http, f"/repos/{ORG}/hundred-repo/issues?{OLDEST_FIRST}")
+    twins = {i["number"]: i for i in issues if "pull_request" in i}
+    for pull in (p for p in pulls if p["id"] in edited):
+        twin = twins[pull["number"]]
+        assert (twin["title"], twin["updated_at"]) == (pull["title"], pull["updated_at"])
+    assert sorted(changed["issues"].get("hundred-repo", [])) == sorted(
+        i["id"] for i in issues if "(edit " in i["title"] and "pull_request" not in i
+    )
+
+
+def test_mutate_rejects_unknown_repos_and_impossible_counts(make: Make) -> None:
+    sim = make(repos=8)
+    with pytest.raises(ValueError, match="no repo named"):
+        sim.mutate(update=1, repos=["nope"])
+    with pytest.raises(ValueError, match="cannot edit"):
+        sim.mutate(update=10_000, repos=["empty-repo"])
+    start = sim.now
+    assert sim.mutate() == {"pulls": {}, "issues": {}} and sim.now > start
+
+
+def test_add_repo_is_listed_in_order_and_harvestable(make: Make) -> None:
+    sim = make(repos=8)
+    sim.add_repo("aaa-new", items=60, seed=2)
+    with pytest.raises(ValueError, match="already exists"):
+        sim.add_repo("AAA-new")
+    with client(sim) as http:
+        listed = walk(http, f"/orgs/{ORG}/repos?sort=full_name&direction=asc&per_page=3")
+        org = http.get(f"/orgs/{ORG}").json()
+        issues = walk(http, f"/repos/{ORG}/aaa-new/issues?{OLDEST_FIRST}")
+    names = [repo["full_name"] for repo in listed]
+    assert names == sorted(names, key=str.lower) and names[0] == f"{ORG}/aaa-new"
+    assert org["public_repos"] == 9 and len(issues) == 60
+    truth = sim.ground_truth(2025)
+    assert truth["pulls"]["aaa-new"] and truth["issues"]["aaa-new"]
+    assert len({i.id for r in sim.model.repos for i in r.issues}) == sum(
+        len(r.issues) for r in sim.model.repos
+    ), "ids stay unique"
+
+
+def test_mutations_are_safe_while_requests_are_served(make: Make) -> None:
+    sim = make(repos=10, latency_ms=2)
+    failures: list[str] = []
+
+    async def hammer() -> None:
+        async with httpx.AsyncClient(base_url=sim.url, headers=AUTH) as http:
+            for _ in range(15):
+                for name in ("hundred-repo", "two-hundred-repo"):
+                    page = await http.get(f"/repos/{ORG}/{name}/issues?{OLDEST_FIRST}")
+                    if page.status_code != 200 or not isinstance(page.json(), list):
+                        failures.append(f"{page.status_code} {page.text[:80]}")
+
+    async def both() -> None:
+        runner = asyncio.gather(*(hammer() for _ in range(4)))
+        for seed in range(20):
+            await asyncio.to_thread(sim.mutate, update=3, seed=seed)
+            await asyncio.to_thread(sim.add_repo, f"added-{seed}", items=5, seed=seed)
+        await runner
+
+    asyncio.run(both())
+    assert not failures
+    assert len(sim.model.repos) == 30 and sim.model.edits == 60

@@ -1,4 +1,6 @@
-"""A simulated GitHub REST API on 127.0.0.1, for demos, end-to-end tests and benchmarks.
+"""MUTATION API READY: Simulator.mutate(update=, repos=, seed=), add_repo(name, items=, seed=), now.
+
+A simulated GitHub REST API on 127.0.0.1, for demos, end-to-end tests and benchmarks.
 
     with Simulator(SimulatorConfig(seed=0, repos=12)) as sim:
         harvest(sim.url)

@@ -23,7 +23,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from functools import partial
@@ -49,6 +49,7 @@ RENAMED_TO = "renamed-repo-moved"
 
 MIN_REPOS_FOR_SCENARIOS = 8
 ENDPOINTS = ("pulls", "issues")
+_REPO_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 SortKey = tuple[str | int, int]
 
@@ -120,6 +121,7 @@ class RepoData:
 
     index: int
     id: int
+    owner: str
     name: str
     current_name: str
     role: str | None
@@ -135,6 +137,11 @@ class RepoData:
     pulls: tuple[Item, ...]
     issues: tuple[Item, ...]
     _orders: dict[tuple[str, str], tuple[Item, ...]] = field(default_factory=dict, repr=False)
+
+    @property
+    def full_name(self) -> str:
+        """As discovery lists it (the old name, for the renamed repo)."""
+        return f"{self.owner}/{self.name}"
 
     @property
     def vanished(self) -> bool:
@@ -185,6 +192,8 @@ class OrgModel:
     now: str
     repos: tuple[RepoData, ...]
     org_object: tuple[bytes, ...]
+    generator: _Generator | None = field(default=None, repr=False)
+    edits: int = 0
     _by_name: dict[str, RepoData] = field(default_factory=dict, repr=False)
     _by_id: dict[int, RepoData] = field(default_factory=dict, repr=False)
 
@@ -217,6 +226,85 @@ class OrgModel:
 
     def repo_by_id(self, repo_id: int) -> RepoData | None:
         return self._by_id.get(repo_id)
+
+    # -- mutation: what "cron refresh" tests need --------------------------------------------
+
+    def mutate(
+        self, update: int = 0, repos: Sequence[str] | None = None, seed: int = 0
+    ) -> dict[str, dict[str, list[int]]]:
+        """Edit ``update`` existing entries of the issues list (a pull's entry edits the pull
+        too: GitHub keeps the twins in sync), chosen by ``seed`` among ``repos`` (default:
+        every repo a default harvest collects). Each edit gets a new title suffix and
+        ``updated_at`` = the advanced ``now``, one second later than the previous edit, so
+        edits are strictly newer than anything served before. ``created_at`` never changes,
+        so created-ordered pages without an edited item keep their bytes.
+
+        Returns endpoint -> discovered repo name -> ids changed, as the dataset sees them:
+        pull ids under ``pulls``; issue ids under ``issues`` only for real issues (the
+        edited twin of a pull is served, but the issues dataset drops pull requests).
+        """
+        if update < 0:
+            raise ValueError(f"update must be >= 0, got {update}")
+        pool = [(repo, i) for repo in self._mutable(repos) for i in range(len(repo.issues))]
+        if update > len(pool):
+            raise ValueError(f"cannot edit {update} objects: the chosen repos hold {len(pool)}")
+        picked = random.Random(f"gh-simulator:mutate:{seed}").sample(pool, update)
+        changed: dict[str, dict[str, list[int]]] = {"pulls": {}, "issues": {}}
+        if not picked:
+            self._tick()
+        for repo, index in picked:
+            self._edit(repo, index, changed)
+        return changed
+
+    def add_repo(self, name: str, items: int = 20, seed: int = 0) -> RepoData:
+        """A repo joins the org (created, transferred in or made visible): listed from now
+        on, with ``items`` pulls and issues timed like the generated ones (a good share in
+        the report year, which is what makes a refresh have to harvest it)."""
+        if self.generator is None:
+            raise RuntimeError("this model was not built by OrgModel.generate: cannot add repos")
+        if not _REPO_NAME.match(name) or name.strip(".") == "":
+            raise ValueError(f"invalid repo name {name!r}")
+        if self.repo_by_name(name) is not None or self.renamed_from(name) is not None:
+            raise ValueError(f"a repo named {name!r} already exists")
+        if items < 0:
+            raise ValueError(f"items must be >= 0, got {items}")
+        repo = self.generator.extra_repo(name, items, seed, index=len(self.repos))
+        self.repos = tuple(sorted([*self.repos, repo], key=_created_key, reverse=True))
+        self._by_name[repo.current_name.lower()] = repo
+        self._by_id[repo.id] = repo
+        self.org_object = self.generator.org_object(len(self.repos))
+        return repo
+
+    def _mutable(self, names: Sequence[str] | None) -> list[RepoData]:
+        if names is None:
+            return [repo for repo in self.repos if not repo.vanished and not repo.fork]
+        chosen: list[RepoData] = []
+        for name in names:
+            short = name.rsplit("/", 1)[-1]
+            repo = self.repo_by_name(short) or self.renamed_from(short)
+            if repo is None:
+                raise ValueError(f"no repo named {name!r} in the simulated org")
+            chosen.append(repo)
+        return chosen
+
+    def _tick(self) -> str:
+        self.now = iso(parse_time(self.now) + 1)
+        return self.now
+
+    def _edit(self, repo: RepoData, index: int, changed: dict[str, dict[str, list[int]]]) -> None:
+        """One object (and its twin) edited; the repo's cached orderings are dropped."""
+        self.edits += 1
+        stamp, suffix = self._tick(), f" (edit {self.edits})"
+        entry = _revise(repo.issues[index], stamp, suffix)
+        repo.issues = (*repo.issues[:index], entry, *repo.issues[index + 1 :])
+        if entry.is_pull:
+            at = next(i for i, pull in enumerate(repo.pulls) if pull.number == entry.number)
+            pull = _revise(repo.pulls[at], stamp, suffix)
+            repo.pulls = (*repo.pulls[:at], pull, *repo.pulls[at + 1 :])
+            changed["pulls"].setdefault(repo.name, []).append(pull.id)
+        else:
+            changed["issues"].setdefault(repo.name, []).append(entry.id)
+        repo._orders.clear()
 
     def ground_truth(
         self,
@@ -257,16 +345,31 @@ def select_repos(
     include_forks: bool,
     include_archived: bool,
 ) -> list[RepoData]:
-    """The target filter: allowlist by name, exclude globs on name, forks, archived."""
-    allow, globs = set(names), list(exclude)
+    """The target filter, as gh_collect applies it: allowlist by name or owner/name
+    (case-insensitive, as GitHub names are), exclude globs on the name, forks, archived."""
+    allow, globs = {name.lower() for name in names}, list(exclude)
     return [
         repo
         for repo in repos
-        if (not allow or repo.name in allow)
+        if (not allow or repo.name.lower() in allow or repo.full_name.lower() in allow)
         and not any(fnmatchcase(repo.name, pattern) for pattern in globs)
         and (include_forks or not repo.fork)
         and (include_archived or not repo.archived)
     ]
+
+
+def _created_key(repo: RepoData) -> tuple[str, int]:
+    """The model keeps repos newest first by this key, as ``generate`` builds them."""
+    return (repo.created_at, repo.id)
+
+
+def _revise(item: Item, updated_at: str, suffix: str) -> Item:
+    """The item edited: title suffixed, ``updated_at`` moved; every other byte as before."""
+    obj = json.loads(b"".join(item.fragments))
+    obj["title"] = f"{obj['title']}{suffix}"
+    obj["updated_at"] = updated_at
+    raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return replace(item, updated_at=updated_at, fragments=(raw,))
 
 
 def _window_items(repo: RepoData, endpoint: str, low: str, high: str) -> list[Item]:
@@ -429,8 +532,18 @@ class _Generator:
 
     def build(self, n_repos: int) -> OrgModel:
         repos = [self._repo(plan) for plan in self._plans(n_repos)]
-        repos.sort(key=lambda repo: (repo.created_at, repo.id), reverse=True)
-        return OrgModel(self.org, self.org_id, iso(self.now), tuple(repos), self._org_object())
+        repos.sort(key=_created_key, reverse=True)
+        org_object = self._org_object(len(repos))
+        return OrgModel(self.org, self.org_id, iso(self.now), tuple(repos), org_object, self)
+
+    def extra_repo(self, name: str, n_items: int, seed: int, index: int) -> RepoData:
+        """A repo added after generation: its own seeded stream, so adding it leaves every
+        existing object as it was, and ids continue where generation stopped."""
+        self.rng = random.Random(f"gh-simulator:{self.seed}:add:{seed}:{name}")
+        return self._repo(_Plan(index, name, None, n_items, 0.45, False))
+
+    def org_object(self, n_repos: int) -> tuple[bytes, ...]:
+        return self._org_object(n_repos)
 
     # -- plans -------------------------------------------------------------------------------
 
@@ -528,7 +641,7 @@ class _Generator:
 
     # -- org and repos -----------------------------------------------------------------------
 
-    def _org_object(self) -> tuple[bytes, ...]:
+    def _org_object(self, n_repos: int) -> tuple[bytes, ...]:
         api = f"{API_PLACEHOLDER}/orgs/{self.org}"
         return self.enc.encode(
             {
@@ -548,7 +661,7 @@ class _Generator:
                 "is_verified": False,
                 "has_organization_projects": True,
                 "has_repository_projects": True,
-                "public_repos": 0,
+                "public_repos": n_repos,
                 "public_gists": 0,
                 "followers": 0,
                 "following": 0,
@@ -576,6 +689,7 @@ class _Generator:
         return RepoData(
             index=plan.index,
             id=repo_id,
+            owner=self.org,
             name=plan.name,
             current_name=current_name,
             role=plan.role,

@@ -66,7 +66,15 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class SimulatorConfig:
-    """Everything that shapes a simulated GitHub; the defaults are GitHub's documented ones."""
+    """Everything that shapes a simulated GitHub; the defaults are GitHub's documented ones.
+
+    ``token=None`` accepts any non-empty token (each one a user with its own budget).
+    ``latency_ms`` delays every answer but is not server time; ``server_time_ms`` is, and
+    counts toward ``max_server_seconds_per_minute``. ``sizes`` overrides the item count
+    (pulls plus issues) of the ordinary repos, cycled, e.g. ``(2000,)`` for benchmarks.
+    ``now`` is the simulated present: all timestamps are before it, and the scenario repos'
+    items fall in the year before it.
+    """
 
     seed: int = 0
     repos: int = 12
@@ -380,6 +388,28 @@ class SimulatorApp:
             "pulls": self._pulls,
             "issues": self._issues,
         }
+
+    def mutate(
+        self, update: int, repos: Sequence[str] | None, seed: int
+    ) -> dict[str, dict[str, list[int]]]:
+        """Edit objects (``OrgModel.mutate``); must run where requests are served."""
+        try:
+            return self.model.mutate(update, repos, seed)
+        finally:
+            self._forget()
+
+    def add_repo(self, name: str, items: int, seed: int) -> None:
+        """Add a repo (``OrgModel.add_repo``); must run where requests are served."""
+        try:
+            self.model.add_repo(name, items, seed)
+        finally:
+            self._forget()
+
+    def _forget(self) -> None:
+        """Drop what was derived from the old state. Renderers too: they cache by object
+        identity, and a replaced object's id may be reused by a new one."""
+        self._selections.clear()
+        self._renderers.clear()
 
     def build(self) -> web.Application:
         app = web.Application()
@@ -984,6 +1014,36 @@ class Simulator:
     @property
     def model(self) -> OrgModel:
         return self._app.model
+
+    @property
+    def now(self) -> str:
+        """The simulated present (ISO): every served timestamp is at or before it; each edit
+        by ``mutate`` moves it one second on."""
+        return self.model.now
+
+    def mutate(
+        self, *, update: int = 0, repos: Sequence[str] | None = None, seed: int = 0
+    ) -> dict[str, dict[str, list[int]]]:
+        """Edit ``update`` existing pulls/issues, chosen by ``seed`` among ``repos`` (default:
+        all a default harvest collects); returns endpoint -> repo -> ids changed. Every
+        later answer, ETag and ``ground_truth()`` reflects the edit. See ``OrgModel.mutate``.
+        """
+        return self._on_loop(lambda: self._app.mutate(update, repos, seed))
+
+    def add_repo(self, name: str, *, items: int = 20, seed: int = 0) -> None:
+        """A new repo appears in the org listing with ``items`` pulls and issues."""
+        self._on_loop(lambda: self._app.add_repo(name, items, seed))
+
+    def _on_loop(self, change: Callable[[], T]) -> T:
+        """Run a change on the server's event loop, between requests: handlers never await
+        while reading the model, so no request ever sees half a change."""
+        if self._loop is None:
+            return change()
+
+        async def apply() -> T:
+            return change()
+
+        return asyncio.run_coroutine_threadsafe(apply(), self._loop).result()
 
     @property
     def url(self) -> str:

@@ -1,0 +1,111 @@
+"""Persistent conditional requests: the ETag of every list page, kept with the dataset.
+
+GitHub does not charge a ``304 Not Modified`` answer to a request carrying the page's ETag,
+so a refresh that re-reads an unchanged org costs next to nothing. Validators are kept in an
+append-only ``validators.jsonl`` beside the checkpoint, written in the same synchronous step
+as the page's data and cut back to the offset of the last checkpoint save on resume, exactly
+like the data files. So a validator never outlives the data it vouches for: a crash can
+never leave an ETag that turns a page whose records were lost into a 304.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from gh_collect.storage import JsonlSink, RawStore, encode_lines
+
+
+@dataclass(frozen=True)
+class Validator:
+    """What a later request needs to ask "changed since?" and to walk on if not."""
+
+    etag: str | None
+    last_modified: str | None
+    next_url: str | None
+    # Where a 301 said the page lives now (a renamed or transferred repo): asked directly.
+    location: str | None = None
+
+
+class ValidatorStore:
+    """URL -> latest Validator, backed by an append-only file the checkpoint bounds."""
+
+    def __init__(self, path: Path, offset: int, store: RawStore) -> None:
+        self._known = _read(path, offset)
+        self._sink: JsonlSink = store.open(path, offset)
+
+    @property
+    def offset(self) -> int:
+        return self._sink.offset
+
+    def get(self, url: str) -> Validator | None:
+        return self._known.get(url)
+
+    def remember(
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        next_url: str | None,
+        location: str | None = None,
+    ) -> int:
+        """Record a page's validator (if it has one and it changed); return the file offset."""
+        validator = Validator(etag, last_modified, next_url, location)
+        if (etag or last_modified) and self._known.get(url) != validator:
+            self._known[url] = validator
+            self._sink.append(encode_lines([{"url": url, **asdict(validator)}]))
+        return self._sink.offset
+
+
+def _read(path: Path, offset: int) -> dict[str, Validator]:
+    if not path.exists() or offset == 0:
+        return {}
+    with path.open("rb") as handle:
+        data = handle.read(offset)
+    known: dict[str, Validator] = {}
+    for line in data.splitlines():
+        record = json.loads(line)
+        known[record["url"]] = Validator(
+            record.get("etag"), record.get("last_modified"), record.get("next_url"),
+            record.get("location"),
+        )  # fmt: skip
+    return known
+
+
+def request_key(url: str, params: Mapping[str, str | int] | None) -> str:
+    """The validator key of a request: its URL with the query it was sent with."""
+    if not params:
+        return url
+    return f"{url}?{urlencode(sorted((k, str(v)) for k, v in params.items()))}"
+
+
+class KnownVersions:
+    """The ``updated_at`` of each object a unit's file already holds, read on first need.
+
+    A refresh appends only objects whose version is new, so an unchanged object on a changed
+    page is not written again.
+    """
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self._path, self._offset = path, offset
+        self._versions: dict[Any, Any] | None = None
+
+    def changed(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        versions = self._load()
+        fresh = [item for item in items if versions.get(item.get("id")) != item.get("updated_at")]
+        versions.update((item.get("id"), item.get("updated_at")) for item in fresh)
+        return fresh
+
+    def _load(self) -> dict[Any, Any]:
+        if self._versions is None:
+            self._versions = {}
+            if self._path.exists():
+                with self._path.open("rb") as handle:
+                    for line in handle.read(self._offset).splitlines():
+                        data = json.loads(line)["data"]
+                        self._versions[data.get("id")] = data.get("updated_at")
+        return self._versions
