@@ -51,10 +51,10 @@ import shutil
 import sys
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain, pairwise
 from pathlib import Path
 from typing import TypeVar, cast
@@ -102,7 +102,7 @@ _PARQUET_OPTIONS = {
 class ExportLimits:
     """Memory and layout knobs; the defaults keep peak RSS to a few hundred MiB."""
 
-    flush_bytes: int = 32 * MiB
+    flush_bytes: int = 16 * MiB
     bucket_bytes: int = 16 * MiB
     max_buckets: int = 1024
     row_group_rows: int = 65_536
@@ -138,6 +138,13 @@ class ExportResult:
     @property
     def duplicates_dropped(self) -> int:
         return sum(e.duplicates_dropped for e in self.endpoints.values())
+
+    def __str__(self) -> str:
+        parts = [
+            f"{e.endpoint} {e.rows_written:,} rows ({e.duplicates_dropped:,} duplicates dropped)"
+            for e in self.endpoints.values()
+        ]
+        return f"{', '.join(parts)} in {self.elapsed_s:.1f}s"
 
 
 @dataclass(frozen=True)
@@ -204,16 +211,9 @@ def _endpoint_order(endpoints: Sequence[str]) -> list[str]:
 
 
 def _relocate(result: EndpointExport, layout: _Layout) -> EndpointExport:
+    """The result with its files named where they live now that staging is published."""
     files = tuple(layout.current / f.relative_to(layout.staging) for f in result.output_files)
-    return EndpointExport(
-        result.endpoint,
-        result.input_files,
-        result.records_read,
-        result.skipped,
-        result.duplicates_dropped,
-        result.rows_written,
-        files,
-    )
+    return replace(result, output_files=files)
 
 
 def _input_files(paths: DatasetPaths, endpoint: str) -> list[Path]:
@@ -251,13 +251,20 @@ def _export_endpoint(
     scans = _scan_all(schema, files, buckets, spill, limits, workers)
     bounds = _range_bounds([s.samples for s in scans], buckets)
     runs = _dedupe_all(schema, scans, buckets, bounds, spill, workers)
+    _remove_files(path for scan in scans for path, _ in scan.chunks)  # disk: one copy at a time
     written = _write_ranges(schema, runs, len(bounds) + 1, out_dir, limits)
+    shutil.rmtree(spill)
     read = sum(s.records for s in scans)
     skipped = sum(s.skipped for s in scans)
     kept = sum(r.rows for r in runs)
     return EndpointExport(
         schema.endpoint, len(files), read, skipped, read - skipped - kept, kept, written
     )
+
+
+def _remove_files(paths: Iterable[str]) -> None:
+    for path in paths:
+        Path(path).unlink()
 
 
 def _map(function: Callable[[_T], _R], tasks: Sequence[_T], workers: int) -> list[_R]:
@@ -500,10 +507,7 @@ def _dedupe_bucket(task: _DedupeTask) -> _Run:
             if end > start:  # one batch per range: combined, the slice has a single chunk
                 writer.write_batch(table.slice(start, end - start).combine_chunks().to_batches()[0])
                 ranges.append((number, len(ranges)))
-    rows = table.num_rows
-    del table
-    pa.default_memory_pool().release_unused()
-    return _Run(task.run, tuple(ranges), rows)
+    return _Run(task.run, tuple(ranges), table.num_rows)
 
 
 def _read_batch(path: str | Path, number: int) -> pa.RecordBatch:
@@ -542,8 +546,6 @@ def _write_ranges(
             batches = [_read_batch(path, batch_no) for path, batch_no in pieces]
             table = pa.Table.from_batches(batches, schema=schema.arrow_schema)
             writer.add(table.sort_by("id"))
-            del table, batches
-            pa.default_memory_pool().release_unused()
     return writer.close()
 
 

@@ -17,7 +17,6 @@ import argparse
 import copy
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,22 @@ from gh_collect.paths import DatasetPaths  # noqa: E402
 ORG = "bench-org"
 YEAR = 2025
 DUPLICATE_SHARE = 0.03
-WORDS = "fix crash when 日本語 input parser résumé 🚀 emoji flaky test ci cache docs".split()
+WORDS = [
+    "fix",
+    "crash",
+    "when",
+    "日本語",
+    "input",
+    "parser",
+    "résumé",
+    "🚀",
+    "emoji",
+    "flaky",
+    "test",
+    "ci",
+    "cache",
+    "docs",
+]
 
 
 # --- synthetic raw data --------------------------------------------------------------------
@@ -217,7 +231,7 @@ def generate(paths: DatasetPaths, records: int, repos: int, seed: int = 1) -> li
 
 # --- measuring -------------------------------------------------------------------------------
 
-EXPORT_CHILD = """
+EXPORT_CHILD = f"""
 import json, resource, sys, time
 from pathlib import Path
 from gh_collect.export import ExportLimits, export_dataset
@@ -225,7 +239,8 @@ from gh_collect.paths import DatasetPaths
 root, workers = sys.argv[1], int(sys.argv[2])
 limits = ExportLimits(workers=workers) if workers else ExportLimits()
 started = time.perf_counter()
-result = export_dataset(DatasetPaths(Path(root), {year}, "{org}"), ["pulls", "issues"], limits=limits)
+paths = DatasetPaths(Path(root), {YEAR}, "{ORG}")
+result = export_dataset(paths, ["pulls", "issues"], limits=limits)
 elapsed = time.perf_counter() - started
 print(json.dumps({{
     "seconds": elapsed,
@@ -235,7 +250,7 @@ print(json.dumps({{
     "self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     "children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
 }}))
-""".format(year=YEAR, org=ORG)
+"""
 
 READ_JSON_CHILD = """
 import json, resource, sys, time
@@ -332,8 +347,7 @@ def main() -> None:
         size = sum(f.stat().st_size for f in files)
         generated = time.perf_counter() - started
         print(
-            f"generated {len(files)} files, {size / 2**20:,.0f} MiB in {generated:.1f}s",
-            file=sys.stderr,
+            f"generated {len(files)} files, {size / 2**20:,.0f} MiB in {generated:.1f}s", flush=True
         )
         baseline = measure("pyarrow.json.read_json", READ_JSON_CHILD, [str(f) for f in files])
         exported = measure("export_dataset", EXPORT_CHILD, [str(paths.root), str(args.workers)])

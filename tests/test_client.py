@@ -227,14 +227,17 @@ def test_renamed_repository_301_is_followed_and_reported(
     moved, target = (ex for ex in recorded("rename-repository") if ex["method"] == "get")
     router.get(f"{API}{moved['path']}").mock(return_value=recorded_response(moved))
     final = router.get(f"{API}{target['path']}").mock(return_value=recorded_response(target))
-    sent: list[None] = []
-    client = make_client(ft, on_request=lambda: sent.append(None))
+    sent: list[str] = []
+    client = make_client(
+        ft, on_request=lambda: sent.append("asked"), on_redirect=lambda: sent.append("hop")
+    )
     page = get(client, moved["path"])
     assert page.moved_to == f"{API}/repositories/1000"
     assert page.url == f"{API}/repos/octokit-fixture-org/rename-repository"
     assert page.data["name"] == "rename-repository-newname"
     assert final.calls.last.request.headers["authorization"] == f"Bearer {TOKEN}"  # same host
-    assert client.stats.requests == 2 == len(sent)
+    assert client.stats.requests == 2
+    assert sent == ["asked", "hop"]  # the hop is counted but was never up for refusal
     assert client.stats.by_status == {301: 1, 200: 1}
 
 

@@ -79,7 +79,7 @@ def issue(number: int, updated: str = "2025-03-01T10:00:00Z", **fields: Any) -> 
 def pull(
     number: int,
     repo: str = "hello-world",
-    updated: str = "2025-03-01T10:00:00Z",
+    updated: str | None = "2025-03-01T10:00:00Z",
     merged: str | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
@@ -125,7 +125,9 @@ def paths(tmp_path: Path) -> DatasetPaths:
     return DatasetPaths(tmp_path / "data", 2025, ORG)
 
 
-def envelope(endpoint: str, repo: str, data: Any, fetched: str = "2025-12-01T00:00:00+00:00"):
+def envelope(
+    endpoint: str, repo: str, data: Any, fetched: str = "2025-12-01T00:00:00+00:00"
+) -> dict[str, Any]:
     fields = {"source": "github_rest", "endpoint": endpoint, "repo": f"{ORG}/{repo}"}
     return fields | {"page": 1, "fetched_at": fetched, "data": data}
 
@@ -316,7 +318,7 @@ def test_readme_query_merged_pulls_per_repo_per_month(paths: DatasetPaths) -> No
         GROUP BY ALL
         ORDER BY repo, month
     """
-    assert duckdb.sql(query).fetchall() == [
+    assert duckdb.connect().execute(query).fetchall() == [
         (f"{ORG}/hello-world", "2025-01", 2),
         (f"{ORG}/hello-world", "2025-02", 1),
         (f"{ORG}/tools", "2025-02", 1),

@@ -130,18 +130,6 @@ def test_manifest_records_counts_files_and_failures(tmp_path: Path, start_simula
     assert len(manifest["failures"]) == 2
 
 
-def test_a_second_run_of_a_complete_dataset_makes_no_repo_requests(
-    tmp_path: Path, start_simulator: Any
-) -> None:
-    sim = start_simulator()
-    config = make_config(tmp_path, sim.url)
-    collect(config, TOKEN)
-    sim.reset_stats()
-    collect(config, TOKEN)
-    assert sim.stats()["requests"] == 0
-    assert_exactly_truth(dataset(tmp_path), sim)
-
-
 def test_digest_mismatch_is_refused_as_a_library_error(
     tmp_path: Path, start_simulator: Any
 ) -> None:

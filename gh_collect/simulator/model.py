@@ -210,9 +210,12 @@ class OrgModel:
         org: str = "sample-org",
         now: str = "2026-07-01T00:00:00Z",
         sizes: Sequence[int] | None = None,
+        scenarios: bool = True,
     ) -> OrgModel:
-        """Same arguments, byte-identical objects: all randomness flows from ``seed``."""
-        return _Generator(seed, org, parse_time(now), sizes).build(n_repos)
+        """Same arguments, byte-identical objects: all randomness flows from ``seed``.
+        ``scenarios=False`` leaves out the special repos (empty, renamed, vanished, ...):
+        benchmarks want an org of ordinary repos only."""
+        return _Generator(seed, org, parse_time(now), sizes, scenarios).build(n_repos)
 
     def repo_by_name(self, name: str) -> RepoData | None:
         """By CURRENT name, case-insensitively as GitHub does; the renamed repo's old name is
@@ -518,8 +521,10 @@ class _Plan:
 class _Generator:
     """Builds an OrgModel; one instance, one seed, one pass."""
 
-    def __init__(self, seed: int, org: str, now: int, sizes: Sequence[int] | None) -> None:
-        self.seed, self.org, self.now = seed, org, now
+    def __init__(
+        self, seed: int, org: str, now: int, sizes: Sequence[int] | None, scenarios: bool = True
+    ) -> None:
+        self.seed, self.org, self.now, self.scenarios = seed, org, now, scenarios
         self.rng = random.Random(f"gh-simulator:{seed}")
         self.enc = _Encoder()
         self.sizes = tuple(sizes) if sizes else None
@@ -549,7 +554,7 @@ class _Generator:
 
     def _plans(self, n_repos: int) -> list[_Plan]:
         plans: list[_Plan] = []
-        if n_repos >= MIN_REPOS_FOR_SCENARIOS:
+        if self.scenarios and n_repos >= MIN_REPOS_FOR_SCENARIOS:
             plans = [self._scenario_plan(i, role) for i, role in enumerate(SCENARIO_REPOS)]
         names = self._generic_names(n_repos - len(plans))
         for k, name in enumerate(names):

@@ -73,7 +73,7 @@ class SimulatorConfig:
     counts toward ``max_server_seconds_per_minute``. ``sizes`` overrides the item count
     (pulls plus issues) of the ordinary repos, cycled, e.g. ``(2000,)`` for benchmarks.
     ``now`` is the simulated present: all timestamps are before it, and the scenario repos'
-    items fall in the year before it.
+    items fall in the year before it. ``scenarios=False``: ordinary repos only (benchmarks).
     """
 
     seed: int = 0
@@ -94,6 +94,7 @@ class SimulatorConfig:
     cursor_threshold: int = 1000
     now: str = "2026-07-01T00:00:00Z"
     sizes: tuple[int, ...] | None = None
+    scenarios: bool = True
 
     def __post_init__(self) -> None:
         validate_faults(self.faults)
@@ -372,7 +373,9 @@ class SimulatorApp:
 
     def __init__(self, cfg: SimulatorConfig, model: OrgModel | None = None) -> None:
         self.cfg = cfg
-        self.model = model or OrgModel.generate(cfg.seed, cfg.repos, cfg.org, cfg.now, cfg.sizes)
+        self.model = model or OrgModel.generate(
+            cfg.seed, cfg.repos, cfg.org, cfg.now, cfg.sizes, cfg.scenarios
+        )
         self.stats = _Stats()
         seed = cfg.fault_seed if cfg.fault_seed is not None else f"derived:{cfg.seed}"
         self.faults = FaultInjector(cfg.faults, seed)
@@ -1004,9 +1007,11 @@ async def _start(app: SimulatorApp, sock: socket.socket) -> web.AppRunner:
 class Simulator:
     """A simulated GitHub in a background thread: ``start()`` returns its URL."""
 
-    def __init__(self, cfg: SimulatorConfig | None = None) -> None:
+    def __init__(self, cfg: SimulatorConfig | None = None, model: OrgModel | None = None) -> None:
+        """``model`` serves an org generated earlier (benchmarks reuse one big org across
+        latencies; generating it is the slow part); by default it is generated from ``cfg``."""
         self.cfg = cfg or SimulatorConfig()
-        self._app = SimulatorApp(self.cfg)
+        self._app = SimulatorApp(self.cfg, model)
         self._url: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -1,0 +1,1432 @@
+"""Benchmark a yearly pull: gh_collect against the limit, its peers and itself (issue 6).
+
+    .venv/bin/python scripts/bench.py                 # everything, ~1 hour on 2 cores
+    .venv/bin/python scripts/bench.py --quick         # tiny org, gh_collect and the limit
+    .venv/bin/python scripts/bench.py --sections default,peers --runs 5 --json out.json
+
+Every harvester runs as its own subprocess against the built-in simulator on 127.0.0.1
+(no token, no network), so wall time, CPU time and peak RSS are the process's own
+(``os.wait4``) and the request count is what the simulator saw. Sections:
+
+* ``default``: gh_collect (harvest, then ``gh-collect export``) and **the limit**, a bare
+  async httpx loop that fetches exactly the minimal page set (computed from the simulator's
+  model for gh_collect's request strategy) with the same concurrency, no processing, paced
+  by an oracle that knows the simulator's rules exactly (see ``limit_worker``).
+* ``peers``: meltanolabs-tap-github, Perceval and github-to-sqlite, each pip-installed into
+  its own venv under ``bench-out/venvs``, run with a network guard that sends
+  ``https://api.github.com`` to the simulator and refuses every non-loopback address.
+* ``scaling``: gh_collect and the limit at several org sizes and latencies.
+* ``checkpoint``: time inside ``CheckpointManager.save`` over wall time, at 5,000 tiny repos.
+* ``resume``: requests repeated after a SIGKILL at a random point and a rerun.
+
+Output: markdown tables on stdout, ``--json`` for machines, and a PNG chart (wall time vs
+org size; matplotlib is installed into its own venv, never into the project's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gh_collect.simulator import OrgModel, Simulator, SimulatorConfig  # noqa: E402
+from gh_collect.simulator.model import (  # noqa: E402
+    RepoData,
+    encode_cursor,
+    iso,
+    select_repos,
+    year_start,
+)
+
+YEAR = 2025
+ORG = "bench-org"
+TOKEN_ENV = "BENCH_GH_TOKEN"
+OUT = ROOT / "bench-out"
+BUDGET = 10_000_000  # the primary budget is set out of the way: the request column is the cost
+SECTIONS = ("default", "peers", "scaling", "checkpoint", "resume")
+RAW_ENDPOINTS = ("pulls", "issues")
+PULLS_ROUTE, ISSUES_ROUTE = "/repos/{owner}/{repo}/pulls", "/repos/{owner}/{repo}/issues"
+
+
+# ---------------------------------------------------------------------------------------------
+# scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One simulated org and network: what a measurement runs against."""
+
+    name: str
+    repos: int
+    sizes: tuple[int, ...] | None  # items (pulls + issues) per repo, cycled; None: random 0-400
+    latency_ms: float
+    server_time_ms: float
+    concurrency: int
+    seed: int = 0
+
+    def sim_config(self) -> SimulatorConfig:
+        return SimulatorConfig(
+            seed=self.seed,
+            repos=self.repos,
+            org=ORG,
+            latency_ms=self.latency_ms,
+            server_time_ms=self.server_time_ms,
+            rate_limit=BUDGET,
+            sizes=self.sizes,
+            scenarios=False,
+        )
+
+    @property
+    def model_key(self) -> tuple[int, tuple[int, ...] | None, int]:
+        return (self.repos, self.sizes, self.seed)
+
+
+def spread(repos: int, biggest: int) -> tuple[int, ...]:
+    """Repo sizes from 0 to ``biggest``, most repos small and a few big, as in a real org."""
+    if repos <= 1:
+        return (biggest,)
+    return tuple(round(biggest * (i / (repos - 1)) ** 2.5) for i in range(repos))
+
+
+class Models:
+    """Generated orgs, kept for reuse across latencies: generating a big org is slow."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[int, tuple[int, ...] | None, int], OrgModel] = {}
+
+    def get(self, scenario: Scenario) -> OrgModel:
+        key = scenario.model_key
+        if key not in self._models:
+            self._models.clear()  # one at a time: a 1,000-repo org is hundreds of MB
+            log(f"generating a {scenario.repos}-repo org ...")
+            self._models[key] = OrgModel.generate(
+                scenario.seed, scenario.repos, ORG, sizes=scenario.sizes, scenarios=False
+            )
+        return self._models[key]
+
+    @contextlib.contextmanager
+    def serve(self, scenario: Scenario) -> Iterator[Simulator]:
+        with Simulator(scenario.sim_config(), self.get(scenario)) as sim:
+            yield sim
+
+
+# ---------------------------------------------------------------------------------------------
+# the minimal page set
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    endpoint: str  # the simulator's route key: what its per-endpoint limit counts
+    url: str  # relative to the API root
+
+
+def minimal_pages(model: OrgModel, year: int = YEAR) -> list[PagePlan]:
+    """The pages a correct harvest needs with gh_collect's strategy: the repo listing, then per
+    repo the created-asc pulls and issues (``since`` = year start) up to the first page
+    holding an item created after the year. Later pages use the ``/repositories/{id}`` form
+    and cursors exactly as the simulator's Link headers do."""
+    listing = f"/orgs/{ORG}/repos"
+    base = {"type": "all", "sort": "full_name", "direction": "asc", "per_page": 100}
+    pages = [
+        PagePlan(listing, f"{listing}?{urlencode({**base, 'page': n})}")
+        for n in range(1, max(1, -(-len(model.repos) // 100)) + 1)
+    ]
+    repos = sorted(select_repos(model.repos, [], [], False, True), key=lambda r: r.name.lower())
+    for kind, route in (("pulls", PULLS_ROUTE), ("issues", ISSUES_ROUTE)):
+        for repo in repos:
+            pages += [PagePlan(route, url) for url in _repo_pages(repo, kind, year)]
+    return pages
+
+
+def _repo_pages(repo: RepoData, kind: str, year: int) -> list[str]:
+    since = iso(year_start(year)) if kind == "issues" else None
+    selection = repo.select(kind, "all", "created", since)
+    params: dict[str, str | int] = {"state": "all", "sort": "created", "direction": "asc"}
+    params["per_page"] = 100
+    if since:
+        params["since"] = since
+    end = iso(year_start(year + 1))
+    urls = [f"/repos/{ORG}/{repo.name}/{kind}?{urlencode(params)}"]
+    cursors = kind == "issues" and len(selection) > 1000
+    for start in range(0, len(selection), 100):
+        if any(item.created_at >= end for item in selection.items[start : start + 100]):
+            break
+        if start + 100 >= len(selection):
+            break
+        position = (
+            {"after": encode_cursor(selection.keys[start + 99])}
+            if cursors
+            else {"page": start // 100 + 2}
+        )
+        urls.append(f"/repositories/{repo.id}/{kind}?{urlencode({**params, **position})}")
+    return urls
+
+
+# ---------------------------------------------------------------------------------------------
+# running and measuring processes
+
+
+@dataclass
+class Proc:
+    returncode: int
+    wall_s: float
+    cpu_s: float
+    rss_mb: float
+    timed_out: bool
+    stderr: str
+
+
+def run_proc(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    stdout: Path | None = None,
+    kill_after: float | None = None,
+) -> Proc:
+    """Run one process and measure it with ``wait4`` (its own CPU and peak RSS, not ours).
+    ``kill_after`` sends SIGKILL at that second (the resume benchmark's crash)."""
+    err = tempfile.TemporaryFile()
+    out = stdout.open("wb") if stdout else subprocess.DEVNULL
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(cmd), env=env, cwd=cwd, stdout=out, stderr=err, start_new_session=True
+    )
+    timers = []
+    stopped = threading.Event()
+
+    def kill() -> None:
+        if not stopped.is_set():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    for delay in (timeout, kill_after):
+        if delay is not None:
+            timer = threading.Timer(delay, kill)
+            timer.start()
+            timers.append(timer)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stopped.set()
+    for timer in timers:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if stdout and not isinstance(out, int):
+        out.close()
+    err.seek(0)
+    text = err.read().decode(errors="replace")[-4000:]
+    err.close()
+    timed_out = timeout is not None and wall >= timeout and proc.returncode < 0
+    return Proc(
+        proc.returncode,
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        timed_out,
+        text,
+    )
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GH_COLLECT_", "BENCH_"))}
+    env.update(extra)
+    return env
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# one measurement
+
+
+@dataclass
+class Result:
+    tool: str
+    scenario: str
+    wall_s: float
+    cpu_s: float
+    rss_mb: float
+    requests: int
+    secondary: int
+    objects: int
+    truth: str  # "yes", "no (...)", "n/a"
+    exit_code: int
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Counted:
+    """Simulator counters around one run: requests and secondary-limit refusals it caused."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.before = sim.stats()
+
+    def delta(self) -> tuple[int, int, dict[str, int]]:
+        after = self.sim.stats()
+        routes = {
+            route: count - self.before["by_route"].get(route, 0)
+            for route, count in after["by_route"].items()
+            if count - self.before["by_route"].get(route, 0)
+        }
+        return (
+            after["requests"] - self.before["requests"],
+            after["secondary_limited"] - self.before["secondary_limited"],
+            routes,
+        )
+
+
+def new_token(tool: str) -> str:
+    """A fresh token per run: each run gets its own budget and secondary-limit windows."""
+    return f"bench-{tool}-{uuid.uuid4().hex[:12]}"
+
+
+HARVEST = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    import gh_collect.checkpoint as checkpoint
+    from gh_collect.config import load_config, resolve_token
+    from gh_collect.progress import LogReporter
+    from gh_collect.run import RunOptions, collect
+
+    saves = [0.0, 0]
+    original = checkpoint.CheckpointManager.save
+
+    def timed_save(self, reason):
+        started = time.perf_counter()
+        try:
+            return original(self, reason)
+        finally:
+            saves[0] += time.perf_counter() - started
+            saves[1] += 1
+
+    checkpoint.CheckpointManager.save = timed_save
+    config = load_config(Path(sys.argv[1]))
+    started = time.perf_counter()
+    code = 2
+    try:
+        result = collect(
+            config, resolve_token(config), RunOptions(export=False),
+            reporter=LogReporter(quiet=True),
+        )
+        code = result.exit_code
+    finally:
+        Path(sys.argv[2]).write_text(json.dumps(
+            {"save_s": saves[0], "saves": saves[1], "wall_s": time.perf_counter() - started}
+        ))
+    sys.exit(code)
+    """
+)
+"""``collect`` as the CLI runs it (quiet log reporter) minus the Parquet export, which is
+timed on its own with ``gh-collect export``; ``CheckpointManager.save`` is timed in place."""
+
+
+class GhCollect:
+    """gh_collect runs in a work folder: config, dataset and the harvest runner."""
+
+    def __init__(self, sim: Simulator, scenario: Scenario, work: Path) -> None:
+        self.sim, self.scenario, self.work = sim, scenario, work
+        work.mkdir(parents=True, exist_ok=True)
+        self.config = work / "config.yaml"
+        self.runner = work / "harvest.py"
+        self.saves = work / "saves.json"
+        self.runner.write_text(HARVEST)
+        self.token = new_token("gh_collect")
+        self.config.write_text(yaml.safe_dump(self._config()))
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "target": {"org": ORG},
+            "year": YEAR,
+            "github": {
+                "api_url": self.sim.url,
+                "token_env": TOKEN_ENV,
+                "concurrency": self.scenario.concurrency,
+                "timeout_s": 30,
+            },
+            "output": {"root": str(self.work / "data")},
+        }
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.work / "data" / "raw" / f"year={YEAR}" / "source=github" / f"target={ORG}"
+
+    def harvest(self, kill_after: float | None = None, timeout: float = 3600) -> Proc:
+        cmd = [sys.executable, str(self.runner), str(self.config), str(self.saves)]
+        env = clean_env(**{TOKEN_ENV: self.token})
+        return run_proc(cmd, env=env, cwd=self.work, timeout=timeout, kill_after=kill_after)
+
+    def export(self) -> Proc:
+        cmd = [sys.executable, "-m", "gh_collect", "export", "-c", str(self.config)]
+        return run_proc(cmd, env=clean_env(), cwd=self.work, timeout=3600)
+
+    def harvested(self) -> dict[str, Counter[int]]:
+        found: dict[str, Counter[int]] = {}
+        for endpoint in RAW_ENDPOINTS:
+            ids: Counter[int] = Counter()
+            for path in sorted((self.raw_dir / f"endpoint={endpoint}").glob("*.jsonl")):
+                with path.open("rb") as lines:
+                    ids.update(json.loads(line)["data"]["id"] for line in lines)
+            found[endpoint] = ids
+        return found
+
+    def save_timing(self) -> dict[str, float]:
+        loaded: dict[str, float] = json.loads(self.saves.read_text())
+        return loaded
+
+
+def truth_ids(sim: Simulator) -> dict[str, Counter[int]]:
+    truth = sim.ground_truth(YEAR, RAW_ENDPOINTS)
+    return {ep: Counter(obj["id"] for objs in truth[ep].values() for obj in objs) for ep in truth}
+
+
+def compare(found: dict[str, Counter[int]], truth: dict[str, Counter[int]]) -> str:
+    """"yes" when every ground-truth object is there exactly once and nothing else is."""
+    problems = []
+    for endpoint, expected in truth.items():
+        got = found.get(endpoint, Counter())
+        missing, extra = expected - got, got - expected
+        if missing or extra:
+            problems.append(
+                f"{endpoint}: {sum(missing.values())} missing, {sum(extra.values())} extra"
+            )
+    return "yes" if not problems else "no (" + "; ".join(problems) + ")"
+
+
+def measure_gh_collect(
+    sim: Simulator, scenario: Scenario, work: Path, *, export: bool = True
+) -> Result:
+    tool = GhCollect(sim, scenario, work)
+    counted = Counted(sim)
+    proc = tool.harvest()
+    requests, secondary, routes = counted.delta()
+    found = tool.harvested()
+    saves = tool.save_timing()
+    extra: dict[str, Any] = {"routes": routes, "saves": saves}
+    if export:
+        exported = tool.export()
+        extra["export"] = {
+            "wall_s": exported.wall_s,
+            "cpu_s": exported.cpu_s,
+            "rss_mb": exported.rss_mb,
+            "exit_code": exported.returncode,
+        }
+    checkpoint = tool.raw_dir / "checkpoint.json"
+    extra["checkpoint_bytes"] = checkpoint.stat().st_size if checkpoint.exists() else 0
+    note = "" if proc.returncode == 0 else proc.stderr[-300:]
+    shutil.rmtree(work, ignore_errors=True)
+    return Result(
+        "gh_collect",
+        scenario.name,
+        proc.wall_s,
+        proc.cpu_s,
+        proc.rss_mb,
+        requests,
+        secondary,
+        sum(sum(ids.values()) for ids in found.values()),
+        compare(found, truth_ids(sim)),
+        proc.returncode,
+        note,
+        extra,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the limit
+
+
+def limit_worker(plan_file: Path) -> None:
+    """The bare loop (run in its own process): ``concurrency`` workers GET the planned pages,
+    read each body and drop it. Pacing is an oracle: it knows the simulator's rules exactly
+    (a rolling 60 s window of 900 starts per endpoint, 90 s of *server* time per 60 s, 100
+    in flight), with no safety margin beyond a 0.5 s longer window for clock jitter. A real
+    client can only estimate server time from response times (which include the network), so
+    this is a lower bound no GitHub client can beat."""
+    import httpx
+
+    plan = json.loads(plan_file.read_text())
+    pages: deque[tuple[str, str]] = deque(tuple(page) for page in plan["pages"])
+    window = 60.5
+    cost = plan["server_time_ms"] / 1000.0
+    starts: dict[str, deque[float]] = {}
+    work: deque[float] = deque()
+    statuses: Counter[int] = Counter()
+
+    def delay(endpoint: str, now: float) -> float:
+        hits = starts.setdefault(endpoint, deque())
+        while hits and hits[0] <= now - window:
+            hits.popleft()
+        while work and work[0] <= now - window:
+            work.popleft()
+        wait = 0.0
+        if len(hits) >= plan["max_per_minute"]:
+            wait = hits[len(hits) - plan["max_per_minute"]] + window - now
+        if cost and (len(work) + 1) * cost > plan["max_server_s"]:
+            excess = len(work) + 1 - int(plan["max_server_s"] / cost)
+            wait = max(wait, work[excess - 1] + window - now)
+        return wait
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        while pages:
+            endpoint, url = pages.popleft()
+            while (wait := delay(endpoint, time.monotonic())) > 0:
+                await asyncio.sleep(wait)
+            now = time.monotonic()
+            starts[endpoint].append(now)
+            if cost:
+                work.append(now)
+            response = await http.get(url)
+            await response.aread()
+            statuses[response.status_code] += 1
+
+    async def main() -> None:
+        limits = httpx.Limits(
+            max_connections=plan["concurrency"], max_keepalive_connections=plan["concurrency"]
+        )
+        headers = {"Authorization": f"Bearer {plan['token']}", "User-Agent": "bench-limit"}
+        async with httpx.AsyncClient(
+            base_url=plan["base"], headers=headers, limits=limits, follow_redirects=True
+        ) as http:
+            await asyncio.gather(*(worker(http) for _ in range(plan["concurrency"])))
+
+    asyncio.run(main())
+    print(json.dumps({"statuses": {str(k): v for k, v in statuses.items()}}))
+
+
+def measure_limit(sim: Simulator, scenario: Scenario, pages: list[PagePlan], work: Path) -> Result:
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = sim.cfg
+    plan = {
+        "base": sim.url,
+        "token": new_token("limit"),
+        "concurrency": min(scenario.concurrency, cfg.max_in_flight),
+        "max_per_minute": cfg.max_per_minute,
+        "max_server_s": cfg.max_server_seconds_per_minute,
+        "server_time_ms": cfg.server_time_ms,
+        "pages": [(page.endpoint, page.url) for page in pages],
+    }
+    plan_file, out = work / "plan.json", work / "limit.json"
+    plan_file.write_text(json.dumps(plan))
+    counted = Counted(sim)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--limit-worker", str(plan_file)]
+    proc = run_proc(cmd, env=clean_env(), timeout=3600, stdout=out)
+    requests, secondary, routes = counted.delta()
+    statuses = json.loads(out.read_text())["statuses"] if proc.returncode == 0 else {}
+    shutil.rmtree(work, ignore_errors=True)
+    ok = statuses.get("200", 0)
+    return Result(
+        "limit",
+        scenario.name,
+        proc.wall_s,
+        proc.cpu_s,
+        proc.rss_mb,
+        requests,
+        secondary,
+        0,
+        "n/a",
+        proc.returncode,
+        "" if ok == len(pages) else f"statuses {statuses}",
+        {"routes": routes, "pages": len(pages)},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# peers
+
+
+GUARD = textwrap.dedent(
+    '''
+    """Bench network guard (sitecustomize): https://api.github.com goes to the simulator and
+    nothing may connect to or look up anything but loopback."""
+    import os
+    import socket
+
+    _SIM = os.environ["BENCH_SIM_URL"].rstrip("/")
+    _GITHUB = "https://api.github.com"
+
+
+    def _loopback(host):
+        host = str(host or "")
+        return host in ("localhost", "::1", "") or host.startswith("127.")
+
+
+    _connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+
+    def _check(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
+            raise OSError(f"bench network guard: refused {address!r}")
+
+
+    def connect(self, address):
+        _check(self, address)
+        return _connect(self, address)
+
+
+    def connect_ex(self, address):
+        _check(self, address)
+        return _connect_ex(self, address)
+
+
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+    _getaddrinfo = socket.getaddrinfo
+
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _loopback(host.decode() if isinstance(host, bytes) else host):
+            raise socket.gaierror(f"bench network guard: no lookup of {host!r}")
+        return _getaddrinfo(host, *args, **kwargs)
+
+
+    socket.getaddrinfo = getaddrinfo
+    try:
+        import requests.sessions
+    except ImportError:
+        pass
+    else:
+        _request = requests.sessions.Session.request
+
+        def request(self, method, url, *args, **kwargs):
+            if isinstance(url, str) and url.startswith(_GITHUB):
+                url = _SIM + url[len(_GITHUB):]
+            return _request(self, method, url, *args, **kwargs)
+
+        requests.sessions.Session.request = request
+    '''
+)
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    package: str
+    check: str  # an executable in the venv's bin
+
+
+PEERS = (
+    Peer("tap-github", "meltanolabs-tap-github", "tap-github"),
+    Peer("perceval", "perceval", "perceval"),
+    Peer("github-to-sqlite", "github-to-sqlite", "github-to-sqlite"),
+)
+
+
+def peer_venv(peer: Peer, out: Path) -> Path | None:
+    """The peer's own venv (created and pip-installed once, reused after), or None."""
+    venv = out / "venvs" / peer.name
+    if (venv / "bin" / peer.check).exists():
+        return venv
+    log(f"installing {peer.package} into {venv} ...")
+    shutil.rmtree(venv, ignore_errors=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", peer.package],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        log(f"skipping {peer.name}: pip install {peer.package} failed: {detail[-500:]!r}")
+        return None
+    return venv
+
+
+def guard_dir(out: Path) -> Path:
+    folder = out / "guard"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(GUARD)
+    return folder
+
+
+def peer_env(sim: Simulator, out: Path) -> dict[str, str]:
+    return clean_env(
+        BENCH_SIM_URL=sim.url,
+        PYTHONPATH=str(guard_dir(out)),
+        NO_PROXY="*",
+        no_proxy="*",
+        HTTP_PROXY="",
+        HTTPS_PROXY="",
+    )
+
+
+def in_window(obj: dict[str, Any]) -> bool:
+    created, updated = obj.get("created_at") or "", obj.get("updated_at") or ""
+    return created < f"{YEAR + 1}-01-01" and updated >= f"{YEAR}-01-01"
+
+
+def window_ids(objs: Iterable[dict[str, Any]], *, pulls: bool) -> Counter[int]:
+    """The ids a peer's output holds after the same window filter (issues without pulls)."""
+    return Counter(
+        int(obj["id"])
+        for obj in objs
+        if in_window(obj) and (pulls or "pull_request" not in obj or not obj["pull_request"])
+    )
+
+
+def peer_result(
+    peer: str,
+    scenario: Scenario,
+    procs: list[Proc],
+    counted: Counted,
+    found: dict[str, Counter[int]] | None,
+    sim: Simulator,
+    note: str = "",
+) -> Result:
+    requests, secondary, routes = counted.delta()
+    failed = [p for p in procs if p.returncode != 0]
+    timed_out = any(p.timed_out for p in procs)
+    if failed and not note:
+        note = f"{len(failed)} of {len(procs)} runs failed: " + failed[0].stderr[-300:]
+    if timed_out:
+        note = f"timed out (killed); {note}"
+    truth = compare(found, truth_ids(sim)) if found is not None else "n/a"
+    objects = sum(sum(c.values()) for c in found.values()) if found else 0
+    return Result(
+        peer,
+        scenario.name,
+        sum(p.wall_s for p in procs),
+        sum(p.cpu_s for p in procs),
+        max((p.rss_mb for p in procs), default=0.0),
+        requests,
+        secondary,
+        objects,
+        truth,
+        failed[0].returncode if failed else 0,
+        note.strip(),
+        {"routes": routes, "processes": len(procs), "timed_out": timed_out},
+    )
+
+
+def run_tap_github(
+    sim: Simulator, scenario: Scenario, venv: Path, out: Path, work: Path, timeout: float
+) -> Result:
+    """Discover, select repositories + pull_requests + issues, run with start_date = year
+    start. Its token check (GET https://api.github.com/rate_limit) goes to the simulator
+    through the guard. Output: Singer messages on stdout, parsed afterwards."""
+    work.mkdir(parents=True, exist_ok=True)
+    config = {
+        "auth_token": new_token("tap"),
+        "api_url_base": sim.url,
+        "organizations": [ORG],
+        "start_date": f"{YEAR}-01-01T00:00:00Z",
+        "rate_limit_buffer": 0,
+    }
+    (work / "config.json").write_text(json.dumps(config))
+    env = peer_env(sim, out)
+    tap = str(venv / "bin" / "tap-github")
+    catalog = subprocess.run(
+        [tap, "--config", "config.json", "--discover"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    (work / "catalog.json").write_text(json.dumps(_select(json.loads(catalog))))
+    counted = Counted(sim)
+    output = work / "singer.jsonl"
+    proc = run_proc(
+        [tap, "--config", "config.json", "--catalog", "catalog.json"],
+        env=env,
+        cwd=work,
+        timeout=timeout,
+        stdout=output,
+    )
+    found = _singer_records(output)
+    shutil.rmtree(work, ignore_errors=True)
+    return peer_result("tap-github", scenario, [proc], counted, found, sim)
+
+
+def _select(catalog: dict[str, Any]) -> dict[str, Any]:
+    wanted = {"repositories", "pull_requests", "issues"}
+    for stream in catalog["streams"]:
+        chosen = stream["tap_stream_id"] in wanted
+        for entry in stream.get("metadata", []):
+            if not entry.get("breadcrumb"):
+                entry["metadata"]["selected"] = chosen
+    return catalog
+
+
+def _singer_records(path: Path) -> dict[str, Counter[int]]:
+    pulls: list[dict[str, Any]] = []
+    issues: list[dict[str, Any]] = []
+    with path.open("rb") as lines:
+        for line in lines:
+            if not line.startswith(b'{"type":"RECORD"') and b'"RECORD"' not in line[:40]:
+                continue
+            message = json.loads(line)
+            if message.get("type") != "RECORD":
+                continue
+            if message["stream"] == "pull_requests":
+                pulls.append(message["record"])
+            elif message["stream"] == "issues":
+                record = message["record"]
+                if record.get("type") == "issue":
+                    issues.append(record)
+    return {
+        "pulls": window_ids(pulls, pulls=True),
+        "issues": window_ids(issues, pulls=False),
+    }
+
+
+def run_perceval(
+    sim: Simulator, scenario: Scenario, venv: Path, out: Path, work: Path, timeout: float
+) -> Result:
+    """One ``perceval github`` process per repo and category, as Perceval is used, against
+    the simulator's ``/api/v3`` (``--enterprise-url``), from the year start. Perceval fetches
+    every pull request's detail, reviews, commits, requested reviewers, every comment, every
+    reaction list and every user: the simulator serves those routes."""
+    work.mkdir(parents=True, exist_ok=True)
+    env = peer_env(sim, out)
+    token = new_token("perceval")
+    repos = sorted(r.name for r in select_repos(sim.model.repos, [], [], False, True))
+    counted = Counted(sim)
+    procs: list[Proc] = []
+    found: dict[str, list[dict[str, Any]]] = {"pulls": [], "issues": []}
+    deadline = time.perf_counter() + timeout
+    for category, key in (("pull_request", "pulls"), ("issue", "issues")):
+        for name in repos:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            output = work / f"{category}-{name}.jsonl"
+            cmd = [
+                str(venv / "bin" / "perceval"), "github", ORG, name,
+                "--enterprise-url", sim.url, "--category", category,
+                "--from-date", f"{YEAR}-01-01", "-t", token, "--json-line",
+            ]  # fmt: skip
+            procs.append(run_proc(cmd, env=env, cwd=work, timeout=left, stdout=output))
+            found[key] += [item["data"] for item in _json_lines(output)]
+    complete = len(procs) == 2 * len(repos) and not any(p.timed_out for p in procs)
+    note = "" if complete else f"stopped after {len(procs)} of {2 * len(repos)} processes"
+    ids = {
+        "pulls": window_ids(found["pulls"], pulls=True),
+        "issues": window_ids(found["issues"], pulls=False),
+    }
+    shutil.rmtree(work, ignore_errors=True)
+    result = peer_result("perceval", scenario, procs, counted, ids, sim, note)
+    result.extra["timed_out"] = not complete
+    return result
+
+
+def _json_lines(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    with path.open("rb") as lines:
+        for line in lines:
+            if line.strip().startswith(b"{"):
+                with contextlib.suppress(ValueError):
+                    yield json.loads(line)
+
+
+def run_github_to_sqlite(
+    sim: Simulator, scenario: Scenario, venv: Path, out: Path, work: Path, timeout: float
+) -> Result:
+    """``pull-requests --org`` (one process for the org) and ``issues`` per repo (it takes
+    one repo). It hard-codes https://api.github.com: the guard sends that to the simulator.
+    It has no date filter, so it reads every item of every repo."""
+    work.mkdir(parents=True, exist_ok=True)
+    env = peer_env(sim, out)
+    (work / "auth.json").write_text(json.dumps({"github_personal_token": new_token("g2s")}))
+    tool = str(venv / "bin" / "github-to-sqlite")
+    db = work / "github.db"
+    repos = sorted(r.name for r in select_repos(sim.model.repos, [], [], False, True))
+    counted = Counted(sim)
+    deadline = time.perf_counter() + timeout
+    procs = [run_proc([tool, "pull-requests", str(db), "--org", ORG], env=env, cwd=work,
+                      timeout=timeout)]  # fmt: skip
+    for name in repos:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        procs.append(
+            run_proc([tool, "issues", str(db), f"{ORG}/{name}"], env=env, cwd=work, timeout=left)
+        )
+    complete = len(procs) == 1 + len(repos) and not any(p.timed_out for p in procs)
+    note = "" if complete else f"stopped after {len(procs)} of {1 + len(repos)} processes"
+    found = _sqlite_ids(db)
+    shutil.rmtree(work, ignore_errors=True)
+    result = peer_result("github-to-sqlite", scenario, procs, counted, found, sim, note)
+    result.extra["timed_out"] = not complete
+    return result
+
+
+def _sqlite_ids(db: Path) -> dict[str, Counter[int]]:
+    if not db.exists():
+        return {"pulls": Counter(), "issues": Counter()}
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        tables = {row[0] for row in conn.execute("select name from sqlite_master")}
+        pulls = issues = []
+        if "pull_requests" in tables:
+            query = "select id, created_at, updated_at from pull_requests"
+            pulls = [dict(zip(("id", "created_at", "updated_at"), r, strict=True))
+                     for r in conn.execute(query)]  # fmt: skip
+        if "issues" in tables:
+            query = "select id, created_at, updated_at, type from issues"
+            issues = [
+                {"id": r[0], "created_at": r[1], "updated_at": r[2], "pull_request": r[3] == "pull"}
+                for r in conn.execute(query)
+            ]
+    return {"pulls": window_ids(pulls, pulls=True), "issues": window_ids(issues, pulls=False)}
+
+
+PEER_RUNNERS: dict[str, Callable[..., Result]] = {
+    "tap-github": run_tap_github,
+    "perceval": run_perceval,
+    "github-to-sqlite": run_github_to_sqlite,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+
+
+@dataclass
+class Options:
+    runs: int
+    out: Path
+    work: Path
+    default: Scenario
+    peer_scenarios: list[Scenario]
+    peer_timeout: float
+    peers: list[str]
+    scale_repos: list[int]
+    scale_latencies: list[float]
+    scale_runs: int
+    checkpoint_repos: int
+    resume_runs: int
+    seed: int
+
+
+def median_result(results: list[Result]) -> Result:
+    """The run with the median wall time, with every numeric column replaced by its median."""
+    ordered = sorted(results, key=lambda r: r.wall_s)
+    middle = ordered[len(ordered) // 2]
+    merged = Result(**{**asdict(middle)})
+    for name in ("wall_s", "cpu_s", "rss_mb"):
+        setattr(merged, name, statistics.median(getattr(r, name) for r in results))
+    merged.extra = {**middle.extra, "runs": [asdict(r) | {"extra": {}} for r in results]}
+    return merged
+
+
+def section_default(opts: Options, models: Models) -> dict[str, Any]:
+    scenario = opts.default
+    pages = minimal_pages(models.get(scenario))
+    gh: list[Result] = []
+    limit: list[Result] = []
+    with models.serve(scenario) as sim:
+        for run in range(opts.runs):
+            log(f"default org: run {run + 1}/{opts.runs}: gh_collect, then the limit")
+            gh.append(measure_gh_collect(sim, scenario, opts.work / f"gh-{run}"))
+            limit.append(measure_limit(sim, scenario, pages, opts.work / f"limit-{run}"))
+    gh_m, limit_m = median_result(gh), median_result(limit)
+    export = {
+        key: statistics.median(r.extra["export"][key] for r in gh)
+        for key in ("wall_s", "cpu_s", "rss_mb")
+    }
+    return {
+        "scenario": asdict(scenario),
+        "minimum_requests": len(pages),
+        "gh_collect": asdict(gh_m),
+        "limit": asdict(limit_m),
+        "export": export,
+        "wall_vs_limit": gh_m.wall_s / limit_m.wall_s,
+        "requests_vs_minimum": gh_m.requests / len(pages),
+        "checkpoint_bytes": gh_m.extra["checkpoint_bytes"],
+    }
+
+
+def section_peers(opts: Options, models: Models) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for scenario in opts.peer_scenarios:
+        venvs = {peer.name: peer_venv(peer, opts.out) for peer in PEERS if peer.name in opts.peers}
+        with models.serve(scenario) as sim:
+            log(f"peers on {scenario.name}: gh_collect first")
+            gh = measure_gh_collect(sim, scenario, opts.work / "peer-gh", export=False)
+            row: dict[str, Any] = {"scenario": asdict(scenario), "gh_collect": asdict(gh)}
+            for name, venv in venvs.items():
+                if venv is None:
+                    row[name] = {"skipped": f"pip install of {name} failed"}
+                    continue
+                log(f"peers on {scenario.name}: {name} (timeout {opts.peer_timeout:.0f} s)")
+                try:
+                    result = PEER_RUNNERS[name](
+                        sim, scenario, venv, opts.out, opts.work / name, opts.peer_timeout
+                    )
+                except (subprocess.SubprocessError, OSError, ValueError) as exc:
+                    row[name] = {"skipped": f"{name} could not run: {exc}"}
+                    continue
+                row[name] = asdict(result)
+                row[name]["wall_vs_gh_collect"] = result.wall_s / gh.wall_s
+                row[name]["requests_vs_gh_collect"] = result.requests / max(1, gh.requests)
+            rows.append(row)
+    return rows
+
+
+def section_scaling(opts: Options, models: Models) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for repos in opts.scale_repos:
+        for latency in opts.scale_latencies:
+            scenario = Scenario(
+                f"{repos} repos, {latency:g} ms",
+                repos,
+                None,
+                latency,
+                opts.default.server_time_ms,
+                opts.default.concurrency,
+                opts.seed,
+            )
+            pages = minimal_pages(models.get(scenario))
+            gh: list[Result] = []
+            limit: list[Result] = []
+            with models.serve(scenario) as sim:
+                for run in range(opts.scale_runs):
+                    log(f"scaling: {scenario.name}, run {run + 1}/{opts.scale_runs}")
+                    gh.append(measure_gh_collect(sim, scenario, opts.work / "s-gh", export=False))
+                    limit.append(measure_limit(sim, scenario, pages, opts.work / "s-limit"))
+            gh_m, limit_m = median_result(gh), median_result(limit)
+            rows.append(
+                {
+                    "repos": repos,
+                    "latency_ms": latency,
+                    "minimum_requests": len(pages),
+                    "gh_collect": asdict(gh_m),
+                    "limit": asdict(limit_m),
+                }
+            )
+    return rows
+
+
+def section_checkpoint(opts: Options, models: Models) -> dict[str, Any]:
+    """Tiny repos (2 items each) make saves as frequent and as big as they get per page."""
+    scenario = Scenario(
+        f"{opts.checkpoint_repos} tiny repos",
+        opts.checkpoint_repos,
+        (2,),
+        5.0,
+        opts.default.server_time_ms,
+        opts.default.concurrency,
+        opts.seed,
+    )
+    with models.serve(scenario) as sim:
+        log(f"checkpoint overhead: {scenario.name}")
+        result = measure_gh_collect(sim, scenario, opts.work / "cp", export=False)
+    saves = result.extra["saves"]
+    return {
+        "scenario": asdict(scenario),
+        "result": asdict(result),
+        "save_s": saves["save_s"],
+        "saves": saves["saves"],
+        "overhead": saves["save_s"] / saves["wall_s"] if saves["wall_s"] else 0.0,
+        "checkpoint_bytes": result.extra["checkpoint_bytes"],
+    }
+
+
+def section_resume(opts: Options, models: Models) -> dict[str, Any]:
+    """Uninterrupted run, then ``resume_runs`` times: SIGKILL at a seeded random point
+    between 10% and 90% of the uninterrupted wall time, rerun, count repeated requests."""
+    scenario = opts.default
+    rng = random.Random(f"bench-resume:{opts.seed}")
+    kills: list[dict[str, Any]] = []
+    with models.serve(scenario) as sim:
+        log("resume: uninterrupted run")
+        base = measure_gh_collect(sim, scenario, opts.work / "r-base", export=False)
+        for attempt in range(opts.resume_runs):
+            at = base.wall_s * rng.uniform(0.1, 0.9)
+            log(f"resume: kill -9 at {at:.1f} s, then rerun ({attempt + 1}/{opts.resume_runs})")
+            tool = GhCollect(sim, scenario, opts.work / f"r-{attempt}")
+            counted = Counted(sim)
+            first = tool.harvest(kill_after=at)
+            first_requests, _, _ = counted.delta()
+            counted = Counted(sim)
+            second = tool.harvest()
+            second_requests, _, _ = counted.delta()
+            truth = compare(tool.harvested(), truth_ids(sim))
+            shutil.rmtree(tool.work, ignore_errors=True)
+            kills.append(
+                {
+                    "kill_at_s": at,
+                    "killed": first.returncode == -signal.SIGKILL,
+                    "first_requests": first_requests,
+                    "second_requests": second_requests,
+                    "second_exit": second.returncode,
+                    "repeated": first_requests + second_requests - base.requests,
+                    "exactly_once": truth,
+                }
+            )
+    return {
+        "concurrency": scenario.concurrency,
+        "uninterrupted_requests": base.requests,
+        "kills": kills,
+        "max_repeated": max((k["repeated"] for k in kills), default=0),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# reporting
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    return f"{value:.{digits}f}"
+
+
+def report(data: dict[str, Any]) -> str:
+    parts = [f"# gh_collect benchmark\n\n`{data['command']}`  \n{data['machine']}\n"]
+    if "default" in data:
+        parts.append(_report_default(data["default"]))
+    if "peers" in data:
+        parts.append(_report_peers(data["peers"]))
+    if "scaling" in data:
+        parts.append(_report_scaling(data["scaling"]))
+    if "checkpoint" in data:
+        cp = data["checkpoint"]
+        parts.append(
+            f"## Checkpoint overhead ({cp['scenario']['name']})\n\n"
+            + table(
+                ["wall s", "saves", "time in save s", "overhead", "checkpoint.json"],
+                [[fmt(cp["result"]["wall_s"], 1), cp["saves"], fmt(cp["save_s"], 2),
+                  f"{cp['overhead']:.1%}", f"{cp['checkpoint_bytes'] / 1e6:.2f} MB"]],
+            )  # fmt: skip
+        )
+    if "resume" in data:
+        rs = data["resume"]
+        rows = [
+            [fmt(k["kill_at_s"], 1), k["killed"], k["first_requests"], k["second_requests"],
+             k["repeated"], k["exactly_once"]]
+            for k in rs["kills"]
+        ]  # fmt: skip
+        parts.append(
+            f"## Resume waste (uninterrupted: {rs['uninterrupted_requests']} requests, "
+            f"concurrency {rs['concurrency']})\n\n"
+            + table(["kill at s", "killed", "requests before", "after", "repeated", "exact"], rows)
+        )
+    if "targets" in data:
+        parts.append(
+            "## Targets\n\n"
+            + table(["target", "measured", "met"], [[t[0], t[1], t[2]] for t in data["targets"]])
+        )
+    return "\n\n".join(parts) + "\n"
+
+
+def _report_default(d: dict[str, Any]) -> str:
+    sc, gh, lim = d["scenario"], d["gh_collect"], d["limit"]
+    head = (
+        f"## Default org: {sc['repos']} repos, sizes 0-{max(sc['sizes'] or [0])} items, "
+        f"{sc['latency_ms']:g} ms latency + {sc['server_time_ms']:g} ms server time, "
+        f"concurrency {sc['concurrency']} (median of {len(gh['extra']['runs'])} runs)\n\n"
+    )
+    rows = [
+        ["gh_collect harvest", fmt(gh["wall_s"]), fmt(gh["cpu_s"]), fmt(gh["rss_mb"], 0),
+         gh["requests"], gh["secondary"], gh["objects"], gh["truth"]],
+        ["gh_collect export", fmt(d["export"]["wall_s"]), fmt(d["export"]["cpu_s"]),
+         fmt(d["export"]["rss_mb"], 0), 0, 0, "", ""],
+        ["limit", fmt(lim["wall_s"]), fmt(lim["cpu_s"]), fmt(lim["rss_mb"], 0),
+         lim["requests"], lim["secondary"], "", "n/a"],
+    ]  # fmt: skip
+    header = ["", "wall s", "CPU s", "peak RSS MB", "requests", "secondary 403", "objects", "= truth"]
+    return (
+        head
+        + table(header, rows)
+        + f"\n\nminimum requests: {d['minimum_requests']}; gh_collect/minimum = "
+        + f"{d['requests_vs_minimum']:.3f}; gh_collect wall / limit = {d['wall_vs_limit']:.2f}; "
+        + f"checkpoint.json {d['checkpoint_bytes'] / 1e3:.0f} kB"
+    )
+
+
+def _report_peers(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for row in rows:
+        sc = row["scenario"]
+        lines = []
+        for name in ("gh_collect", *PEER_RUNNERS):
+            r = row.get(name)
+            if r is None:
+                continue
+            if "skipped" in r:
+                lines.append([name, "skipped", "", "", "", "", "", "", r["skipped"]])
+                continue
+            wall = fmt(r["wall_s"], 1) + (" (cut)" if r["extra"].get("timed_out") else "")
+            ratio = "1" if name == "gh_collect" else f"{r['wall_vs_gh_collect']:.1f}"
+            req_ratio = "1" if name == "gh_collect" else f"{r['requests_vs_gh_collect']:.1f}"
+            lines.append(
+                [name, wall, ratio, r["requests"], req_ratio, r["secondary"], r["objects"],
+                 r["truth"], r["note"][:120]]
+            )  # fmt: skip
+        out.append(
+            f"## Peers: {sc['name']} ({sc['repos']} repos, {sc['latency_ms']:g} ms latency + "
+            f"{sc['server_time_ms']:g} ms server time)\n\n"
+            + table(
+                ["tool", "wall s", "wall / gh_collect", "requests", "requests / gh_collect",
+                 "secondary 403", "objects (window)", "= truth", "note"],
+                lines,
+            )  # fmt: skip
+        )
+    return "\n\n".join(out)
+
+
+def _report_scaling(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        [r["repos"], f"{r['latency_ms']:g}", r["minimum_requests"], fmt(r["gh_collect"]["wall_s"]),
+         fmt(r["limit"]["wall_s"]), fmt(r["gh_collect"]["wall_s"] / r["limit"]["wall_s"]),
+         r["gh_collect"]["requests"], r["limit"]["requests"], r["gh_collect"]["secondary"],
+         fmt(r["gh_collect"]["rss_mb"], 0), fmt(r["gh_collect"]["cpu_s"])]
+        for r in rows
+    ]  # fmt: skip
+    return "## Scaling (random repo sizes 0-400 items)\n\n" + table(
+        ["repos", "latency ms", "minimum", "gh_collect s", "limit s", "ratio",
+         "gh_collect requests", "limit requests", "secondary 403", "peak RSS MB", "CPU s"],
+        lines,
+    )  # fmt: skip
+
+
+def targets(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    found: list[tuple[str, str, bool]] = []
+    d = data.get("default")
+    if d:
+        found.append(("wall <= 1.2 x limit", f"{d['wall_vs_limit']:.2f} x", d["wall_vs_limit"] <= 1.2))
+        found.append(
+            ("requests <= 1.02 x minimum", f"{d['requests_vs_minimum']:.3f} x",
+             d["requests_vs_minimum"] <= 1.02)
+        )  # fmt: skip
+        sec = d["gh_collect"]["secondary"]
+        found.append(("zero secondary-limit responses", str(sec), sec == 0))
+    for row in data.get("peers", []):
+        walls = [row[n]["wall_vs_gh_collect"] for n in PEER_RUNNERS if "wall_s" in row.get(n, {})]
+        if walls:
+            best = min(walls)
+            found.append(
+                (f"wall <= 1/10 of fastest peer ({row['scenario']['name']})",
+                 f"fastest peer {best:.1f} x gh_collect", best >= 10)
+            )  # fmt: skip
+    scaling = data.get("scaling")
+    if scaling:
+        rss = [r["gh_collect"]["rss_mb"] for r in scaling]
+        flat = max(rss) <= 1.5 * min(rss)
+        found.append(("peak RSS flat in org size", f"{min(rss):.0f}-{max(rss):.0f} MB", flat))
+    cp = data.get("checkpoint")
+    if cp:
+        found.append(("checkpoint overhead <= 5%", f"{cp['overhead']:.1%}", cp["overhead"] <= 0.05))
+    rs = data.get("resume")
+    if rs:
+        worst = rs["max_repeated"]
+        found.append(
+            ("repeated requests after a kill <= concurrency",
+             f"{worst} (concurrency {rs['concurrency']})", worst <= rs["concurrency"])
+        )  # fmt: skip
+    return found
+
+
+def chart(data: dict[str, Any], path: Path, out: Path) -> str:
+    """Wall time vs org size, one line per tool; matplotlib runs in its own venv."""
+    scaling = data.get("scaling")
+    if not scaling:
+        return "no chart: the scaling section did not run"
+    python = _plot_python(out)
+    if python is None:
+        return "no chart: matplotlib could not be installed"
+    series: dict[str, list[tuple[int, float]]] = {}
+    for row in scaling:
+        for tool in ("gh_collect", "limit"):
+            label = f"{tool} ({row['latency_ms']:g} ms)"
+            series.setdefault(label, []).append((row["repos"], row[tool]["wall_s"]))
+    points: dict[str, tuple[int, float]] = {}
+    for row in data.get("peers", []):
+        for name in PEER_RUNNERS:
+            r = row.get(name, {})
+            if "wall_s" in r:
+                label = f"{name} ({row['scenario']['latency_ms']:g} ms, {row['scenario']['name']})"
+                points[label] = (row["scenario"]["repos"], r["wall_s"])
+    spec = json.dumps({"series": series, "points": points, "path": str(path)})
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        spec = json.loads(sys.argv[1])
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for label, pts in spec["series"].items():
+            xs, ys = zip(*sorted(pts))
+            ax.plot(xs, ys, marker="o", label=label)
+        for label, (x, y) in spec["points"].items():
+            ax.scatter([x], [y], marker="x", s=80, label=label)
+        ax.set_xscale("log"); ax.set_yscale("log")
+        ax.set_xlabel("repos in the org"); ax.set_ylabel("wall time (s)")
+        ax.set_title("Yearly pull: wall time vs org size")
+        ax.grid(True, which="both", alpha=0.3); ax.legend(fontsize=8)
+        fig.tight_layout(); fig.savefig(spec["path"], dpi=120)
+        """
+    )
+    done = subprocess.run([str(python), "-c", script, spec], capture_output=True, check=False)
+    if done.returncode != 0:
+        return f"no chart: {done.stderr.decode()[-300:]}"
+    return f"chart: {path}"
+
+
+def _plot_python(out: Path) -> Path | None:
+    venv = out / "venvs" / "plot"
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import matplotlib"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    log("installing matplotlib into its own venv (bench only) ...")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "matplotlib"],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return None
+    return python
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny org, gh_collect and the limit only")
+    p.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")
+    p.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    p.add_argument("--repos", type=int, default=100, help="default org: repos")
+    p.add_argument("--biggest", type=int, default=3000, help="default org: largest repo (items)")
+    p.add_argument("--latency-ms", type=float, default=50.0)
+    p.add_argument("--server-time-ms", type=float, default=20.0)
+    p.add_argument("--concurrency", type=int, default=8, help="gh_collect's and the limit's")
+    p.add_argument("--peers", default="tap-github,perceval,github-to-sqlite")
+    p.add_argument("--peer-timeout", type=float, default=900.0, help="seconds per peer run")
+    p.add_argument("--peer-orgs", default="small,default", help="small and/or default")
+    p.add_argument("--scale-repos", default="10,100,1000")
+    p.add_argument("--scale-latencies", default="5,50")
+    p.add_argument("--scale-runs", type=int, default=1)
+    p.add_argument("--checkpoint-repos", type=int, default=5000)
+    p.add_argument("--resume-runs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    p.add_argument("--out", type=Path, default=OUT, help="venvs, chart and reports")
+    p.add_argument("--limit-worker", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sections, args.runs, args.repos, args.biggest = "default", 1, 12, 300
+        args.latency_ms, args.server_time_ms = 5.0, 2.0
+    default = Scenario(
+        "default org",
+        args.repos,
+        spread(args.repos, args.biggest),
+        args.latency_ms,
+        args.server_time_ms,
+        args.concurrency,
+        args.seed,
+    )
+    small = Scenario(
+        "small org",
+        10,
+        spread(10, 300),
+        args.latency_ms,
+        args.server_time_ms,
+        args.concurrency,
+        args.seed,
+    )
+    peer_orgs = {"small": small, "default": default}
+    opts = Options(
+        runs=args.runs,
+        out=args.out,
+        work=Path(tempfile.mkdtemp(prefix="gh-collect-bench-")),
+        default=default,
+        peer_scenarios=[peer_orgs[n] for n in args.peer_orgs.split(",") if n in peer_orgs],
+        peer_timeout=args.peer_timeout,
+        peers=[n for n in args.peers.split(",") if n],
+        scale_repos=[int(n) for n in args.scale_repos.split(",") if n],
+        scale_latencies=[float(n) for n in args.scale_latencies.split(",") if n],
+        scale_runs=args.scale_runs,
+        checkpoint_repos=args.checkpoint_repos,
+        resume_runs=args.resume_runs,
+        seed=args.seed,
+    )
+    return args, opts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, opts = parse(sys.argv[1:] if argv is None else argv)
+    if args.limit_worker:
+        limit_worker(args.limit_worker)
+        return 0
+    sections = [s for s in args.sections.split(",") if s]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        print(f"unknown sections {sorted(unknown)}: use {','.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    opts.out.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {
+        "command": "python scripts/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {sys.platform}",
+    }
+    models = Models()
+    runners: dict[str, Callable[[Options, Models], Any]] = {
+        "default": section_default,
+        "peers": section_peers,
+        "scaling": section_scaling,
+        "checkpoint": section_checkpoint,
+        "resume": section_resume,
+    }
+    try:
+        for name in SECTIONS:
+            if name in sections:
+                data[name] = runners[name](opts, models)
+    finally:
+        shutil.rmtree(opts.work, ignore_errors=True)
+    data["targets"] = targets(data)
+    if not args.quick:
+        data["chart"] = chart(data, opts.out / "bench.png", opts.out)
+    text = report(data)
+    if "chart" in data:
+        text += f"\n{data['chart']}\n"
+    print(text)
+    (opts.out / "bench.md").write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
