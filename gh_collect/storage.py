@@ -81,8 +81,7 @@ class JsonlSink:
         if self.dirty:
             _guard(self.path, lambda: os.fsync(self._file.fileno()))
             if self.created:  # the new file's entry, and its folder's, must be durable too
-                fsync_path(self.path.parent)
-                fsync_path(self.path.parent.parent)
+                _guard(self.path.parent, partial(_fsync_parents, self.path))
                 self.created = False
             self.dirty = False
 
@@ -118,8 +117,7 @@ class RawStore:
         for path, new_file in list(self._closed_unsynced.items()):
             _guard(path, partial(fsync_path, path))
             if new_file:
-                fsync_path(path.parent)
-                fsync_path(path.parent.parent)
+                _guard(path.parent, partial(_fsync_parents, path))
             del self._closed_unsynced[path]
 
     def close(self) -> None:
@@ -161,6 +159,12 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_parents(path: Path) -> None:
+    """A new file's folder and the folder above (``endpoint=*`` may be new too)."""
+    fsync_path(path.parent)
+    fsync_path(path.parent.parent)
 
 
 def _open_at(path: Path, offset: int) -> BinaryIO:

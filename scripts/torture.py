@@ -537,7 +537,7 @@ def faults_mode(h: Harness) -> Tally:
     two; the retries' request overhead is their requests over as many clean harvests'."""
     tally = Tally("faults")
     tally.clean_requests = baseline(h, tally).requests
-    budget = max(10, tally.clean_requests // 2)
+    budget = max(10, tally.clean_requests * 2 // 3)  # one exhaustion or so per harvest
     cfg = simulator_config(
         h.opts,
         faults=fault_mix(h.opts.error_rate),

@@ -58,3 +58,35 @@ def test_usage_error_exits_2_without_traceback() -> None:
     result = CliRunner().invoke(cli, ["collect"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A harvested, exported simulated org, laid out as ``data/`` under a working folder."""
+    out = tmp_path_factory.mktemp("demo")
+    subprocess.run(
+        [sys.executable, "-m", "gh_collect", "demo", "--out", str(out)],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    return out
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_readme_query_examples_run_on_a_harvested_dataset(demo_dataset: Path, index: int) -> None:
+    blocks = python_blocks(README)
+    assert len(blocks) == 4
+    proc = subprocess.run(
+        [sys.executable, "-c", blocks[index]],
+        cwd=demo_dataset,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "sample-org/" in proc.stdout or "issues" in proc.stdout

@@ -550,6 +550,15 @@ class _Generator:
     def org_object(self, n_repos: int) -> tuple[bytes, ...]:
         return self._org_object(n_repos)
 
+    def user_object(self, login: str) -> dict[str, Any]:
+        """The simple user object (API URLs as ``API_PLACEHOLDER``), for detail routes."""
+        return self._user_object(login)
+
+    @staticmethod
+    def known_logins() -> frozenset[str]:
+        """Every login the org's objects can mention."""
+        return frozenset((*_LOGINS, *_BOTS))
+
     # -- plans -------------------------------------------------------------------------------
 
     def _plans(self, n_repos: int) -> list[_Plan]:

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -34,6 +35,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from gh_collect.simulator import faults as fault_kit
+from gh_collect.simulator.details import Details
 from gh_collect.simulator.faults import FaultInjector, validate_faults
 from gh_collect.simulator.model import (
     API_PLACEHOLDER_BYTES,
@@ -284,6 +286,18 @@ ROUTES: tuple[_Route, ...] = (
     _route("/repositories/{repo_id}", "repo", _REPO),
     _route("/repositories/{repo_id}/pulls", "pulls", f"{_REPO}/pulls", True),
     _route("/repositories/{repo_id}/issues", "issues", f"{_REPO}/issues", True),
+    # per-item details, for peers that fan out per item (Perceval); gh_collect reads lists
+    _route(f"{_REPO}/pulls/{{number}}", "pull"),
+    _route(f"{_REPO}/pulls/{{number}}/reviews", "reviews"),
+    _route(f"{_REPO}/pulls/{{number}}/comments", "review_comments"),
+    _route(f"{_REPO}/pulls/{{number}}/commits", "commits"),
+    _route(f"{_REPO}/pulls/{{number}}/requested_reviewers", "requested_reviewers"),
+    _route(f"{_REPO}/pulls/comments/{{comment_id}}/reactions", "review_comment_reactions"),
+    _route(f"{_REPO}/issues/{{number}}/comments", "issue_comments"),
+    _route(f"{_REPO}/issues/{{number}}/reactions", "issue_reactions"),
+    _route(f"{_REPO}/issues/comments/{{comment_id}}/reactions", "comment_reactions"),
+    _route("/users/{login}", "user"),
+    _route("/users/{login}/orgs", "user_orgs"),
 )
 _REPO_PATH = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)(?P<rest>/.*)?$")
 _ANY_REPO_ROUTE = _Route(f"{_REPO}/...", f"{_REPO}/...", "", False, _REPO_PATH)
@@ -390,6 +404,7 @@ class SimulatorApp:
             "repo": self._repo,
             "pulls": self._pulls,
             "issues": self._issues,
+            **self._detail_handlers(),
         }
 
     def mutate(
@@ -624,6 +639,42 @@ class SimulatorApp:
         reply = _Reply(200, body, etag=f'"{_digest(body)}"')
         reply.headers["Last-Modified"] = _http_date(parse_time(self.model.now))
         return reply
+
+    def _detail_handlers(self) -> dict[str, Callable[[_Call], _Reply]]:
+        """The per-item detail routes (``details.Details``): generated on request."""
+        details = Details(self.model)
+        by_number: dict[str, Callable[[RepoData, int], object | None]] = {
+            "pull": details.pull,
+            "reviews": details.reviews,
+            "review_comments": details.review_comments,
+            "commits": details.commits,
+            "requested_reviewers": details.requested_reviewers,
+            "issue_comments": details.issue_comments,
+            "issue_reactions": details.issue_reactions,
+            "comment_reactions": details.comment_reactions,
+            "review_comment_reactions": lambda _repo, _id: [],
+        }
+        handlers: dict[str, Callable[[_Call], _Reply]] = {
+            name: partial(self._detail, produce) for name, produce in by_number.items()
+        }
+        handlers["user"] = partial(self._user_detail, details.user)
+        handlers["user_orgs"] = partial(self._user_detail, details.user_orgs)
+        return handlers
+
+    def _detail(self, produce: Callable[[RepoData, int], object | None], call: _Call) -> _Reply:
+        repo = self._resolve_repo(call)
+        number = call.args.get("number") or call.args.get("comment_id")
+        return self._detail_reply(call, produce(repo, _int(number, -1)))
+
+    def _user_detail(self, produce: Callable[[str], object | None], call: _Call) -> _Reply:
+        return self._detail_reply(call, produce(call.args["login"]))
+
+    def _detail_reply(self, call: _Call, payload: object | None) -> _Reply:
+        if payload is None:
+            raise _Answer(_error(404, "Not Found"))
+        raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        body = raw.replace(API_PLACEHOLDER_BYTES, call.base.encode())
+        return _Reply(200, body, etag=f'W/"{_digest(body)}"')
 
     def _org_repos(self, call: _Call) -> _Reply:
         self._check_owner(call)

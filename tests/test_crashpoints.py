@@ -1,0 +1,364 @@
+"""Crash-point sweep: fail at every step of the write path and of the Parquet publication.
+
+Why: "a crash at any instant leaves the old or the new state" is a claim about every step,
+so each step is named and failed on purpose, two ways: an exception in-process (the error
+paths must leave a resumable dataset and release the lock) and ``os._exit`` in a subprocess
+(a hard crash: no ``finally``, no cleanup, as with kill -9). Each crash point must actually be
+reached (the test checks it fired), then a rerun must give exactly the ground truth.
+
+Write path, in the order a page travels: append the page (cut short mid-line) -> update
+the state -> fsync the data -> fsync a new file's folder -> write the temp checkpoint
+(``checkpoint.SAVE_STEPS``: create, write, cut short, fsync, rename, fsync folder) -> saved.
+Publication: every named step of ``export._publish`` on the exchange path, on the fallback
+path (no ``renameat2``) and for a first export.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as pads
+import pytest
+import yaml
+
+from gh_collect import export as export_module
+from gh_collect.checkpoint import SAVE_STEPS, CheckpointManager, read_checkpoint
+from gh_collect.config import Config, load_config
+from gh_collect.errors import GhCollectError, StorageError
+from gh_collect.export import WORK_DIR, export_dataset
+from gh_collect.paths import DatasetPaths
+from gh_collect.run import RunOptions, collect
+from gh_collect.simulator import Simulator, SimulatorConfig
+
+from .conftest import ORG, TOKEN, YEAR, assert_exactly_truth, truth_ids
+
+ROOT = Path(__file__).resolve().parent.parent
+CRASH_EXIT = 99  # the child's exit status when the crash point fired
+
+
+class InjectedCrash(RuntimeError):
+    """An exception where no I/O happens: stands for a bug surfacing at that point."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """A named place to fail: ``owner.attr`` fails on its ``at_call``-th call.
+
+    ``torn``: do half the work first (a write cut short); ``after``: fail once the call has
+    returned; ``io``: the real step fails with OSError, which must reach the user as a
+    one-line StorageError; ``fallback``: publish without renameat2 (move aside, move in).
+    """
+
+    id: str
+    owner: str
+    attr: str
+    at_call: int
+    torn: bool = False
+    after: bool = False
+    io: bool = True
+    fallback: bool = False
+
+
+WRITE_POINTS = [
+    Point("append-page-torn", "gh_collect.storage:JsonlSink", "_write", 4, torn=True),
+    Point("update-state", "gh_collect.checkpoint:CheckpointManager", "update_progress", 4, io=False),
+    Point("fsync-data", "gh_collect.storage:os", "fsync", 3),
+    Point("fsync-new-file-folder", "gh_collect.storage", "fsync_path", 2),
+    Point("discovery-repos-file", "gh_collect.storage", "write_atomic", 1),
+    *(Point(f"save-{step.lstrip('_')}", "gh_collect.checkpoint", step, 4) for step in SAVE_STEPS),
+    Point("save-write_temp-torn", "gh_collect.checkpoint", "_write_temp", 4, torn=True),
+    Point("save-done", "gh_collect.checkpoint:CheckpointManager", "save", 4, after=True, io=False),
+]
+PUBLISH_STEPS = ("_build_staging", "_sync_tree", "_exchange", "_sync_parents", "_discard_previous")
+FALLBACK_STEPS = ("_move_aside", "_move_in", "_sync_parents", "_discard_previous")
+EXPORT_POINTS = [
+    *(Point(f"publish{step}", "gh_collect.export", step, 1) for step in PUBLISH_STEPS),
+    *(Point(f"fallback{s}", "gh_collect.export", s, 1, fallback=True) for s in FALLBACK_STEPS),
+]
+FIRST_EXPORT_POINTS = [
+    Point(f"first{step}", "gh_collect.export", step, 1)
+    for step in ("_build_staging", "_sync_tree", "_move_in", "_sync_parents")
+]
+ALL_POINTS = {p.id: p for p in [*WRITE_POINTS, *EXPORT_POINTS, *FIRST_EXPORT_POINTS]}
+VARIANTS = ("exception", "exit")
+
+
+# --- injection ---------------------------------------------------------------------------------
+
+
+class _OsProxy:
+    """``os`` as storage sees it, with one function replaced: checkpoint's os stays real."""
+
+    def __init__(self, **replaced: Any) -> None:
+        self.__dict__.update(replaced)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+
+def _owner(point: Point) -> tuple[Any, str]:
+    module_name, _, cls = point.owner.partition(":")
+    module = importlib.import_module(module_name)
+    return (getattr(module, cls) if cls and cls != "os" else module), cls
+
+
+def _fail(point: Point, variant: str) -> None:
+    if variant == "exit":
+        os._exit(CRASH_EXIT)
+    if point.io:
+        raise OSError(errno.EIO, f"injected failure at {point.id}")
+    raise InjectedCrash(point.id)
+
+
+def _half_work(point: Point, real: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """A write cut short: half the bytes reach the file, then the crash."""
+    if point.attr == "_write_temp":
+        fd, data = args
+        real(fd, data[: len(data) // 2])
+    else:  # JsonlSink._write(self, data)
+        sink, data = args
+        sink._file.write(data[: len(data) // 2])
+        sink._file.flush()
+
+
+def install(point: Point, variant: str, setattr_: Callable[[Any, str, Any], None]) -> list[int]:
+    """Replace the point's function; returns a one-item list counting the crashes fired."""
+    owner, kind = _owner(point)
+    real = getattr(os if kind == "os" else owner, point.attr)
+    state = {"calls": 0}
+    fired = [0]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state["calls"] += 1
+        if state["calls"] != point.at_call:
+            return real(*args, **kwargs)
+        fired[0] += 1
+        if point.after:
+            result = real(*args, **kwargs)
+            _fail(point, variant)
+            return result
+        if point.torn:
+            _half_work(point, real, args)
+        _fail(point, variant)
+        return None
+
+    if kind == "os":
+        setattr_(owner, "os", _OsProxy(**{point.attr: wrapper}))
+    else:
+        setattr_(owner, point.attr, wrapper)
+    if point.fallback:
+        setattr_(export_module, "_exchange", lambda _staging, _current: False)
+    return fired
+
+
+def child_main(point_id: str, action: str, config_path: str, endpoints: str = "") -> None:
+    """Entry of the ``os._exit`` variant: crash at the point inside a real process."""
+    point = ALL_POINTS[point_id]
+    install(point, "exit", setattr)
+    config = load_config(Path(config_path))
+    if action == "collect":
+        collect(config, TOKEN, RunOptions(export=False))
+    else:
+        paths = DatasetPaths(config.output.root, config.year, config.target.org)
+        export_dataset(paths, endpoints.split(","))
+    os._exit(0)  # the crash point was never reached
+
+
+def run_child(point: Point, action: str, config: Path, endpoints: str = "") -> int:
+    code = (
+        "import sys; from tests.test_crashpoints import child_main; child_main(*sys.argv[1:])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GH_COLLECT_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, point.id, action, str(config), endpoints],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode
+
+
+# --- fixtures and checks -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    with Simulator(SimulatorConfig(seed=7, repos=10, org=ORG)) as simulator:
+        yield simulator
+
+
+def make_config(tmp_path: Path, api_url: str) -> tuple[Config, Path]:
+    data = {
+        "target": {"org": ORG},
+        "year": YEAR,
+        "github": {"api_url": api_url, "timeout_s": 5, "retry_initial_s": 0.05},
+        "checkpoint": {"every_pages": 2, "every_records": 10**9},
+        "output": {"root": str(tmp_path / "data")},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return Config.model_validate(data), path
+
+
+def dataset_paths(tmp_path: Path) -> DatasetPaths:
+    return DatasetPaths(tmp_path / "data", YEAR, ORG)
+
+
+def assert_resumable(paths: DatasetPaths) -> None:
+    """What a crash may leave: a loadable checkpoint (or none), a free lock, no lost bytes."""
+    if paths.checkpoint.exists():
+        state = read_checkpoint(paths.checkpoint)
+        for repo in state.repos.values():
+            for endpoint, progress in repo.endpoints.items():
+                file = paths.endpoint_file(endpoint, repo.name)
+                size = file.stat().st_size if file.exists() else 0
+                assert size >= progress.byte_offset, f"{file}: bytes the checkpoint counts are gone"
+    with CheckpointManager(paths.checkpoint, paths.lock):
+        pass  # raises LockHeldError if the crash left the lock held
+
+
+def curated(paths: DatasetPaths) -> dict[str, Counter[int]] | None:
+    """Ids per endpoint as pyarrow.dataset reads the curated tree; None when there is none."""
+    return curated_at(paths.curated_dir)
+
+
+def curated_at(folder: Path) -> dict[str, Counter[int]] | None:
+    """Ids per endpoint of a curated tree (``endpoint=*`` folders); None when there is none."""
+    if not folder.exists():
+        return None
+    table = pads.dataset(folder, format="parquet", partitioning="hive").to_table(
+        columns=["id", "endpoint"]
+    )
+    ids: dict[str, Counter[int]] = {}
+    for ident, endpoint in zip(
+        table.column("id").to_pylist(), table.column("endpoint").to_pylist(), strict=True
+    ):
+        ids.setdefault(endpoint, Counter())[ident] += 1
+    return ids
+
+
+# --- the write path ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("point", WRITE_POINTS, ids=[p.id for p in WRITE_POINTS])
+def test_write_path_crash_resumes_to_the_exact_dataset(
+    point: Point, variant: str, tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, config_path = make_config(tmp_path, sim.url)
+    paths = dataset_paths(tmp_path)
+    if variant == "exit":
+        assert run_child(point, "collect", config_path) == CRASH_EXIT, "crash point not reached"
+    else:
+        fired = install(point, variant, monkeypatch.setattr)
+        expected: type[BaseException] = StorageError if point.io else InjectedCrash
+        with pytest.raises(expected) as raised:
+            collect(config, TOKEN, RunOptions(export=False))
+        monkeypatch.undo()
+        assert fired == [1], "crash point not reached"
+        if isinstance(raised.value, GhCollectError):
+            assert "\n" not in str(raised.value)  # one line for the user
+    assert_resumable(paths)
+    result = collect(config, TOKEN)
+    assert result.exit_code == 1  # only the vanished repo fails
+    assert_exactly_truth(paths, sim)
+
+
+# --- the Parquet publication -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def harvested(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One complete raw dataset, copied by each publication test."""
+    folder = tmp_path_factory.mktemp("harvested")
+    config, _ = make_config(folder, sim.url)
+    collect(config, TOKEN, RunOptions(export=False))
+    return folder
+
+
+def prepare_export(tmp_path: Path, harvested: Path, sim: Simulator) -> tuple[Path, DatasetPaths]:
+    shutil.copytree(harvested / "data", tmp_path / "data")
+    _, config_path = make_config(tmp_path, sim.url)
+    return config_path, dataset_paths(tmp_path)
+
+
+def crash_export(
+    point: Point, variant: str, config_path: Path, paths: DatasetPaths, mp: pytest.MonkeyPatch
+) -> None:
+    if variant == "exit":
+        code = run_child(point, "export", config_path, "pulls,issues")
+        assert code == CRASH_EXIT, "crash point not reached"
+        return
+    fired = install(point, variant, mp.setattr)
+    with pytest.raises(StorageError) as raised:
+        export_dataset(paths, ["pulls", "issues"])
+    mp.undo()
+    assert fired == [1], "crash point not reached"
+    assert "\n" not in str(raised.value)
+
+
+def expected_curated(sim: Simulator, endpoints: tuple[str, ...]) -> dict[str, Counter[int]]:
+    truth = sim.ground_truth(year=YEAR, endpoints=("pulls", "issues"))
+    return {endpoint: truth_ids(truth, endpoint) for endpoint in endpoints}
+
+
+def without_repos(ids: dict[str, Counter[int]] | None) -> dict[str, Counter[int]] | None:
+    return None if ids is None else {k: v for k, v in ids.items() if k != "repos"}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("point", EXPORT_POINTS, ids=[p.id for p in EXPORT_POINTS])
+def test_publication_crash_keeps_the_old_or_the_new_dataset(
+    point: Point,
+    variant: str,
+    tmp_path: Path,
+    harvested: Path,
+    sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config_path, paths = prepare_export(tmp_path, harvested, sim)
+    export_dataset(paths, ["pulls"])  # the previous dataset: repos and pulls only
+    old, new = expected_curated(sim, ("pulls",)), expected_curated(sim, ("pulls", "issues"))
+    assert without_repos(curated(paths)) == old
+    crash_export(point, variant, config_path, paths, monkeypatch)
+    after = without_repos(curated(paths))  # readable, and wholly old or wholly new
+    if after is None and point.fallback:
+        # Without renameat2 there is an instant with no live tree (moved aside, new one not
+        # yet in); the old tree must be whole where the next export's recovery looks for it.
+        aside = paths.root / WORK_DIR / paths.curated_dir.relative_to(paths.root / "curated")
+        after = without_repos(curated_at(aside / "previous"))
+    assert after in (old, new), f"after a crash at {point.id} the dataset is a mix or missing"
+    export_dataset(paths, ["pulls", "issues"])
+    assert without_repos(curated(paths)) == new
+    assert not (paths.root / ".curated-work").exists()  # recovery left nothing behind
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("point", FIRST_EXPORT_POINTS, ids=[p.id for p in FIRST_EXPORT_POINTS])
+def test_first_publication_crash_leaves_nothing_or_everything(
+    point: Point,
+    variant: str,
+    tmp_path: Path,
+    harvested: Path,
+    sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config_path, paths = prepare_export(tmp_path, harvested, sim)
+    new = expected_curated(sim, ("pulls", "issues"))
+    crash_export(point, variant, config_path, paths, monkeypatch)
+    assert without_repos(curated(paths)) in (None, new)
+    export_dataset(paths, ["pulls", "issues"])
+    assert without_repos(curated(paths)) == new
