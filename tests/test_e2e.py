@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gh_collect.checkpoint import CheckpointManager
@@ -274,3 +275,35 @@ def test_status_reads_the_checkpoint(tmp_path: Path, start_simulator: Any) -> No
     assert TOKEN not in proc.stdout
     text = run_cli("status", "-c", str(config), token=None)
     assert "repos" in text.stdout and "failed" in text.stdout
+
+
+def test_simulate_command_serves_until_stopped() -> None:
+    proc = subprocess.Popen(
+        gh_collect_cmd("simulate", "--port", "0", "--repos", "9", "--faults", "502:0.5"),
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("serving http://127.0.0.1:"), line
+        url = line.split()[-1]
+        stats = httpx.get(f"{url}/__simulator/stats", timeout=5).json()
+        assert stats["requests"] == 0
+        repos = httpx.get(
+            f"{url}/orgs/sample-org/repos?per_page=100",
+            headers={"Authorization": f"token {TOKEN}", "User-Agent": "test"},
+            timeout=5,
+        )
+        assert repos.status_code in (200, 502)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)  # also closes the pipes
+
+
+def test_simulate_rejects_a_bad_fault_spec() -> None:
+    proc = run_cli("simulate", "--faults", "teapot:2")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
