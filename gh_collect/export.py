@@ -13,9 +13,9 @@ Bounded memory - an external sort in three passes, per endpoint:
 1. Scan. Files are read a line at a time; each line becomes a typed row buffered in one of N
    hash buckets (``id % N``, N chosen from the raw size so a bucket holds ~``bucket_bytes``).
    Once ``flush_bytes`` of input is buffered, each bucket's rows go as one Arrow batch into a
-   new spill chunk (an LZ4 Arrow IPC file). Every row carries its global (file, line)
-   position, and a thinned sample of ids is kept. Large inputs are scanned by ``workers``
-   processes; positions make the result independent of how the files were shared out.
+   new spill chunk (bare Arrow IPC messages, located by offset). Every row carries its global
+   (file, line) position, and a thinned sample of ids is kept. Large inputs are scanned by
+   ``workers`` processes; positions make the result independent of how files were shared.
 2. Dedupe. Per bucket (all versions of an id share a bucket): load its batches, sort by (id,
    updated_at, file, line), keep the last row per id, and write the winners cut into N id
    ranges chosen from the sampled ids (one batch per range). Buckets run in the workers too.
@@ -25,7 +25,8 @@ Bounded memory - an external sort in three passes, per endpoint:
 
 Each pass holds about one flush, one bucket or one range at a time, so peak memory stays at
 a few hundred MiB whatever the dataset size, up to ``max_buckets * bucket_bytes`` (16 GiB) of
-raw JSON per endpoint; beyond that, buckets grow with the data.
+raw JSON per endpoint; beyond that, buckets grow with the data. Spill files need free disk
+of about twice the largest endpoint's raw size, beside the output.
 
 Atomic publication. The complete new tree is built in ``<root>/.curated-work/<partition>/
 staging`` (outside ``curated/`` so readers' ``curated/**`` globs never see it, on the same
@@ -85,8 +86,6 @@ _POSITION_FIELDS = [pa.field("_src", pa.int32()), pa.field("_line", pa.int64())]
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _MAX_SAMPLES = 65_536  # ids sampled per scan task to choose the id ranges
-# Spill files are read back once or twice: LZ4 halves their disk traffic for little CPU.
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 _ROW_OVERHEAD = 64  # bytes counted per row besides its raw text when sizing row groups
 # Free text gets neither dictionaries (never pays off) nor min/max statistics (useless, and
 # as long as the text); everything else keeps both, for compact files and predicate pushdown.
@@ -251,9 +250,10 @@ def _export_endpoint(
     scans = _scan_all(schema, files, buckets, spill, limits, workers)
     bounds = _range_bounds([s.samples for s in scans], buckets)
     runs = _dedupe_all(schema, scans, buckets, bounds, spill, workers)
-    _remove_files(path for scan in scans for path, _ in scan.chunks)  # disk: one copy at a time
+    _remove_files(path for scan in scans for path in scan.files)  # disk: one copy at a time
     written = _write_ranges(schema, runs, len(bounds) + 1, out_dir, limits)
     shutil.rmtree(spill)
+    pa.default_memory_pool().release_unused()  # cached arenas back to the OS before the next
     read = sum(s.records for s in scans)
     skipped = sum(s.skipped for s in scans)
     kept = sum(r.rows for r in runs)
@@ -301,8 +301,23 @@ class _ScanTask:
 
 
 @dataclass(frozen=True)
+class _Piece:
+    """Where one Arrow record batch sits in a spill file (an IPC message at ``offset``).
+
+    Spill files are bare IPC messages located by our own index, not IPC files: reading one
+    piece is one ``pread``, where an IPC file would have its whole footer parsed each time.
+    """
+
+    part: int  # the bucket (phase 1 chunks) or the id range (phase 2 runs) it belongs to
+    path: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
 class _ScanOutput:
-    chunks: tuple[tuple[str, tuple[tuple[int, int], ...]], ...]  # (path, ((bucket, batch), ...))
+    pieces: tuple[_Piece, ...]  # part = bucket
+    files: tuple[str, ...]
     records: int
     skipped: int
     samples: tuple[int, ...]  # every k-th id seen, to choose the id ranges of phase 2
@@ -350,7 +365,8 @@ def _scan(task: _ScanTask) -> _ScanOutput:
                 continue
             spiller.add(row, src, line_no, len(line))
     spiller.flush()
-    return _ScanOutput(tuple(spiller.chunks), records, skipped, tuple(spiller.samples))
+    pieces = tuple(spiller.pieces)
+    return _ScanOutput(pieces, tuple(spiller.files), records, skipped, tuple(spiller.samples))
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:
@@ -374,7 +390,7 @@ def _extract(schema: EndpointSchema, line: bytes, path: str, line_no: int) -> Ro
 
 
 class _Spiller:
-    """Rows buffered per bucket; a flush writes all buckets to one new IPC chunk file.
+    """Rows buffered per bucket; a flush writes every bucket's batch to one new chunk file.
 
     Also keeps a thinned sample of the ids (every ``step``-th row, the step doubling whenever
     ``_MAX_SAMPLES`` is reached), from which phase 2 picks evenly filled id ranges.
@@ -384,14 +400,15 @@ class _Spiller:
         self._schema = schema
         self._task = task
         self._paths = paths
-        self._spill_schema = pa.schema([*schema.arrow_schema, *_POSITION_FIELDS])
+        self._spill_schema = _spill_schema(schema)
         self._rows: list[list[Row]] = [[] for _ in range(task.buckets)]
         self._where: list[list[tuple[int, int]]] = [[] for _ in range(task.buckets)]
         self._buffered = 0
         self._seen = 0
         self._step = 1
         self.samples: list[int] = []
-        self.chunks: list[tuple[str, tuple[tuple[int, int], ...]]] = []
+        self.pieces: list[_Piece] = []
+        self.files: list[str] = []
 
     def add(self, row: Row, src: int, line_no: int, size: int) -> None:
         record_id = cast(int, row[0])  # checked by extract
@@ -415,14 +432,12 @@ class _Spiller:
     def flush(self) -> None:
         if not self._buffered:
             return
-        path = Path(self._task.folder, f"{self._task.name}-{len(self.chunks):05d}.arrow")
-        index: list[tuple[int, int]] = []
-        with pa.ipc.new_file(str(path), self._spill_schema, options=_IPC_OPTIONS) as writer:
+        path = str(Path(self._task.folder, f"{self._task.name}-{len(self.files):05d}.spill"))
+        with _SpillFile(path) as spill:
             for bucket, rows in enumerate(self._rows):
                 if rows:
-                    writer.write_batch(self._batch(bucket))
-                    index.append((bucket, len(index)))
-        self.chunks.append((str(path), tuple(index)))
+                    self.pieces.append(spill.write(bucket, self._batch(bucket)))
+        self.files.append(path)
         self._rows = [[] for _ in range(self._task.buckets)]
         self._where = [[] for _ in range(self._task.buckets)]
         self._buffered = 0
@@ -441,23 +456,51 @@ class _Spiller:
         return pa.RecordBatch.from_arrays([*batch.columns, *positions], schema=self._spill_schema)
 
 
+def _spill_schema(schema: EndpointSchema) -> pa.Schema:
+    return pa.schema([*schema.arrow_schema, *_POSITION_FIELDS])
+
+
+class _SpillFile:
+    """Appends record batches as IPC messages and says where each one went."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._sink = pa.OSFile(path, "wb")
+
+    def __enter__(self) -> _SpillFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sink.close()
+
+    def write(self, part: int, batch: pa.RecordBatch) -> _Piece:
+        offset = self._sink.tell()
+        message = batch.serialize()
+        self._sink.write(message)
+        return _Piece(part, self._path, offset, message.size)
+
+
+def _read_piece(piece: _Piece, schema: pa.Schema) -> pa.RecordBatch:
+    with pa.OSFile(piece.path) as source:
+        return pa.ipc.read_record_batch(source.read_at(piece.length, piece.offset), schema)
+
+
 # --- phase 2: dedupe each bucket, cut it into id ranges -------------------------------------
 
 
 @dataclass(frozen=True)
 class _DedupeTask:
     endpoint: str
-    pieces: tuple[tuple[str, int], ...]  # (chunk file, batch number) of one bucket
+    pieces: tuple[_Piece, ...]  # every piece of one bucket
     bounds: tuple[int, ...]
     run: str
 
 
 @dataclass(frozen=True)
 class _Run:
-    """A bucket's deduplicated rows; batch ``b`` of the file holds id range ``r``."""
+    """A bucket's deduplicated rows, one piece per non-empty id range."""
 
-    path: str
-    ranges: tuple[tuple[int, int], ...]  # (range, batch number)
+    pieces: tuple[_Piece, ...]  # part = id range
     rows: int
 
 
@@ -482,14 +525,13 @@ def _dedupe_all(
     spill: Path,
     workers: int,
 ) -> list[_Run]:
-    pieces: list[list[tuple[str, int]]] = [[] for _ in range(buckets)]
+    by_bucket: list[list[_Piece]] = [[] for _ in range(buckets)]
     for scan in scans:
-        for path, index in scan.chunks:
-            for bucket, batch_no in index:
-                pieces[bucket].append((path, batch_no))
+        for piece in scan.pieces:
+            by_bucket[piece.part].append(piece)
     tasks = [
-        _DedupeTask(schema.endpoint, tuple(found), bounds, str(spill / f"run-{bucket:05d}.arrow"))
-        for bucket, found in enumerate(pieces)
+        _DedupeTask(schema.endpoint, tuple(found), bounds, str(spill / f"run-{bucket:05d}.spill"))
+        for bucket, found in enumerate(by_bucket)
         if found
     ]
     return _map(_dedupe_bucket, tasks, workers)
@@ -497,23 +539,19 @@ def _dedupe_all(
 
 def _dedupe_bucket(task: _DedupeTask) -> _Run:
     """Load one bucket (every version of its ids), keep the winners, write them by range."""
-    table = _dedupe(pa.Table.from_batches([_read_batch(p, i) for p, i in task.pieces]))
+    schema = schema_for(task.endpoint)
+    spill_schema = _spill_schema(schema)
+    batches = [_read_piece(piece, spill_schema) for piece in task.pieces]
+    table = _dedupe(pa.Table.from_batches(batches, schema=spill_schema)).combine_chunks()
     ids = table["id"].to_pylist()
     cuts = [0, *(bisect_left(ids, bound) for bound in task.bounds), len(ids)]
-    ranges: list[tuple[int, int]] = []
-    schema = schema_for(task.endpoint).arrow_schema
-    with pa.ipc.new_file(task.run, schema, options=_IPC_OPTIONS) as writer:
-        for number, (start, end) in enumerate(pairwise(cuts)):
-            if end > start:  # one batch per range: combined, the slice has a single chunk
-                writer.write_batch(table.slice(start, end - start).combine_chunks().to_batches()[0])
-                ranges.append((number, len(ranges)))
-    return _Run(task.run, tuple(ranges), table.num_rows)
-
-
-def _read_batch(path: str | Path, number: int) -> pa.RecordBatch:
-    """One batch of an IPC file, opened just for it: there may be more files than fds."""
-    with pa.OSFile(str(path)) as source:
-        return pa.ipc.open_file(source).get_batch(number)
+    with _SpillFile(task.run) as run:
+        pieces = [
+            run.write(number, table.slice(start, end - start).to_batches()[0])
+            for number, (start, end) in enumerate(pairwise(cuts))
+            if end > start
+        ]
+    return _Run(tuple(pieces), table.num_rows)
 
 
 def _dedupe(table: pa.Table) -> pa.Table:
@@ -536,14 +574,14 @@ def _write_ranges(
     """Gather each id range from every run, sort it, append it: globally sorted output."""
     if not runs:
         return ()
-    by_range: list[list[tuple[str, int]]] = [[] for _ in range(ranges)]
+    by_range: list[list[_Piece]] = [[] for _ in range(ranges)]
     for run in runs:
-        for number, batch_no in run.ranges:
-            by_range[number].append((run.path, batch_no))
+        for piece in run.pieces:
+            by_range[piece.part].append(piece)
     writer = _PartWriter(out_dir, limits)
     for pieces in by_range:
         if pieces:
-            batches = [_read_batch(path, batch_no) for path, batch_no in pieces]
+            batches = [_read_piece(piece, schema.arrow_schema) for piece in pieces]
             table = pa.Table.from_batches(batches, schema=schema.arrow_schema)
             writer.add(table.sort_by("id"))
     return writer.close()

@@ -99,10 +99,6 @@ class EndpointSchema:
         fields = [pa.field(c.name, _ARROW_TYPES[c.kind]) for c in self.columns]
         return pa.schema([*fields, pa.field("raw", pa.string())])
 
-    @property
-    def column_names(self) -> list[str]:
-        return [*(c.name for c in self.columns), "raw"]
-
     def extract(self, line: bytes) -> Row | None:
         """The row for one raw JSONL line (``id`` first), or None if the record is not kept.
 
@@ -119,7 +115,7 @@ class EndpointSchema:
         if type(record_id) is not int:
             problem = "is missing" if record_id is None else f"is {_describe(record_id)}"
             raise FieldError("id", f"{problem}, expected an integer (the deduplication key)")
-        return (*(column.get(data, envelope) for column in self.columns), raw)
+        return (*[column.get(data, envelope) for column in self.columns], raw)
 
     def to_batch(self, rows: Sequence[Row]) -> pa.RecordBatch:
         """Typed arrays for ``rows``; FieldError(row=i) names the first value that doesn't fit."""
@@ -426,27 +422,27 @@ def parse_envelope(line: bytes) -> tuple[dict[str, Any], bytes | None]:
 def _data_text(line: bytes, fields: dict[str, Any]) -> bytes:
     """Slice ``data`` out of the line; the fast path covers the collector's layout.
 
-    Fast path: ``data`` is the last key, appears once as ``"data":``, and the text before it
-    closed with ``"data":null}`` parses (it could not if the match were nested inside a
-    value); then the value runs to the envelope's closing brace. Anything else (nested or
-    duplicated ``data`` keys, other layouts) takes the exact but slower walk over the text.
+    In valid JSON the bytes ``"data":`` can only be a key (inside a string the closing quote
+    would be escaped). When ``data`` is the last key, that key appears once in the line, and
+    the text before it opens no container but the envelope (one ``{``, no ``[``), the match
+    is the top-level key and its value runs to the envelope's closing brace. Anything else
+    (nested or repeated ``data`` keys, braces inside earlier strings) takes the exact but
+    slower walk over the text.
     """
     if list(fields)[-1] == "data":
         start = line.find(_DATA_KEY)
         end = start + len(_DATA_KEY)
-        if start >= 0 and line.find(_DATA_KEY, end) < 0 and _is_top_level(line[:end]):
+        head = line[:start]
+        if (
+            start >= 0
+            and head.count(b"{") == 1
+            and b"[" not in head
+            and line.find(_DATA_KEY, end) < 0
+        ):
             body = line.rstrip()
             return body[end : len(body) - 1].strip()
     _, raw = _walk_object(line.decode("utf-8"))
     return (raw or "null").encode("utf-8")
-
-
-def _is_top_level(head: bytes) -> bool:
-    try:
-        json.loads(head + b"null}")
-    except ValueError:
-        return False
-    return True
 
 
 def _walk_object(text: str) -> tuple[dict[str, Any], str | None]:

@@ -223,6 +223,7 @@ def test_pyarrow_dataset_reads_typed_partitioned_rows(paths: DatasetPaths) -> No
     assert result.endpoints["issues"].skipped == 1
     assert result.endpoints["pulls"].rows_written == 6
     assert result.endpoints["repos"].rows_written == 2
+    assert str(result).startswith("repos 2 rows (0 duplicates dropped), pulls 6 rows")
 
 
 def test_nulls_unicode_and_raw_survive(paths: DatasetPaths) -> None:
@@ -439,6 +440,16 @@ def test_bad_type_names_file_line_and_field(
     assert f"{path} line 4" in message
     assert f"field '{field}'" in message
     assert not paths.curated_dir.exists()
+
+
+def test_bad_record_found_by_a_worker_process_names_file_and_line(paths: DatasetPaths) -> None:
+    for repo in ("a", "b", "c"):
+        write_raw(paths, "issues", repo, [issue(n) for n in range(1, 30)])
+    path = write_raw(paths, "issues", "d", [issue(1), issue(2, comments="many")])
+
+    parallel = ExportLimits(workers=2, parallel_min_bytes=0)
+    with pytest.raises(DataError, match=rf"{path} line 2: field 'comments' is a string"):
+        export_dataset(paths, ["issues"], limits=parallel)
 
 
 def test_bad_envelope_fields_are_reported(paths: DatasetPaths) -> None:
