@@ -161,6 +161,9 @@ class CheckpointState(_Model):
     # Size of validators.jsonl (ETags of list pages) at this save; resume cuts back to it.
     validators_offset: int = Field(default=0, ge=0)
     refreshes: int = Field(default=0, ge=0)
+    # The harvest ended but its export and manifest were not written yet (a kill mid-export):
+    # the next run only exports, it does not start a refresh.
+    export_pending: bool = False
 
     @property
     def endpoints(self) -> list[str]:

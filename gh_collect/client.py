@@ -384,10 +384,16 @@ class GitHubClient:
 
     def _resolve(self, url: str) -> str:
         """Absolute URL for ``url``; refuses other origins so the token never leaves."""
-        parts = urlsplit(url)
-        if not parts.scheme and not parts.netloc:
-            return f"{self._settings.api_url}/{url.lstrip('/')}"
-        if _origin(httpx.URL(url)) != self._api_origin:
+        try:  # a Link URL comes from the server: a malformed one fails the unit, not the run
+            parts = urlsplit(url)
+            if not parts.scheme and not parts.netloc:
+                relative = f"{self._settings.api_url}/{url.lstrip('/')}"
+                httpx.URL(relative)  # raises if the server sent something unusable
+                return relative
+            origin = _origin(httpx.URL(url))
+        except (ValueError, httpx.InvalidURL):
+            raise SkippableApiError(f"{url!r} is not a valid URL; not followed", url=url) from None
+        if origin != self._api_origin:
             api = self._settings.api_host
             message = (
                 f"next page link points to {parts.netloc} ({url}), not {api}; not followed: "

@@ -10,7 +10,7 @@ from gh_collect.client import GitHubClient
 from gh_collect.conditional import ValidatorStore, request_key
 from gh_collect.config import TargetSettings
 from gh_collect.errors import ConfigError, SkippableApiError
-from gh_collect.pagination import LinkPaginator
+from gh_collect.pagination import LinkPaginator, list_body
 
 Repo = dict[str, Any]
 _LIST_PARAMS: dict[str, str | int] = {"sort": "full_name", "direction": "asc", "per_page": 100}
@@ -80,7 +80,7 @@ class _Lister:
                 unchanged += 1
                 paginator.advance(stored.next_url)
                 continue
-            for repo in page.items:
+            for repo in list_body(page.data, page.url):
                 seen.setdefault(repo["id"], repo)  # a repo created mid-listing may shift a page
             if self.validators is not None:
                 self.validators.remember(key, page.etag, page.last_modified, page.next_url)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 JsonObject = dict[str, Any]
 
@@ -51,7 +52,11 @@ class EndpointSpec:
         params: dict[str, str | int] = {**self.params, "per_page": 100}
         if self.uses_since:
             params["since"] = window.since
-        return self.path.format(full_name=full_name), params
+        # Names come from the server: each goes into the path as one percent-encoded segment,
+        # so a "/" or NUL in a name can neither change the resource asked for nor make the
+        # URL invalid.
+        owner, _, name = full_name.partition("/")
+        return self.path.format(full_name=f"{quote(owner, safe='')}/{quote(name, safe='')}"), params
 
     def select(self, items: list[JsonObject], window: Window) -> tuple[list[JsonObject], bool]:
         """The items this dataset keeps, and whether the walk can stop after this page."""

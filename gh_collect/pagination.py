@@ -11,15 +11,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
-from gh_collect.errors import SkippableApiError
+from gh_collect.errors import RetriableApiError, SkippableApiError
 
-__all__ = ["LinkPaginator", "parse_link_header"]
+__all__ = ["LinkPaginator", "list_body", "parse_link_header"]
 
 # One link-value: ``<URL>`` followed by its parameters up to the next ``<`` (RFC 8288).
 _LINK_VALUE = re.compile(r"<([^>]*)>([^<]*)")
 _REL_PARAM = re.compile(r"""(?:^|;)\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.IGNORECASE)
+
+
+def list_body(data: Any, url: str) -> list[Any]:
+    """The items of a list page. Anything but a JSON list (a proxy's or an outage's object)
+    is a malformed answer, retriable, never "no data": reading it as an empty page would
+    complete the walk and silently lose every record after it. No body (204) is empty.
+    """
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise RetriableApiError(
+            f"malformed response from GET {url}: a JSON {type(data).__name__} where a list "
+            "was expected (not a list); retry later with --retry-failed",
+            url=url,
+        )
+    return data
 
 
 def parse_link_header(value: str | None) -> dict[str, str]:

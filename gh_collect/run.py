@@ -43,7 +43,7 @@ from gh_collect.errors import (
 )
 from gh_collect.export import export_dataset
 from gh_collect.manifest import build_manifest, write_manifest
-from gh_collect.pagination import LinkPaginator
+from gh_collect.pagination import LinkPaginator, list_body
 from gh_collect.paths import DatasetPaths
 from gh_collect.progress import LogReporter, Reporter
 from gh_collect.quota import Quota, QuotaReached
@@ -161,7 +161,10 @@ class _Run:
 
     async def _harvest(self, client: GitHubClient) -> None:
         if self._finished_before():
-            self._begin_refresh()
+            if self.cp.state.export_pending:
+                self.reporter.info("the last run stopped while exporting: exporting again")
+            else:
+                self._begin_refresh()
         if not self.cp.is_phase_complete(DISCOVERY):
             await self._discover(client)
         for endpoint in self.phases:
@@ -308,7 +311,8 @@ class _Run:
         )
         if page.status == 304 and stored is not None:
             return [], stored.next_url
-        kept, past_window = ENDPOINTS[endpoint].select(page.items, self.window)
+        items = list_body(page.data, page.url)
+        kept, past_window = ENDPOINTS[endpoint].select(items, self.window)
         next_url = None if past_window else page.next_url
         if known is not None:
             kept = known.changed(kept)
@@ -360,15 +364,16 @@ class _Run:
 
     def _finish(self, requests: int) -> RunResult:
         failures = _failures(self.cp)
-        exported = (
-            export_dataset(self.paths, ["repos", *self.config.endpoints])
-            if (self.options.export)
-            else None
-        )
+        self.cp.state.export_pending = True
+        self.cp.save("harvest done: exporting")
+        exported = None
+        if self.options.export:
+            exported = export_dataset(self.paths, ["repos", *self.config.endpoints])
         manifest = build_manifest(
             self.config, self.paths, self.cp.state, self.started_at, requests, failures, exported
         )
         write_manifest(self.paths.manifest, manifest)
+        self.cp.state.export_pending = False
         self.cp.save("run end")
         records = {name: count["records"] for name, count in manifest["counts"].items()}
         return RunResult(1 if failures else 0, self.paths, records, failures, requests, manifest)

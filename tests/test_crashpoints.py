@@ -15,25 +15,20 @@ path (no ``renameat2``) and for a first export.
 
 from __future__ import annotations
 
-import errno
-import importlib
 import os
 import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow.dataset as pads
 import pytest
 import yaml
 
-from gh_collect import export as export_module
-from gh_collect.checkpoint import SAVE_STEPS, CheckpointManager, read_checkpoint
-from gh_collect.config import Config, load_config
+from gh_collect.checkpoint import CheckpointManager, read_checkpoint
+from gh_collect.config import Config
 from gh_collect.errors import GhCollectError, StorageError
 from gh_collect.export import WORK_DIR, export_dataset
 from gh_collect.paths import DatasetPaths
@@ -41,148 +36,29 @@ from gh_collect.run import RunOptions, collect
 from gh_collect.simulator import Simulator, SimulatorConfig
 
 from .conftest import ORG, TOKEN, YEAR, assert_exactly_truth, truth_ids
+from .crashpoint_kit import (
+    CRASH_EXIT,
+    EXPORT_POINTS,
+    FIRST_EXPORT_POINTS,
+    TOKEN_ENV,
+    VARIANTS,
+    WRITE_POINTS,
+    InjectedCrash,
+    Point,
+    install,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-CRASH_EXIT = 99  # the child's exit status when the crash point fired
-
-
-class InjectedCrash(RuntimeError):
-    """An exception where no I/O happens: stands for a bug surfacing at that point."""
-
-
-@dataclass(frozen=True)
-class Point:
-    """A named place to fail: ``owner.attr`` fails on its ``at_call``-th call.
-
-    ``torn``: do half the work first (a write cut short); ``after``: fail once the call has
-    returned; ``io``: the real step fails with OSError, which must reach the user as a
-    one-line StorageError; ``fallback``: publish without renameat2 (move aside, move in).
-    """
-
-    id: str
-    owner: str
-    attr: str
-    at_call: int
-    torn: bool = False
-    after: bool = False
-    io: bool = True
-    fallback: bool = False
-
-
-WRITE_POINTS = [
-    Point("append-page-torn", "gh_collect.storage:JsonlSink", "_write", 4, torn=True),
-    Point("update-state", "gh_collect.checkpoint:CheckpointManager", "update_progress", 4, io=False),
-    Point("fsync-data", "gh_collect.storage:os", "fsync", 3),
-    Point("fsync-new-file-folder", "gh_collect.storage", "fsync_path", 2),
-    Point("discovery-repos-file", "gh_collect.storage", "write_atomic", 1),
-    *(Point(f"save-{step.lstrip('_')}", "gh_collect.checkpoint", step, 4) for step in SAVE_STEPS),
-    Point("save-write_temp-torn", "gh_collect.checkpoint", "_write_temp", 4, torn=True),
-    Point("save-done", "gh_collect.checkpoint:CheckpointManager", "save", 4, after=True, io=False),
-]
-PUBLISH_STEPS = ("_build_staging", "_sync_tree", "_exchange", "_sync_parents", "_discard_previous")
-FALLBACK_STEPS = ("_move_aside", "_move_in", "_sync_parents", "_discard_previous")
-EXPORT_POINTS = [
-    *(Point(f"publish{step}", "gh_collect.export", step, 1) for step in PUBLISH_STEPS),
-    *(Point(f"fallback{s}", "gh_collect.export", s, 1, fallback=True) for s in FALLBACK_STEPS),
-]
-FIRST_EXPORT_POINTS = [
-    Point(f"first{step}", "gh_collect.export", step, 1)
-    for step in ("_build_staging", "_sync_tree", "_move_in", "_sync_parents")
-]
-ALL_POINTS = {p.id: p for p in [*WRITE_POINTS, *EXPORT_POINTS, *FIRST_EXPORT_POINTS]}
-VARIANTS = ("exception", "exit")
-
-
-# --- injection ---------------------------------------------------------------------------------
-
-
-class _OsProxy:
-    """``os`` as storage sees it, with one function replaced: checkpoint's os stays real."""
-
-    def __init__(self, **replaced: Any) -> None:
-        self.__dict__.update(replaced)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(os, name)
-
-
-def _owner(point: Point) -> tuple[Any, str]:
-    module_name, _, cls = point.owner.partition(":")
-    module = importlib.import_module(module_name)
-    return (getattr(module, cls) if cls and cls != "os" else module), cls
-
-
-def _fail(point: Point, variant: str) -> None:
-    if variant == "exit":
-        os._exit(CRASH_EXIT)
-    if point.io:
-        raise OSError(errno.EIO, f"injected failure at {point.id}")
-    raise InjectedCrash(point.id)
-
-
-def _half_work(point: Point, real: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    """A write cut short: half the bytes reach the file, then the crash."""
-    if point.attr == "_write_temp":
-        fd, data = args
-        real(fd, data[: len(data) // 2])
-    else:  # JsonlSink._write(self, data)
-        sink, data = args
-        sink._file.write(data[: len(data) // 2])
-        sink._file.flush()
-
-
-def install(point: Point, variant: str, setattr_: Callable[[Any, str, Any], None]) -> list[int]:
-    """Replace the point's function; returns a one-item list counting the crashes fired."""
-    owner, kind = _owner(point)
-    real = getattr(os if kind == "os" else owner, point.attr)
-    state = {"calls": 0}
-    fired = [0]
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        state["calls"] += 1
-        if state["calls"] != point.at_call:
-            return real(*args, **kwargs)
-        fired[0] += 1
-        if point.after:
-            result = real(*args, **kwargs)
-            _fail(point, variant)
-            return result
-        if point.torn:
-            _half_work(point, real, args)
-        _fail(point, variant)
-        return None
-
-    if kind == "os":
-        setattr_(owner, "os", _OsProxy(**{point.attr: wrapper}))
-    else:
-        setattr_(owner, point.attr, wrapper)
-    if point.fallback:
-        setattr_(export_module, "_exchange", lambda _staging, _current: False)
-    return fired
-
-
-def child_main(point_id: str, action: str, config_path: str, endpoints: str = "") -> None:
-    """Entry of the ``os._exit`` variant: crash at the point inside a real process."""
-    point = ALL_POINTS[point_id]
-    install(point, "exit", setattr)
-    config = load_config(Path(config_path))
-    if action == "collect":
-        collect(config, TOKEN, RunOptions(export=False))
-    else:
-        paths = DatasetPaths(config.output.root, config.year, config.target.org)
-        export_dataset(paths, endpoints.split(","))
-    os._exit(0)  # the crash point was never reached
+KIT = Path(__file__).with_name("crashpoint_kit.py")
 
 
 def run_child(point: Point, action: str, config: Path, endpoints: str = "") -> int:
-    code = (
-        "import sys; from tests.test_crashpoints import child_main; child_main(*sys.argv[1:])"
-    )
+    """Run the point's ``os._exit`` crash in a fresh process; returns its exit status."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GH_COLLECT_")}
     proc = subprocess.run(
-        [sys.executable, "-c", code, point.id, action, str(config), endpoints],
+        [sys.executable, str(KIT), point.id, action, str(config), endpoints],
         cwd=ROOT,
-        env={**env, "PYTHONPATH": str(ROOT)},
+        env={**env, "PYTHONPATH": str(ROOT), TOKEN_ENV: TOKEN},
         capture_output=True,
         text=True,
         timeout=120,
@@ -196,7 +72,7 @@ def run_child(point: Point, action: str, config: Path, endpoints: str = "") -> i
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    with Simulator(SimulatorConfig(seed=7, repos=10, org=ORG)) as simulator:
+    with Simulator(SimulatorConfig(seed=7, repos=8, org=ORG)) as simulator:
         yield simulator
 
 
@@ -272,7 +148,7 @@ def test_write_path_crash_resumes_to_the_exact_dataset(
         if isinstance(raised.value, GhCollectError):
             assert "\n" not in str(raised.value)  # one line for the user
     assert_resumable(paths)
-    result = collect(config, TOKEN)
+    result = collect(config, TOKEN, RunOptions(export=False))  # publication: tests below
     assert result.exit_code == 1  # only the vanished repo fails
     assert_exactly_truth(paths, sim)
 

@@ -150,3 +150,25 @@ def test_window_excludes_what_is_outside_the_year(tmp_path: Path, start_simulato
                 data = line["data"]
                 assert data["created_at"] < "2026-01-01" and data["updated_at"] >= "2025-01-01"
                 assert endpoint == "pulls" or "pull_request" not in data
+
+
+def test_a_crash_during_the_export_reexports_without_a_refresh(
+    tmp_path: Path, start_simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gh_collect.run as run_module
+
+    sim = start_simulator()
+    config = make_config(tmp_path, sim.url)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise Crash
+
+    monkeypatch.setattr(run_module, "export_dataset", crash)
+    with pytest.raises(Crash):
+        collect(config, TOKEN)
+    monkeypatch.undo()
+    sim.reset_stats()
+    result = collect(config, TOKEN)
+    assert sim.stats()["requests"] == 0  # only the export was left to do
+    assert result.manifest["export"] is not None
+    assert list(dataset(tmp_path).curated_endpoint_dir("pulls").glob("*.parquet"))
