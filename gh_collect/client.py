@@ -454,20 +454,30 @@ class GitHubClient:
     async def _exchange(
         self, url: str, params: dict[str, str | int] | None, headers: dict[str, str]
     ) -> httpx.Response:
-        """The HTTP call itself; httpx errors that no retry can mend become ApiErrors."""
+        """The HTTP call itself; httpx errors that no retry can mend become ApiErrors.
+
+        The pacer's slot closes when the response headers arrive: that is the server's share
+        of the request (GitHub's "response time" estimate of its CPU time). Reading a large
+        body, and waiting while other pages are decoded, happens on our side, outside it.
+        """
         client = self._client()
-        async with self.pacer.slot(endpoint_key("GET", url)):
-            self._count_request()
+        request = client.build_request("GET", url, params=params, headers=headers)
+        try:
+            async with self.pacer.slot(endpoint_key("GET", url)):
+                self._count_request()
+                response = await client.send(request, stream=True)
             try:
-                response = await client.get(url, params=params, headers=headers)
-            except httpx.TooManyRedirects as exc:
-                message = f"GET {url}: too many redirects ({exc}); skipped, the run goes on"
-                raise SkippableApiError(message, url=url) from exc
-            except _TRANSIENT_HTTP_ERRORS:
-                raise
-            except httpx.HTTPError as exc:
-                message = f"GET {url}: {_describe(exc)}; check github.api_url"
-                raise FatalApiError(message, url=url) from exc
+                await response.aread()
+            finally:
+                await response.aclose()
+        except httpx.TooManyRedirects as exc:
+            message = f"GET {url}: too many redirects ({exc}); skipped, the run goes on"
+            raise SkippableApiError(message, url=url) from exc
+        except _TRANSIENT_HTTP_ERRORS:
+            raise
+        except httpx.HTTPError as exc:
+            message = f"GET {url}: {_describe(exc)}; check github.api_url"
+            raise FatalApiError(message, url=url) from exc
         for _hop in response.history:  # already sent: counted, never refused
             self.stats.requests += 1
             if self._on_redirect is not None:
