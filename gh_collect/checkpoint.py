@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
-import errno
 import json
 import os
-import secrets
 import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +32,7 @@ from typing import Any, Protocol, TypeAlias
 from filelock import FileLock, Timeout
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gh_collect.atomic import SAVE_STEPS, atomic_write
 from gh_collect.config import CheckpointSettings, Config, RateLimitSettings, describe_changes
 from gh_collect.errors import (
     CheckpointError,
@@ -71,7 +70,6 @@ __all__ = [
 FORMAT_VERSION = 1
 DISCOVERY_PHASE = "discovery"
 # The atomic-save steps in order; each is a module function a crash-point test may replace.
-SAVE_STEPS = ("_create_temp", "_write_temp", "_fsync_file", "_replace", "_fsync_dir")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _SignalHandler: TypeAlias = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
@@ -197,62 +195,6 @@ def derive_repo_status(endpoints: Iterable[EndpointProgress]) -> CheckpointStatu
 
 
 # --------------------------------------------------------------------------- atomic save
-
-
-def _create_temp(target: Path) -> tuple[int, Path]:
-    """A fresh temp file beside ``target`` (same filesystem, so the rename is atomic).
-
-    Mode 0o666 lets the user's umask decide permissions, as for any file they create.
-    """
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    return os.open(temp, flags, 0o666), temp
-
-
-def _write_temp(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_file(fd: int) -> None:
-    os.fsync(fd)
-
-
-def _replace(temp: Path, target: Path) -> None:
-    temp.replace(target)  # os.replace: atomic on POSIX when both are in one folder
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable; without it a power cut can bring the old name back."""
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        # Some filesystems cannot sync a directory; there is nothing more we can do there.
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
-
-
-def atomic_write(target: Path, data: bytes) -> None:
-    """Replace ``target`` with ``data`` so that a crash leaves the old or the new content.
-
-    On any exception before the rename the temp file is removed and ``target`` is untouched.
-    """
-    fd, temp = _create_temp(target)
-    try:
-        try:
-            _write_temp(fd, data)
-            _fsync_file(fd)
-        finally:
-            os.close(fd)
-        _replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
 
 
 def _remove_stale_temps(target: Path) -> None:

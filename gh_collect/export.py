@@ -64,6 +64,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gh_collect.atomic import fsync_path
 from gh_collect.errors import DataError, StorageError
 from gh_collect.paths import DatasetPaths
 from gh_collect.schemas import (
@@ -691,8 +692,8 @@ def _sync_tree(root: Path) -> None:
     """fsync every file and folder of the new tree before it becomes visible."""
     for folder, _dirs, files in os.walk(root):
         for name in files:
-            _fsync_path(Path(folder, name))
-        _fsync_path(Path(folder))
+            fsync_path(Path(folder, name))
+        fsync_path(Path(folder))
 
 
 def _exchange(staging: Path, current: Path) -> bool:
@@ -738,8 +739,8 @@ def _move_in(staging: Path, current: Path) -> None:
 
 
 def _sync_parents(layout: _Layout) -> None:
-    _fsync_path(layout.current.parent)
-    _fsync_path(layout.work)
+    fsync_path(layout.current.parent)
+    fsync_path(layout.work)
 
 
 def _discard_previous(old_tree: Path) -> None:
@@ -766,7 +767,7 @@ def _recover(layout: _Layout) -> None:
         else:
             layout.current.parent.mkdir(parents=True, exist_ok=True)
             layout.aside.rename(layout.current)
-            _fsync_path(layout.current.parent)
+            fsync_path(layout.current.parent)
     for leftover in (layout.staging, layout.spill):
         if leftover.exists():
             shutil.rmtree(leftover)
@@ -781,11 +782,3 @@ def _tidy(work: Path) -> None:
             return  # not empty (another target's work) or already gone
         if folder.name == WORK_DIR:
             return
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

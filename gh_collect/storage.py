@@ -13,13 +13,13 @@ from __future__ import annotations
 import errno
 import json
 import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from gh_collect.atomic import atomic_write, fsync_path
 from gh_collect.errors import StorageError
 
 SOURCE = "github_rest"
@@ -126,22 +126,9 @@ class RawStore:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` whole: temp file in the same folder, fsync, rename, fsync folder."""
+    """Replace ``path`` whole (see ``atomic``): a crash leaves the old or the new content."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: its mode 0600 ignores the umask; 0666 lets the umask decide, as for the
-    # checkpoint and the data files, so the whole dataset has one set of permissions.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_path(path.parent)
+    atomic_write(path, data)
 
 
 def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> None:
@@ -153,15 +140,6 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         for line in handle:
             if line.strip():
                 yield json.loads(line)
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file or a folder (a folder's entries are what make a new file findable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_parents(path: Path) -> None:

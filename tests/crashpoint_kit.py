@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gh_collect import export as export_module
-from gh_collect.checkpoint import SAVE_STEPS
+from gh_collect.atomic import SAVE_STEPS
 
 CRASH_EXIT = 99  # the child's exit status when the crash point fired
 TOKEN_ENV = "GH_CRASH_TOKEN"
@@ -53,8 +53,8 @@ WRITE_POINTS = [
     Point("fsync-data", "gh_collect.storage:os", "fsync", 3),
     Point("fsync-new-file-folder", "gh_collect.storage", "fsync_path", 2),
     Point("discovery-repos-file", "gh_collect.storage", "write_atomic", 1),
-    *(Point(f"save-{step.lstrip('_')}", "gh_collect.checkpoint", step, 4) for step in SAVE_STEPS),
-    Point("save-write_temp-torn", "gh_collect.checkpoint", "_write_temp", 4, torn=True),
+    *(Point(f"save-{step.lstrip('_')}", "gh_collect.atomic", step, 4) for step in SAVE_STEPS),
+    Point("save-write_temp-torn", "gh_collect.atomic", "_write_temp", 4, torn=True),
     Point("save-done", "gh_collect.checkpoint:CheckpointManager", "save", 4, after=True, io=False),
 ]
 PUBLISH_STEPS = ("_build_staging", "_sync_tree", "_exchange", "_sync_parents", "_discard_previous")

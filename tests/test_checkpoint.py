@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from gh_collect import atomic
 from gh_collect import checkpoint as ckpt
 from gh_collect.checkpoint import (
     SAVE_STEPS,
@@ -152,7 +153,7 @@ def test_failed_step_before_rename_keeps_previous_file(
     def boom(*_args: Any) -> Any:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ckpt, step, boom)
+    monkeypatch.setattr(atomic, step, boom)
     with pytest.raises(StorageError, match="No space left"):
         cp.save("doomed")
     assert cp.checkpoint_path.read_bytes() == before
@@ -169,7 +170,7 @@ def test_interrupt_during_write_removes_the_temp_file(
         os.write(fd, data[:10])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ckpt, "_write_temp", interrupted)
+    monkeypatch.setattr(atomic, "_write_temp", interrupted)
     with pytest.raises(KeyboardInterrupt):
         cp.save("doomed")
     assert cp.checkpoint_path.read_bytes() == before
@@ -182,7 +183,7 @@ def test_failed_folder_fsync_leaves_the_new_complete_file(
     def boom(_folder: Path) -> None:
         raise OSError(5, "I/O error")
 
-    monkeypatch.setattr(ckpt, "_fsync_dir", boom)
+    monkeypatch.setattr(atomic, "_fsync_dir", boom)
     with pytest.raises(StorageError):
         cp.save("late failure")
     assert ckpt.read_checkpoint(cp.checkpoint_path).last_save_reason == "late failure"
@@ -193,7 +194,7 @@ def test_save_fsyncs_the_file_then_the_folder_after_the_rename(
     cp: CheckpointManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events: list[str] = []
-    real_fsync, real_replace = os.fsync, ckpt._replace
+    real_fsync, real_replace = os.fsync, atomic._replace
 
     def spy_fsync(fd: int) -> None:
         events.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
@@ -204,7 +205,7 @@ def test_save_fsyncs_the_file_then_the_folder_after_the_rename(
         real_replace(temp, target)
 
     monkeypatch.setattr(os, "fsync", spy_fsync)
-    monkeypatch.setattr(ckpt, "_replace", spy_replace)
+    monkeypatch.setattr(atomic, "_replace", spy_replace)
     cp.save("spied")
     assert events == ["fsync file", "replace", "fsync dir"]
 
