@@ -45,6 +45,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -68,6 +69,10 @@ ORG = "bench-org"
 TOKEN_ENV = "BENCH_GH_TOKEN"
 OUT = ROOT / "bench-out"
 BUDGET = 10_000_000  # the primary budget is set out of the way: the request column is the cost
+CURSOR_THRESHOLD = 0
+"""Issue lists page with ``after`` cursors from the first page, as GitHub answers today
+(tap-github #415 and go-github #3565 saw cursor links on small repos too); tap-github relies
+on it and reads only one page of issues from ``page=`` links."""
 SECTIONS = ("default", "peers", "scaling", "checkpoint", "resume")
 RAW_ENDPOINTS = ("pulls", "issues")
 PULLS_ROUTE, ISSUES_ROUTE = "/repos/{owner}/{repo}/pulls", "/repos/{owner}/{repo}/issues"
@@ -99,6 +104,7 @@ class Scenario:
             rate_limit=BUDGET,
             sizes=self.sizes,
             scenarios=False,
+            cursor_threshold=CURSOR_THRESHOLD,
         )
 
     @property
@@ -172,7 +178,7 @@ def _repo_pages(repo: RepoData, kind: str, year: int) -> list[str]:
         params["since"] = since
     end = iso(year_start(year + 1))
     urls = [f"/repos/{ORG}/{repo.name}/{kind}?{urlencode(params)}"]
-    cursors = kind == "issues" and len(selection) > 1000
+    cursors = kind == "issues" and len(selection) > CURSOR_THRESHOLD
     for start in range(0, len(selection), 100):
         if any(item.created_at >= end for item in selection.items[start : start + 100]):
             break
@@ -201,6 +207,25 @@ class Proc:
     stderr: str
 
 
+LAUNCHER = textwrap.dedent(
+    """
+    import json, os, subprocess, sys, time
+    start = time.perf_counter()
+    child = subprocess.Popen(sys.argv[2:])
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    with open(sys.argv[1], "w") as out:
+        json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                   "maxrss_kb": usage.ru_maxrss}, out)
+    sys.exit(os.waitstatus_to_exitcode(status) % 256)
+    """
+)
+"""Runs the measured command and reports its ``wait4`` rusage. Needed because Linux charges a
+child spawned straight from this process with our peak RSS: a vfork/``posix_spawn`` child
+shares our memory until exec, and exec records that memory's high-water mark as the child's
+``ru_maxrss``. The small launcher's own children start clean."""
+
+
 def run_proc(
     cmd: Sequence[str],
     *,
@@ -208,49 +233,61 @@ def run_proc(
     cwd: Path | None = None,
     timeout: float | None = None,
     stdout: Path | None = None,
-    kill_after: float | None = None,
+    kill_when: Callable[[], bool] | None = None,
 ) -> Proc:
-    """Run one process and measure it with ``wait4`` (its own CPU and peak RSS, not ours).
-    ``kill_after`` sends SIGKILL at that second (the resume benchmark's crash)."""
-    err = tempfile.TemporaryFile()
-    out = stdout.open("wb") if stdout else subprocess.DEVNULL
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        list(cmd), env=env, cwd=cwd, stdout=out, stderr=err, start_new_session=True
-    )
-    timers = []
-    stopped = threading.Event()
-
-    def kill() -> None:
-        if not stopped.is_set():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-    for delay in (timeout, kill_after):
-        if delay is not None:
-            timer = threading.Timer(delay, kill)
-            timer.start()
-            timers.append(timer)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    stopped.set()
-    for timer in timers:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if stdout and not isinstance(out, int):
-        out.close()
-    err.seek(0)
-    text = err.read().decode(errors="replace")[-4000:]
-    err.close()
-    timed_out = timeout is not None and wall >= timeout and proc.returncode < 0
+    """Run one process (through ``LAUNCHER``) and measure it: wall, CPU and peak RSS are its
+    own. ``kill_when`` is polled every 10 ms; when it turns true, or at ``timeout``, the whole
+    process group gets SIGKILL (the resume benchmark's crash)."""
+    argv = ["env", "-C", str(cwd), *cmd] if cwd else list(cmd)
+    with contextlib.ExitStack() as stack:
+        err = stack.enter_context(tempfile.TemporaryFile())
+        out = stack.enter_context((stdout or Path(os.devnull)).open("wb"))
+        usage_file = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "usage.json"
+        launcher = [sys.executable, "-c", LAUNCHER, str(usage_file), *argv]
+        actions = [(os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
+        start = time.perf_counter()
+        pid = os.posix_spawn(
+            sys.executable, launcher, env if env is not None else dict(os.environ),
+            file_actions=actions, setsid=True,
+        )  # fmt: skip
+        done = threading.Event()
+        watcher = threading.Thread(target=_watch, args=(pid, done, start, timeout, kill_when))
+        watcher.start()
+        _, status, _ = os.wait4(pid, 0)
+        wall = time.perf_counter() - start
+        done.set()
+        watcher.join()
+        err.seek(0)
+        text = err.read().decode(errors="replace")[-4000:]
+        usage = json.loads(usage_file.read_text()) if usage_file.exists() else {}
+    code = os.waitstatus_to_exitcode(status)
+    if code > 128 and usage:  # the launcher reports a signal death as 256 - signal
+        code = code - 256
     return Proc(
-        proc.returncode,
-        wall,
-        usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss / 1024,
-        timed_out,
+        code,
+        usage.get("wall", wall),
+        usage.get("cpu", 0.0),
+        usage.get("maxrss_kb", 0) / 1024,
+        timeout is not None and wall >= timeout and code < 0,
         text,
     )
+
+
+def _watch(
+    pid: int,
+    done: threading.Event,
+    start: float,
+    timeout: float | None,
+    kill_when: Callable[[], bool] | None,
+) -> None:
+    """Kill the process group on timeout or when ``kill_when`` fires; never after the wait
+    returned (the pid could be reused)."""
+    while not done.wait(0.01):
+        late = timeout is not None and time.perf_counter() - start >= timeout
+        if late or (kill_when is not None and kill_when()):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            return
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -380,10 +417,10 @@ class GhCollect:
     def raw_dir(self) -> Path:
         return self.work / "data" / "raw" / f"year={YEAR}" / "source=github" / f"target={ORG}"
 
-    def harvest(self, kill_after: float | None = None, timeout: float = 3600) -> Proc:
+    def harvest(self, kill_when: Callable[[], bool] | None = None, timeout: float = 3600) -> Proc:
         cmd = [sys.executable, str(self.runner), str(self.config), str(self.saves)]
         env = clean_env(**{TOKEN_ENV: self.token})
-        return run_proc(cmd, env=env, cwd=self.work, timeout=timeout, kill_after=kill_after)
+        return run_proc(cmd, env=env, cwd=self.work, timeout=timeout, kill_when=kill_when)
 
     def export(self) -> Proc:
         cmd = [sys.executable, "-m", "gh_collect", "export", "-c", str(self.config)]
@@ -410,7 +447,7 @@ def truth_ids(sim: Simulator) -> dict[str, Counter[int]]:
 
 
 def compare(found: dict[str, Counter[int]], truth: dict[str, Counter[int]]) -> str:
-    """"yes" when every ground-truth object is there exactly once and nothing else is."""
+    """ "yes" when every ground-truth object is there exactly once and nothing else is."""
     problems = []
     for endpoint, expected in truth.items():
         got = found.get(endpoint, Counter())
@@ -504,8 +541,9 @@ def limit_worker(plan_file: Path) -> None:
             starts[endpoint].append(now)
             if cost:
                 work.append(now)
-            response = await http.get(url)
-            await response.aread()
+            async with http.stream("GET", url) as response:
+                async for _chunk in response.aiter_raw():
+                    pass  # no processing: the body is read off the socket and dropped
             statuses[response.status_code] += 1
 
     async def main() -> None:
@@ -614,11 +652,17 @@ GUARD = textwrap.dedent(
         pass
     else:
         _request = requests.sessions.Session.request
+        _REWRITE = os.environ.get("BENCH_AS_GITHUB") == "1"
 
         def request(self, method, url, *args, **kwargs):
             if isinstance(url, str) and url.startswith(_GITHUB):
                 url = _SIM + url[len(_GITHUB):]
-            return _request(self, method, url, *args, **kwargs)
+            response = _request(self, method, url, *args, **kwargs)
+            if _REWRITE:  # the peer parses api.github.com URLs out of bodies: serve them so
+                response._content = response.content.replace(_SIM.encode(), _GITHUB.encode())
+                if "Link" in response.headers:
+                    response.headers["Link"] = response.headers["Link"].replace(_SIM, _GITHUB)
+            return response
 
         requests.sessions.Session.request = request
     '''
@@ -668,9 +712,12 @@ def guard_dir(out: Path) -> Path:
     return folder
 
 
-def peer_env(sim: Simulator, out: Path) -> dict[str, str]:
+def peer_env(sim: Simulator, out: Path, *, as_github: bool = False) -> dict[str, str]:
+    """Environment for a peer: the guard on PYTHONPATH; ``as_github`` also rewrites the
+    simulator's URLs in bodies and Link headers to https://api.github.com."""
     return clean_env(
         BENCH_SIM_URL=sim.url,
+        BENCH_AS_GITHUB="1" if as_github else "0",
         PYTHONPATH=str(guard_dir(out)),
         NO_PROXY="*",
         no_proxy="*",
@@ -821,10 +868,20 @@ def run_perceval(
                 break
             output = work / f"{category}-{name}.jsonl"
             cmd = [
-                str(venv / "bin" / "perceval"), "github", ORG, name,
-                "--enterprise-url", sim.url, "--category", category,
-                "--from-date", f"{YEAR}-01-01", "-t", token, "--json-line",
-            ]  # fmt: skip
+                str(venv / "bin" / "perceval"),
+                "github",
+                ORG,
+                name,
+                "--enterprise-url",
+                sim.url,
+                "--category",
+                category,
+                "--from-date",
+                f"{YEAR}-01-01",
+                "-t",
+                token,
+                "--json-line",
+            ]
             procs.append(run_proc(cmd, env=env, cwd=work, timeout=left, stdout=output))
             found[key] += [item["data"] for item in _json_lines(output)]
     complete = len(procs) == 2 * len(repos) and not any(p.timed_out for p in procs)
@@ -856,15 +913,16 @@ def run_github_to_sqlite(
     one repo). It hard-codes https://api.github.com: the guard sends that to the simulator.
     It has no date filter, so it reads every item of every repo."""
     work.mkdir(parents=True, exist_ok=True)
-    env = peer_env(sim, out)
+    env = peer_env(sim, out, as_github=True)
     (work / "auth.json").write_text(json.dumps({"github_personal_token": new_token("g2s")}))
     tool = str(venv / "bin" / "github-to-sqlite")
     db = work / "github.db"
     repos = sorted(r.name for r in select_repos(sim.model.repos, [], [], False, True))
     counted = Counted(sim)
     deadline = time.perf_counter() + timeout
-    procs = [run_proc([tool, "pull-requests", str(db), "--org", ORG], env=env, cwd=work,
-                      timeout=timeout)]  # fmt: skip
+    procs = [
+        run_proc([tool, "pull-requests", str(db), "--org", ORG], env=env, cwd=work, timeout=timeout)
+    ]
     for name in repos:
         left = deadline - time.perf_counter()
         if left <= 0:
@@ -889,8 +947,10 @@ def _sqlite_ids(db: Path) -> dict[str, Counter[int]]:
         pulls = issues = []
         if "pull_requests" in tables:
             query = "select id, created_at, updated_at from pull_requests"
-            pulls = [dict(zip(("id", "created_at", "updated_at"), r, strict=True))
-                     for r in conn.execute(query)]  # fmt: skip
+            pulls = [
+                dict(zip(("id", "created_at", "updated_at"), r, strict=True))
+                for r in conn.execute(query)
+            ]
         if "issues" in tables:
             query = "select id, created_at, updated_at, type from issues"
             issues = [
@@ -1053,8 +1113,9 @@ def section_checkpoint(opts: Options, models: Models) -> dict[str, Any]:
 
 
 def section_resume(opts: Options, models: Models) -> dict[str, Any]:
-    """Uninterrupted run, then ``resume_runs`` times: SIGKILL at a seeded random point
-    between 10% and 90% of the uninterrupted wall time, rerun, count repeated requests."""
+    """Uninterrupted run, then ``resume_runs`` times: SIGKILL when the simulator has answered a
+    seeded random share (10% to 90%) of the uninterrupted run's requests, rerun, and count the
+    requests made twice (both runs' requests minus the uninterrupted count)."""
     scenario = opts.default
     rng = random.Random(f"bench-resume:{opts.seed}")
     kills: list[dict[str, Any]] = []
@@ -1062,11 +1123,12 @@ def section_resume(opts: Options, models: Models) -> dict[str, Any]:
         log("resume: uninterrupted run")
         base = measure_gh_collect(sim, scenario, opts.work / "r-base", export=False)
         for attempt in range(opts.resume_runs):
-            at = base.wall_s * rng.uniform(0.1, 0.9)
-            log(f"resume: kill -9 at {at:.1f} s, then rerun ({attempt + 1}/{opts.resume_runs})")
+            target = int(base.requests * rng.uniform(0.1, 0.9))
+            log(f"resume: kill -9 after {target} requests, then rerun ({attempt + 1})")
             tool = GhCollect(sim, scenario, opts.work / f"r-{attempt}")
             counted = Counted(sim)
-            first = tool.harvest(kill_after=at)
+            start = counted.before["requests"]
+            first = tool.harvest(kill_when=partial(_answered, sim, start + target))
             first_requests, _, _ = counted.delta()
             counted = Counted(sim)
             second = tool.harvest()
@@ -1075,7 +1137,7 @@ def section_resume(opts: Options, models: Models) -> dict[str, Any]:
             shutil.rmtree(tool.work, ignore_errors=True)
             kills.append(
                 {
-                    "kill_at_s": at,
+                    "kill_after_requests": target,
                     "killed": first.returncode == -signal.SIGKILL,
                     "first_requests": first_requests,
                     "second_requests": second_requests,
@@ -1090,6 +1152,10 @@ def section_resume(opts: Options, models: Models) -> dict[str, Any]:
         "kills": kills,
         "max_repeated": max((k["repeated"] for k in kills), default=0),
     }
+
+
+def _answered(sim: Simulator, count: int) -> bool:
+    return bool(sim.stats()["requests"] >= count)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1120,21 +1186,37 @@ def report(data: dict[str, Any]) -> str:
             f"## Checkpoint overhead ({cp['scenario']['name']})\n\n"
             + table(
                 ["wall s", "saves", "time in save s", "overhead", "checkpoint.json"],
-                [[fmt(cp["result"]["wall_s"], 1), cp["saves"], fmt(cp["save_s"], 2),
-                  f"{cp['overhead']:.1%}", f"{cp['checkpoint_bytes'] / 1e6:.2f} MB"]],
-            )  # fmt: skip
+                [
+                    [
+                        fmt(cp["result"]["wall_s"], 1),
+                        cp["saves"],
+                        fmt(cp["save_s"], 2),
+                        f"{cp['overhead']:.1%}",
+                        f"{cp['checkpoint_bytes'] / 1e6:.2f} MB",
+                    ]
+                ],
+            )
         )
     if "resume" in data:
         rs = data["resume"]
         rows = [
-            [fmt(k["kill_at_s"], 1), k["killed"], k["first_requests"], k["second_requests"],
-             k["repeated"], k["exactly_once"]]
+            [
+                k["kill_after_requests"],
+                k["killed"],
+                k["first_requests"],
+                k["second_requests"],
+                k["repeated"],
+                k["exactly_once"],
+            ]
             for k in rs["kills"]
-        ]  # fmt: skip
+        ]
         parts.append(
             f"## Resume waste (uninterrupted: {rs['uninterrupted_requests']} requests, "
             f"concurrency {rs['concurrency']})\n\n"
-            + table(["kill at s", "killed", "requests before", "after", "repeated", "exact"], rows)
+            + table(
+                ["kill after requests", "killed", "requests before", "after", "repeated", "exact"],
+                rows,
+            )
         )
     if "targets" in data:
         parts.append(
@@ -1152,14 +1234,47 @@ def _report_default(d: dict[str, Any]) -> str:
         f"concurrency {sc['concurrency']} (median of {len(gh['extra']['runs'])} runs)\n\n"
     )
     rows = [
-        ["gh_collect harvest", fmt(gh["wall_s"]), fmt(gh["cpu_s"]), fmt(gh["rss_mb"], 0),
-         gh["requests"], gh["secondary"], gh["objects"], gh["truth"]],
-        ["gh_collect export", fmt(d["export"]["wall_s"]), fmt(d["export"]["cpu_s"]),
-         fmt(d["export"]["rss_mb"], 0), 0, 0, "", ""],
-        ["limit", fmt(lim["wall_s"]), fmt(lim["cpu_s"]), fmt(lim["rss_mb"], 0),
-         lim["requests"], lim["secondary"], "", "n/a"],
-    ]  # fmt: skip
-    header = ["", "wall s", "CPU s", "peak RSS MB", "requests", "secondary 403", "objects", "= truth"]
+        [
+            "gh_collect harvest",
+            fmt(gh["wall_s"]),
+            fmt(gh["cpu_s"]),
+            fmt(gh["rss_mb"], 0),
+            gh["requests"],
+            gh["secondary"],
+            gh["objects"],
+            gh["truth"],
+        ],
+        [
+            "gh_collect export",
+            fmt(d["export"]["wall_s"]),
+            fmt(d["export"]["cpu_s"]),
+            fmt(d["export"]["rss_mb"], 0),
+            0,
+            0,
+            "",
+            "",
+        ],
+        [
+            "limit",
+            fmt(lim["wall_s"]),
+            fmt(lim["cpu_s"]),
+            fmt(lim["rss_mb"], 0),
+            lim["requests"],
+            lim["secondary"],
+            "",
+            "n/a",
+        ],
+    ]
+    header = [
+        "",
+        "wall s",
+        "CPU s",
+        "peak RSS MB",
+        "requests",
+        "secondary 403",
+        "objects",
+        "= truth",
+    ]
     return (
         head
         + table(header, rows)
@@ -1185,45 +1300,88 @@ def _report_peers(rows: list[dict[str, Any]]) -> str:
             ratio = "1" if name == "gh_collect" else f"{r['wall_vs_gh_collect']:.1f}"
             req_ratio = "1" if name == "gh_collect" else f"{r['requests_vs_gh_collect']:.1f}"
             lines.append(
-                [name, wall, ratio, r["requests"], req_ratio, r["secondary"], r["objects"],
-                 r["truth"], r["note"][:120]]
-            )  # fmt: skip
+                [
+                    name,
+                    wall,
+                    ratio,
+                    r["requests"],
+                    req_ratio,
+                    r["secondary"],
+                    r["objects"],
+                    r["truth"],
+                    r["note"][:120],
+                ]
+            )
         out.append(
             f"## Peers: {sc['name']} ({sc['repos']} repos, {sc['latency_ms']:g} ms latency + "
             f"{sc['server_time_ms']:g} ms server time)\n\n"
             + table(
-                ["tool", "wall s", "wall / gh_collect", "requests", "requests / gh_collect",
-                 "secondary 403", "objects (window)", "= truth", "note"],
+                [
+                    "tool",
+                    "wall s",
+                    "wall / gh_collect",
+                    "requests",
+                    "requests / gh_collect",
+                    "secondary 403",
+                    "objects (window)",
+                    "= truth",
+                    "note",
+                ],
                 lines,
-            )  # fmt: skip
+            )
         )
     return "\n\n".join(out)
 
 
 def _report_scaling(rows: list[dict[str, Any]]) -> str:
     lines = [
-        [r["repos"], f"{r['latency_ms']:g}", r["minimum_requests"], fmt(r["gh_collect"]["wall_s"]),
-         fmt(r["limit"]["wall_s"]), fmt(r["gh_collect"]["wall_s"] / r["limit"]["wall_s"]),
-         r["gh_collect"]["requests"], r["limit"]["requests"], r["gh_collect"]["secondary"],
-         fmt(r["gh_collect"]["rss_mb"], 0), fmt(r["gh_collect"]["cpu_s"])]
+        [
+            r["repos"],
+            f"{r['latency_ms']:g}",
+            r["minimum_requests"],
+            fmt(r["gh_collect"]["wall_s"]),
+            fmt(r["limit"]["wall_s"]),
+            fmt(r["gh_collect"]["wall_s"] / r["limit"]["wall_s"]),
+            r["gh_collect"]["requests"],
+            r["limit"]["requests"],
+            r["gh_collect"]["secondary"],
+            fmt(r["gh_collect"]["rss_mb"], 0),
+            fmt(r["gh_collect"]["cpu_s"]),
+        ]
         for r in rows
-    ]  # fmt: skip
+    ]
     return "## Scaling (random repo sizes 0-400 items)\n\n" + table(
-        ["repos", "latency ms", "minimum", "gh_collect s", "limit s", "ratio",
-         "gh_collect requests", "limit requests", "secondary 403", "peak RSS MB", "CPU s"],
+        [
+            "repos",
+            "latency ms",
+            "minimum",
+            "gh_collect s",
+            "limit s",
+            "ratio",
+            "gh_collect requests",
+            "limit requests",
+            "secondary 403",
+            "peak RSS MB",
+            "CPU s",
+        ],
         lines,
-    )  # fmt: skip
+    )
 
 
 def targets(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
     found: list[tuple[str, str, bool]] = []
     d = data.get("default")
     if d:
-        found.append(("wall <= 1.2 x limit", f"{d['wall_vs_limit']:.2f} x", d["wall_vs_limit"] <= 1.2))
         found.append(
-            ("requests <= 1.02 x minimum", f"{d['requests_vs_minimum']:.3f} x",
-             d["requests_vs_minimum"] <= 1.02)
-        )  # fmt: skip
+            ("wall <= 1.2 x limit", f"{d['wall_vs_limit']:.2f} x", d["wall_vs_limit"] <= 1.2)
+        )
+        found.append(
+            (
+                "requests <= 1.02 x minimum",
+                f"{d['requests_vs_minimum']:.3f} x",
+                d["requests_vs_minimum"] <= 1.02,
+            )
+        )
         sec = d["gh_collect"]["secondary"]
         found.append(("zero secondary-limit responses", str(sec), sec == 0))
     for row in data.get("peers", []):
@@ -1231,9 +1389,12 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
         if walls:
             best = min(walls)
             found.append(
-                (f"wall <= 1/10 of fastest peer ({row['scenario']['name']})",
-                 f"fastest peer {best:.1f} x gh_collect", best >= 10)
-            )  # fmt: skip
+                (
+                    f"wall <= 1/10 of fastest peer ({row['scenario']['name']})",
+                    f"fastest peer {best:.1f} x gh_collect",
+                    best >= 10,
+                )
+            )
     scaling = data.get("scaling")
     if scaling:
         rss = [r["gh_collect"]["rss_mb"] for r in scaling]
@@ -1246,9 +1407,12 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
     if rs:
         worst = rs["max_repeated"]
         found.append(
-            ("repeated requests after a kill <= concurrency",
-             f"{worst} (concurrency {rs['concurrency']})", worst <= rs["concurrency"])
-        )  # fmt: skip
+            (
+                "repeated requests after a kill <= concurrency",
+                f"{worst} (concurrency {rs['concurrency']})",
+                worst <= rs["concurrency"],
+            )
+        )
     return found
 
 
@@ -1344,6 +1508,9 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.add_argument("--out", type=Path, default=OUT, help="venvs, chart and reports")
+    p.add_argument(
+        "--report-from", type=Path, nargs="+", help="merge earlier --json files into one report"
+    )
     p.add_argument("--limit-worker", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
@@ -1371,7 +1538,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
     opts = Options(
         runs=args.runs,
         out=args.out,
-        work=Path(tempfile.mkdtemp(prefix="gh-collect-bench-")),
+        work=Path(),  # a temporary folder, made only when sections run
         default=default,
         peer_scenarios=[peer_orgs[n] for n in args.peer_orgs.split(",") if n in peer_orgs],
         peer_timeout=args.peer_timeout,
@@ -1386,20 +1553,51 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
     return args, opts
 
 
+def merged_report(args: argparse.Namespace, opts: Options) -> int:
+    """One report (tables, targets, chart) from sections measured by separate runs."""
+    data: dict[str, Any] = {"command": [], "machine": ""}
+    for path in args.report_from:
+        part = json.loads(path.read_text())
+        data["command"].append(part["command"])
+        data["machine"] = part["machine"]
+        data.update({k: v for k, v in part.items() if k in SECTIONS})
+    data["command"] = " && ".join(data["command"])
+    finish(data, args, opts)
+    return 0
+
+
+def finish(data: dict[str, Any], args: argparse.Namespace, opts: Options) -> None:
+    opts.out.mkdir(parents=True, exist_ok=True)
+    data["targets"] = targets(data)
+    if not args.quick:
+        data["chart"] = chart(data, opts.out / "bench.png", opts.out)
+    text = report(data)
+    if "chart" in data:
+        text += f"\n{data['chart']}\n"
+    print(text)
+    (opts.out / "bench.md").write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2, default=str))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, opts = parse(sys.argv[1:] if argv is None else argv)
     if args.limit_worker:
         limit_worker(args.limit_worker)
         return 0
+    if args.report_from:
+        return merged_report(args, opts)
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         print(f"unknown sections {sorted(unknown)}: use {','.join(SECTIONS)}", file=sys.stderr)
         return 2
     opts.out.mkdir(parents=True, exist_ok=True)
+    opts.work = Path(tempfile.mkdtemp(prefix="gh-collect-bench-"))
     data: dict[str, Any] = {
         "command": "python scripts/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {sys.platform}",
+        "machine": f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {sys.platform}, "
+        f"load average {os.getloadavg()[0]:.1f} at start",
     }
     models = Models()
     runners: dict[str, Callable[[Options, Models], Any]] = {
@@ -1415,16 +1613,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data[name] = runners[name](opts, models)
     finally:
         shutil.rmtree(opts.work, ignore_errors=True)
-    data["targets"] = targets(data)
-    if not args.quick:
-        data["chart"] = chart(data, opts.out / "bench.png", opts.out)
-    text = report(data)
-    if "chart" in data:
-        text += f"\n{data['chart']}\n"
-    print(text)
-    (opts.out / "bench.md").write_text(text)
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=2, default=str))
+    data["load_average"] = os.getloadavg()
+    finish(data, args, opts)
     return 0
 
 

@@ -741,3 +741,39 @@ def test_mutations_are_safe_while_requests_are_served(make: Make) -> None:
     asyncio.run(both())
     assert not failures
     assert len(sim.model.repos) == 30 and sim.model.edits == 60
+
+
+# -- per-item details (for peers that fan out per item) and benchmark orgs ---------------------
+
+
+def test_detail_routes_agree_with_the_list_objects(shared: Simulator) -> None:
+    repo = next(r for r in shared.model.repos if r.name == "hundred-repo")
+    pull = repo.pulls[3]
+    issue = repo.issues[pull.number - 1]
+    base = f"/repos/{ORG}/hundred-repo"
+    with client(shared) as http:
+        full = http.get(f"{base}/pulls/{pull.number}").json()
+        commits = http.get(f"{base}/pulls/{pull.number}/commits").json()
+        comments = http.get(f"/api/v3{base}/issues/{pull.number}/comments").json()
+        reactions = http.get(f"{base}/issues/{pull.number}/reactions").json()
+        reviewers = http.get(f"{base}/pulls/{pull.number}/requested_reviewers").json()
+        reviews = http.get(f"{base}/pulls/{pull.number}/reviews")
+        user = http.get(f"/users/{full['user']['login']}") if full["user"] else None
+        missing = http.get(f"{base}/pulls/99999")
+        nobody = http.get("/users/no-such-user")
+    listed = pull.to_json(shared.url)
+    assert {k: full[k] for k in listed} == listed, "the full pull extends the list object"
+    assert full["commits"] == len(commits) > 0 and full["comments"] == issue.comments
+    assert len(comments) == issue.comments
+    assert all(c["url"].startswith(f"{shared.url}/api/v3/") for c in comments)
+    assert len(reactions) == issue.to_json(shared.url)["reactions"]["total_count"]
+    assert reviewers == {"users": listed["requested_reviewers"], "teams": []}
+    assert reviews.status_code == 200 and isinstance(reviews.json(), list)
+    assert user is None or (user.status_code == 200 and "followers" in user.json())
+    assert missing.status_code == nobody.status_code == 404
+
+
+def test_benchmark_orgs_can_leave_out_the_scenario_repos() -> None:
+    model = OrgModel.generate(0, 10, scenarios=False, sizes=(5,))
+    assert all(repo.role is None for repo in model.repos) and len(model.repos) == 10
+    assert all(len(repo.issues) == 5 for repo in model.repos)
