@@ -7,6 +7,9 @@ it is right.
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,11 @@ def _write_config(config: Config, path: Path) -> None:
     path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
+def _python() -> str:
+    """The interpreter running the demo: the one that has gh_collect and pyarrow."""
+    return shlex.quote(os.path.relpath(sys.executable))
+
+
 def _summary(result: RunResult, out: Path, problems: list[str]) -> str:
     expected_failures = {SCENARIO_REPOS["vanished"]}
     unexpected = [f for f in result.failures if f["repo"].split("/")[-1] not in expected_failures]
@@ -89,11 +97,12 @@ def _summary(result: RunResult, out: Path, problems: list[str]) -> str:
         else "  MISMATCH with the ground truth: " + "; ".join(problems),
         "",
         "Query it, e.g. merged pull requests per repo:",
-        f"  python -c \"import pyarrow.dataset as ds; t = ds.dataset('{out / 'data' / 'curated'}',"
+        f'  {_python()} -c "import pyarrow.dataset as ds;'
+        f" t = ds.dataset('{out / 'data' / 'curated'}',"
         " partitioning='hive').to_table(filter=ds.field('endpoint') == 'pulls');"
         " merged = t.filter(t['merged_at'].is_valid());"
         " print(merged.group_by('repo').aggregate([('id', 'count')]))\"",
         "Status of the checkpoint:",
-        f"  gh-collect status -c {out / 'demo.yaml'}",
+        f"  {_python()} -m gh_collect status -c {out / 'demo.yaml'}",
     ]
     return "\n".join(lines)
