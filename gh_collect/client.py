@@ -16,7 +16,6 @@ code above it sees only pages of data or a domain error from ``gh_collect.errors
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -39,7 +38,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from gh_collect import __version__
+from gh_collect import __version__, codec
 from gh_collect.config import GitHubSettings, RateLimitSettings
 from gh_collect.errors import (
     ApiError,
@@ -264,7 +263,7 @@ def _skippable_message(status: int, message: str, where: str) -> str:
 def _body_message(response: httpx.Response) -> str:
     """The ``message`` of a GitHub error body (basic-error), or '' if there is none."""
     try:
-        body = json.loads(response.content)
+        body = codec.loads(response.content)
     except (ValueError, UnicodeDecodeError):
         return ""
     message = body.get("message") if isinstance(body, dict) else None
@@ -276,7 +275,7 @@ def decode_body(response: httpx.Response, *, url: str) -> Any:
     if response.status_code == 204:
         return None
     try:
-        return json.loads(response.content)
+        return codec.loads(response.content)
     except (ValueError, UnicodeDecodeError) as exc:
         kind = response.headers.get("content-type", "no content type")
         message = (

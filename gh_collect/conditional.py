@@ -10,13 +10,13 @@ never leave an ETag that turns a page whose records were lost into a 304.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from gh_collect import codec
 from gh_collect.storage import JsonlSink, RawStore, encode_lines
 
 
@@ -68,7 +68,7 @@ def _read(path: Path, offset: int) -> dict[str, Validator]:
         data = handle.read(offset)
     known: dict[str, Validator] = {}
     for line in data.splitlines():
-        record = json.loads(line)
+        record = codec.loads(line)
         known[record["url"]] = Validator(
             record.get("etag"), record.get("last_modified"), record.get("next_url"),
             record.get("location"),
@@ -106,6 +106,6 @@ class KnownVersions:
             if self._path.exists():
                 with self._path.open("rb") as handle:
                     for line in handle.read(self._offset).splitlines():
-                        data = json.loads(line)["data"]
+                        data = codec.loads(line)["data"]
                         self._versions[data.get("id")] = data.get("updated_at")
         return self._versions

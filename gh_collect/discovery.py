@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from gh_collect import codec
 from gh_collect.client import GitHubClient
 from gh_collect.conditional import ValidatorStore, request_key
 from gh_collect.config import TargetSettings
@@ -16,12 +17,32 @@ Repo = dict[str, Any]
 _LIST_PARAMS: dict[str, str | int] = {"sort": "full_name", "direction": "asc", "per_page": 100}
 
 
+_KEPT_FIELDS = ("id", "name", "full_name", "fork", "archived")
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One discovered repo: the fields selection and the checkpoint use, and the object as
+    GitHub served it, as JSON text, for repos.jsonl.
+
+    A listed repo object is ~5 kB of JSON but ~10 kB as a dict; keeping text halves what a
+    5,000-repo org holds in memory until repos.jsonl is written.
+    """
+
+    fields: Repo
+    text: bytes
+
+    @classmethod
+    def of(cls, repo: Repo) -> Listed:
+        return cls({key: repo.get(key) for key in _KEPT_FIELDS}, codec.dumps_line(repo)[:-1])
+
+
 async def discover_repos(
     client: GitHubClient,
     target: TargetSettings,
     validators: ValidatorStore | None = None,
     conditional: bool = False,
-) -> list[Repo] | None:
+) -> list[Listed] | None:
     """The org's repos (or a user's, when ``target.org`` is a user), filtered as configured.
 
     With ``conditional``, pages are asked "changed since?" with their stored ETags; None
@@ -34,10 +55,13 @@ async def discover_repos(
         if exc.status != 404:
             raise
         repos = await _list_user_repos(lister, target.org, conditional)
-    return None if repos is None else select_repos(repos, target)
+    if repos is None:
+        return None
+    allow = {name.lower() for name in target.repos}
+    return [repo for repo in repos if _wanted(repo.fields, target, allow)]
 
 
-async def _list_user_repos(lister: _Lister, name: str, conditional: bool) -> list[Repo] | None:
+async def _list_user_repos(lister: _Lister, name: str, conditional: bool) -> list[Listed] | None:
     try:
         return await lister.list_all(f"/users/{name}/repos", {"type": "owner"}, conditional)
     except SkippableApiError as exc:
@@ -54,7 +78,7 @@ class _Lister:
 
     async def list_all(
         self, path: str, params: dict[str, str | int], conditional: bool
-    ) -> list[Repo] | None:
+    ) -> list[Listed] | None:
         repos, unchanged = await self._walk(path, {**params, **_LIST_PARAMS}, conditional)
         if conditional and not repos:
             return None if unchanged else []
@@ -64,9 +88,9 @@ class _Lister:
 
     async def _walk(
         self, path: str, params: dict[str, str | int], conditional: bool
-    ) -> tuple[list[Repo], int]:
+    ) -> tuple[list[Listed], int]:
         paginator = LinkPaginator(path, params)
-        seen: dict[int, Repo] = {}
+        seen: dict[int, Listed] = {}
         unchanged = 0
         while not paginator.finished:
             key = request_key(paginator.current_url, paginator.current_params)
@@ -81,16 +105,12 @@ class _Lister:
                 paginator.advance(stored.next_url)
                 continue
             for repo in list_body(page.data, page.url):
-                seen.setdefault(repo["id"], repo)  # a repo created mid-listing may shift a page
+                if repo["id"] not in seen:  # a repo created mid-listing may shift a page
+                    seen[repo["id"]] = Listed.of(repo)
             if self.validators is not None:
                 self.validators.remember(key, page.etag, page.last_modified, page.next_url)
             paginator.advance(page.next_url)
         return list(seen.values()), unchanged
-
-
-def select_repos(repos: Iterable[Repo], target: TargetSettings) -> list[Repo]:
-    allow = {name.lower() for name in target.repos}
-    return [repo for repo in repos if _wanted(repo, target, allow)]
 
 
 def _wanted(repo: Repo, target: TargetSettings, allow: set[str]) -> bool:

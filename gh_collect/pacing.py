@@ -2,13 +2,21 @@
 
 GitHub documents three secondary limits for REST reads: at most 100 requests in flight, at
 most 900 requests per minute to one endpoint, and at most 90 s of server time per 60 s of
-real time, estimated by the summed response time we measure. Hitting them costs a minute or
-more of enforced waiting (and repeated hits risk a ban), so the ``Pacer`` holds each request
-back until starting it keeps all three, with a safety margin. Concurrency adapts: slow
+real time, which GitHub says to estimate by the summed response time. Hitting them costs a
+minute or more of enforced waiting (and repeated hits risk a ban), so the ``Pacer`` holds each
+request back until starting it keeps all three, with a safety margin. Concurrency adapts: slow
 responses shrink it, a secondary-limit hit halves it and pauses everyone, and it grows back
 one step at a time (AIMD, as in TCP congestion control).
 
-The bookkeeping is O(1) amortised per request: deques of start times, a running sum.
+A response time we measure is network round trip plus server time, and only the server spends
+CPU. Charging the round trip too would let a client 100 ms away from GitHub run at a fraction
+of its allowance, so each request is charged its duration minus the network floor: the fastest
+recent response, capped at a plausible round trip (``max_network_rtt_s``), since anything
+slower than that is the server working. Should GitHub still report a secondary-limit hit, the
+pacer stops subtracting and charges whole durations, GitHub's own conservative estimate.
+
+The bookkeeping is O(1) amortised per request: deques of start times, a running sum, a
+monotonic deque for the rolling minimum.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ __all__ = ["GITHUB_MAX_IN_FLIGHT", "Pacer", "endpoint_key"]
 GITHUB_MAX_IN_FLIGHT = 100
 _MIN_SLEEP = 0.001  # guards against float rounding turning a wait into a busy loop
 _EMA_WEIGHT = 0.2  # weight of the newest duration in the running mean
+_FLOOR_WINDOW = 200  # responses the network floor is the minimum of
 _API_PREFIX = "/api/v3"  # GitHub Enterprise Server serves the REST API under this path
 _OWNER_SEGMENT = {"orgs": "{org}", "users": "{username}"}
 _NUMBER_AFTER = {
@@ -81,6 +90,28 @@ class _Started:
         self.expired = False
 
 
+class _RollingMin:
+    """Minimum of the last ``size`` values, O(1) amortised (a monotonic deque)."""
+
+    __slots__ = ("_count", "_queue", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._count = 0
+        self._queue: deque[tuple[int, float]] = deque()
+
+    def add(self, value: float) -> float:
+        """Record ``value``; return the minimum of the last ``size`` values, ``value`` included."""
+        queue = self._queue
+        while queue and queue[-1][1] >= value:
+            queue.pop()
+        queue.append((self._count, value))
+        self._count += 1
+        if queue[0][0] <= self._count - 1 - self._size:
+            queue.popleft()
+        return queue[0][1]
+
+
 class _Slot:
     """``async with pacer.slot(key):`` — waits for a start, measures the request on exit."""
 
@@ -123,6 +154,7 @@ class Pacer:
         safety: float = 0.9,
         window_s: float = 60.0,
         recover_after_s: float = 30.0,
+        max_network_rtt_s: float = 0.25,
     ) -> None:
         self._ceiling = max(1, min(concurrency, GITHUB_MAX_IN_FLIGHT))
         self._per_endpoint_cap = max(1, int(max_requests_per_minute * safety))
@@ -133,6 +165,9 @@ class Pacer:
         self._paused_until = self._last_change = float("-inf")
         self._in_flight = 0
         self._mean = 0.0
+        self._mean_cost = 0.0
+        self._max_rtt = max_network_rtt_s
+        self._floor = _RollingMin(_FLOOR_WINDOW)
         self._starts: dict[str, deque[float]] = {}
         self._busy: deque[_Started] = deque()
         self._busy_sum = 0.0
@@ -154,8 +189,13 @@ class Pacer:
         return self._mean
 
     @property
+    def mean_cost(self) -> float:
+        """Recent mean charge against the busy-seconds budget (server time, estimated)."""
+        return self._mean_cost
+
+    @property
     def busy_seconds(self) -> float:
-        """Response time of the requests started in the current window (estimated if in flight)."""
+        """Server time charged to the requests started in the current window."""
         self._expire_busy(self._clock())
         return max(0.0, self._busy_sum)
 
@@ -163,12 +203,12 @@ class Pacer:
     def effective_concurrency(self) -> int:
         """min(configured, 100, the backoff cap, what the busy-seconds budget allows).
 
-        With responses of mean duration d, a full round of c concurrent requests costs c*d
+        With responses of mean charge d, a full round of c concurrent requests costs c*d
         server seconds; c is capped so that one round never exceeds the window's budget.
         """
         cap = self._aimd_cap
-        if self._mean > 0:
-            cap = min(cap, int(self._busy_budget / self._mean))
+        if self._mean_cost > 0:
+            cap = min(cap, int(self._busy_budget / self._mean_cost))
         return max(1, cap)
 
     def backoff(self, seconds: float) -> None:
@@ -178,6 +218,7 @@ class Pacer:
         first hit of an episode halves, so a burst of 403s does not collapse concurrency to 1.
         """
         now = self._clock()
+        self._max_rtt = 0.0  # our server-time estimate was too low: charge whole durations
         if now >= self._paused_until:
             self._aimd_cap = max(1, self._aimd_cap // 2)
         self._paused_until = max(self._paused_until, now + seconds)
@@ -199,7 +240,7 @@ class Pacer:
 
     def _start(self, key: str, now: float) -> _Started:
         self._starts.setdefault(key, deque()).append(now)
-        started = _Started(now, self._mean)
+        started = _Started(now, self._mean_cost)
         self._busy.append(started)
         self._busy_sum += started.cost
         self._in_flight += 1
@@ -208,12 +249,12 @@ class Pacer:
     def _release(self, started: _Started) -> None:
         now = self._clock()
         duration = max(0.0, now - started.time)
-        self._mean = (
-            duration if self._mean == 0 else self._mean + _EMA_WEIGHT * (duration - self._mean)
-        )
+        cost = duration - min(self._floor.add(duration), self._max_rtt)
+        self._mean = _ema(self._mean, duration)
+        self._mean_cost = _ema(self._mean_cost, cost)
         if not started.expired:
-            self._busy_sum += duration - started.cost
-        started.cost = duration
+            self._busy_sum += cost - started.cost
+        started.cost = cost
         self._in_flight -= 1
         self._maybe_grow(now)
         self._wake_waiters()
@@ -246,7 +287,7 @@ class Pacer:
     def _busy_delay(self, now: float) -> float:
         """Wait until enough old requests leave the window for one more of mean cost."""
         self._expire_busy(now)
-        excess = self._busy_sum + self._mean - self._busy_budget
+        excess = self._busy_sum + self._mean_cost - self._busy_budget
         if excess <= 0 or not self._busy:
             return 0.0
         freed = 0.0
@@ -285,3 +326,8 @@ class Pacer:
             if not waiter.done():
                 waiter.set_result(None)
                 free -= 1
+
+
+def _ema(mean: float, value: float) -> float:
+    """Exponential moving average; the first value seeds it."""
+    return value if mean == 0 else mean + _EMA_WEIGHT * (value - mean)

@@ -81,7 +81,7 @@ async def estimate(
         repos = await discover_repos(client, config.target) or []
         plan.repos = len(repos)
         plan.discovery_pages = max(1, math.ceil(len(repos) / 100))
-        jobs = [(repo["full_name"], name) for repo in repos for name in config.endpoints]
+        jobs = [(repo.fields["full_name"], name) for repo in repos for name in config.endpoints]
         semaphore = asyncio.Semaphore(config.github.concurrency)
 
         async def one(full_name: str, endpoint: str) -> None:

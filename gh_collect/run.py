@@ -47,7 +47,14 @@ from gh_collect.pagination import LinkPaginator, list_body
 from gh_collect.paths import DatasetPaths
 from gh_collect.progress import LogReporter, Reporter
 from gh_collect.quota import Quota, QuotaReached
-from gh_collect.storage import RawStore, encode_lines, envelope, now_iso, write_jsonl_atomic
+from gh_collect.storage import (
+    RawStore,
+    encode_lines,
+    envelope,
+    envelope_line,
+    now_iso,
+    write_lines_atomic,
+)
 
 DISCOVERY = "discovery"
 
@@ -194,16 +201,17 @@ class _Run:
         self.cp.set_current_phase(DISCOVERY)
         self.reporter.info(f"discovering repos of {self.config.target.org}")
         refresh = self.cp.state.refreshes > 0
-        repos = await discover_repos(client, self.config.target, self.validators, refresh)
+        listed = await discover_repos(client, self.config.target, self.validators, refresh)
         self.cp.record_validators(self.validators.offset)
-        if repos is None:  # 304: the listing did not change
+        if listed is None:  # 304: the listing did not change
             self.cp.mark_phase_complete(DISCOVERY)
             return
+        repos = [repo.fields for repo in listed]
         self._report_vanished(repos)
         fetched_at = now_iso()
-        write_jsonl_atomic(
+        write_lines_atomic(
             self.paths.repos_file,
-            (envelope("repos", repo["full_name"], 1, repo, fetched_at) for repo in repos),
+            (envelope_line("repos", r.fields["full_name"], 1, fetched_at, r.text) for r in listed),
         )
         self.cp.update_repos(repos)
         self.cp.mark_phase_complete(DISCOVERY)

@@ -33,6 +33,8 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from gh_collect import codec
+
 Kind = Literal["int", "str", "bool", "timestamp", "labels"]
 Getter = Callable[[Mapping[str, Any], Mapping[str, Any]], object]
 Row = tuple[object, ...]
@@ -411,7 +413,7 @@ def parse_envelope(line: bytes) -> tuple[dict[str, Any], bytes | None]:
     record (as costly as the parse) and keeps the raw column compact UTF-8. Raises
     UnicodeDecodeError, json.JSONDecodeError (both ValueErrors) or FieldError.
     """
-    fields = json.loads(line.decode("utf-8"))
+    fields = codec.loads(line)
     if not isinstance(fields, dict):
         raise FieldError("envelope", f"is {_type_name(fields)}, expected an object")
     if "data" not in fields:

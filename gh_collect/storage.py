@@ -11,7 +11,6 @@ offset of the last save: whatever was written after it is fetched again, never k
 from __future__ import annotations
 
 import errno
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from gh_collect import codec
 from gh_collect.atomic import atomic_write, fsync_path
 from gh_collect.errors import StorageError
 
@@ -37,15 +37,21 @@ def envelope(endpoint: str, repo: str, page: int, data: Any, fetched_at: str) ->
     }
 
 
+def envelope_line(endpoint: str, repo: str, page: int, fetched_at: str, data_text: bytes) -> bytes:
+    """The line ``encode_lines`` writes for an object already held as JSON text, unparsed."""
+    head = codec.dumps_line(envelope(endpoint, repo, page, None, fetched_at))
+    return head[: -len(_NULL_DATA_END)] + data_text + b"}\n"
+
+
+_NULL_DATA_END = b"null}\n"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def encode_lines(records: Iterable[dict[str, Any]]) -> bytes:
-    return b"".join(
-        json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        for record in records
-    )
+    return b"".join(map(codec.dumps_line, records))
 
 
 class JsonlSink:
@@ -131,15 +137,15 @@ def write_atomic(path: Path, data: bytes) -> None:
     atomic_write(path, data)
 
 
-def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    _guard(path, lambda: write_atomic(path, encode_lines(records)))
+def write_lines_atomic(path: Path, lines: Iterable[bytes]) -> None:
+    _guard(path, lambda: write_atomic(path, b"".join(lines)))
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as handle:
         for line in handle:
             if line.strip():
-                yield json.loads(line)
+                yield codec.loads(line)
 
 
 def _fsync_parents(path: Path) -> None:

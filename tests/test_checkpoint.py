@@ -654,3 +654,50 @@ def test_signal_handler_via_event_loop(cp: CheckpointManager) -> None:
     asyncio.run(main())
     assert received == [signal.SIGINT]
     assert cp.stop_signal == signal.SIGINT
+
+
+def _saved_equals_state(cp: CheckpointManager) -> None:
+    on_disk = json.loads(cp.checkpoint_path.read_bytes())
+    assert on_disk == json.loads(cp.state.model_dump_json())
+    assert list(on_disk["repos"]) == list(cp.state.repos)  # discovery order kept
+
+
+def test_saved_file_is_the_state_whatever_changed_since_the_last_save(
+    cp: CheckpointManager,
+) -> None:
+    # The renderer re-serializes only touched repos: every kind of change must reach the file.
+    cp.save("first")
+    _saved_equals_state(cp)
+    cp.update_progress(
+        "sample-org/alpha", "pulls", page=1, records=5, next_url="https://x/p2", byte_offset=50
+    )
+    cp.save("a page")
+    _saved_equals_state(cp)
+    cp.mark_repo_endpoint_complete("sample-org/alpha", "pulls", byte_offset=50)
+    cp.mark_repo_endpoint_failed("sample-org/zeta", "issues", "boom", retryable=True)
+    cp.save("complete and failed")
+    _saved_equals_state(cp)
+    cp.reset_repo_endpoint("sample-org/zeta", "issues")
+    cp.begin_refresh("sample-org/alpha", "pulls")
+    cp.save("reset and refresh")
+    _saved_equals_state(cp)
+    cp.update_repos([{"full_name": 'sample-org/ünïcode "q"', "name": "x"}, *REPOS])
+    cp.save("new repo")
+    _saved_equals_state(cp)
+    assert cp.load().model_dump() == cp.state.model_dump()
+
+
+def test_saved_file_is_indented_json_like_the_model_dump(cp: CheckpointManager) -> None:
+    cp.update_progress("sample-org/zeta", "pulls", page=1, records=1, next_url=None, byte_offset=9)
+    cp.save("readable")
+    text = cp.checkpoint_path.read_text()
+    expected = json.loads(cp.state.model_dump_json(indent=2))
+    assert json.loads(text) == expected
+    assert '\n    "sample-org/zeta": {\n      "full_name": "sample-org/zeta",' in text
+    assert text.endswith("\n  }\n}\n")
+
+
+def test_a_checkpoint_with_no_repos_renders_valid_json(tmp_path: Path) -> None:
+    with CheckpointManager(*paths(tmp_path), strategy=never()) as manager:
+        manager.create_new(make_config())
+        assert json.loads(manager.checkpoint_path.read_bytes())["repos"] == {}

@@ -134,6 +134,45 @@ def test_fast_responses_keep_full_concurrency() -> None:
     assert max(n for _, n in log) == 8
 
 
+def test_network_round_trip_is_not_charged_as_server_time() -> None:
+    # 400 responses of 50 ms that are all network: charging them whole would spend 20 s of
+    # a 0.9 s budget and stretch the run over 20 minutes; net of the floor they cost nothing.
+    vt = VirtualTime()
+    pacer = make_pacer(vt, concurrency=8, busy=1.0)
+    log: list[tuple[float, int]] = []
+    run(vt, [request(pacer, vt, f"GET /e{i % 4}", 0.05, log)() for i in range(400)])
+    assert pacer.mean_duration == pytest.approx(0.05)
+    assert pacer.mean_cost == pytest.approx(0.0)
+    assert vt.now == pytest.approx(2.5)  # 400 requests, 8 at a time, 50 ms each
+    assert max(n for _, n in log) == 8
+
+
+def test_time_beyond_the_network_floor_is_charged() -> None:
+    vt = VirtualTime()
+    pacer = make_pacer(vt, concurrency=4, busy=100.0)
+    log: list[tuple[float, int]] = []
+    durations = [0.05, 0.15] * 10  # floor 50 ms: every other response spent 100 ms serving
+    run(vt, [request(pacer, vt, "GET /a", d, log)() for d in durations])
+    assert pacer.busy_seconds == pytest.approx(10 * 0.1)
+
+
+def test_round_trip_cap_keeps_uniformly_slow_responses_charged() -> None:
+    vt = VirtualTime()
+    pacer = make_pacer(vt, concurrency=8, busy=10.0)
+    log: list[tuple[float, int]] = []
+    run(vt, [request(pacer, vt, f"GET /e{i}", 3.0, log)() for i in range(4)])
+    assert pacer.mean_cost == pytest.approx(3.0 - 0.25)  # no network is 3 s away
+
+
+def test_after_a_secondary_limit_hit_whole_durations_are_charged() -> None:
+    vt = VirtualTime()
+    pacer = make_pacer(vt, concurrency=8)
+    pacer.backoff(1)
+    log: list[tuple[float, int]] = []
+    run(vt, [request(pacer, vt, "GET /a", 0.05, log)() for _ in range(8)])
+    assert pacer.mean_cost == pytest.approx(0.05)
+
+
 def test_backoff_pauses_everyone_and_halves_concurrency() -> None:
     vt = VirtualTime()
     pacer = make_pacer(vt, concurrency=8)

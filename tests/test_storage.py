@@ -123,3 +123,14 @@ def test_envelope_shape() -> None:
         "fetched_at": "2025-01-01T00:00:00+00:00",
         "data": {"id": 1},
     }
+
+
+def test_envelope_line_of_json_text_is_the_line_encode_lines_writes() -> None:
+    from gh_collect.codec import dumps_line
+    from gh_collect.storage import envelope_line
+
+    obj = {"id": 7, "full_name": 'org/ré"po', "nested": {"a": [1, None]}, "fork": False}
+    text = dumps_line(obj)[:-1]
+    line = envelope_line("repos", 'org/ré"po', 1, "2025-01-01T00:00:00+00:00", text)
+    expected = encode_lines([envelope("repos", 'org/ré"po', 1, obj, "2025-01-01T00:00:00+00:00")])
+    assert line == expected
