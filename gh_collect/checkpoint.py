@@ -20,8 +20,10 @@ import difflib
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -436,6 +438,79 @@ class _Renderer:
         return cached[1]
 
 
+class _Batch:
+    __slots__ = ("data", "future", "syncs")
+
+    def __init__(self) -> None:
+        self.syncs: list[Callable[[], None]] = []
+        self.data = b""
+        self.future: Future[None] = Future()
+
+
+class _GroupCommit:
+    """Checkpoint writes on one background thread; saves asked for meanwhile share a write.
+
+    A save waits on fsyncs (the data files, the temp file, the folder), a few milliseconds
+    that, spent on the event loop, stalled every request in flight. Here the loop only takes
+    a snapshot (which files to fsync, the checkpoint's bytes) and the thread writes it.
+    Writes land in the order asked; a save asked while another is being written joins the
+    next write, which fsyncs the files of every save in it and writes the newest state
+    (group commit, as databases do with their logs). Once a write fails every later one
+    fails with the same error: the fsyncs it owed were lost with it, so no later checkpoint
+    may count those bytes.
+    """
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self._write = write
+        self._lock = threading.Lock()
+        self._next: _Batch | None = None
+        self._last: Future[None] | None = None
+        self._failed: BaseException | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def submit(self, sync: Callable[[], None], data: bytes) -> Future[None]:
+        with self._lock:
+            if self._next is None:
+                self._next = _Batch()
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+                self._executor.submit(self._write_next)
+            batch = self._next
+            batch.syncs.append(sync)
+            batch.data = data
+            self._last = batch.future
+            return batch.future
+
+    def _write_next(self) -> None:
+        with self._lock:
+            batch, self._next = self._next, None
+        assert batch is not None
+        try:
+            if self._failed is not None:
+                raise self._failed
+            for sync in batch.syncs:
+                sync()
+            self._write(batch.data)
+        except BaseException as exc:
+            self._failed = self._failed or exc
+            batch.future.set_exception(exc)
+        else:
+            batch.future.set_result(None)
+
+    def wait(self) -> None:
+        """Block until every write asked for has landed; raises if one failed."""
+        last = self._last
+        if last is not None:
+            last.result()
+        if self._failed is not None:
+            raise self._failed
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+
 class CheckpointManager:
     """Owns checkpoint.json for one dataset: loads, mutates, decides when and how to save.
 
@@ -451,8 +526,11 @@ class CheckpointManager:
         *,
         strategy: SaveStrategy | None = None,
         before_save: Callable[[], None] | None = None,
+        take_sync: Callable[[], Callable[[], None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``before_save`` makes the data durable before a save; ``take_sync`` hands the same
+        work over as a job, so that ``save_async`` can run it off the event loop."""
         self.checkpoint_path = Path(checkpoint_path)
         self.lock_path = Path(lock_path)
         self.strategy: SaveStrategy = strategy or strategy_from_settings(
@@ -460,6 +538,8 @@ class CheckpointManager:
         )
         self.stop_signal: int | None = None
         self._before_save = before_save
+        self._take_sync = take_sync
+        self._commit = _GroupCommit(self._write)
         self._clock = clock
         self._state: CheckpointState | None = None
         self._renderer = _Renderer()
@@ -499,6 +579,7 @@ class CheckpointManager:
         tb: TracebackType | None,
     ) -> None:
         self.restore_signal_handlers()
+        self._commit.close()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -581,19 +662,59 @@ class CheckpointManager:
     # ---- saving
 
     def save(self, reason: str) -> None:
-        """Make the data durable (``before_save``), then atomically write the state."""
+        """Make the data durable (``before_save``), then atomically write the state.
+
+        Background saves asked for earlier land first (and if one failed, this raises).
+        """
         self._require_lock()
+        self._commit.wait()
         if self._before_save is not None:
             self._before_save()
-        now = _utcnow()
+        saved, data = self._snapshot(reason)
+        self._write(data)
+        self._state = saved
+        self._reset_counters()
+
+    async def save_async(self, reason: str) -> None:
+        """``save``, with the fsyncs and the write on a background thread (group commit).
+
+        The caller waits until its save has landed, but the event loop does not: other
+        requests go on meanwhile. The state counts as saved from the snapshot on.
+        """
+        if self._take_sync is None:
+            self.save(reason)
+            return
+        self._require_lock()
+        sync = self._take_sync()
+        saved, data = self._snapshot(reason)
+        self._state = saved
+        self._reset_counters()
+        landed = self._commit.submit(sync, data)
+        await asyncio.shield(asyncio.wrap_future(landed))  # a cancelled waiter leaves it be
+
+    def maybe_save(self) -> str | None:
+        reason = self.strategy.reason(self._save_context())
+        if reason is not None:
+            self.save(reason)
+        return reason
+
+    async def maybe_save_async(self) -> str | None:
+        reason = self.strategy.reason(self._save_context())
+        if reason is not None:
+            await self.save_async(reason)
+        return reason
+
+    def _snapshot(self, reason: str) -> tuple[CheckpointState, bytes]:
         saved = self.state.model_copy(
             update={
                 "save_count": self.state.save_count + 1,
                 "last_save_reason": reason,
-                "last_saved_at": now,
+                "last_saved_at": _utcnow(),
             }
         )
-        data = self._renderer.render(saved)
+        return saved, self._renderer.render(saved)
+
+    def _write(self, data: bytes) -> None:
         try:
             atomic_write(self.checkpoint_path, data)
         except OSError as exc:
@@ -601,14 +722,6 @@ class CheckpointManager:
                 f"cannot save checkpoint {self.checkpoint_path}: {exc.strerror or exc}; "
                 "free disk space or fix permissions, then run again to resume"
             ) from None
-        self._state = saved
-        self._reset_counters()
-
-    def maybe_save(self) -> str | None:
-        reason = self.strategy.reason(self._save_context())
-        if reason is not None:
-            self.save(reason)
-        return reason
 
     def _save_context(self) -> SaveContext:
         rate = self.state.rate_limit
@@ -750,8 +863,12 @@ class CheckpointManager:
         records: int,
         next_url: str | None,
         byte_offset: int,
+        save: bool = True,
     ) -> str | None:
-        """Record one written page, then save if a strategy fires (returns its reason)."""
+        """Record one written page, then save if a strategy fires (returns its reason).
+
+        With ``save=False`` the caller asks ``maybe_save_async`` instead.
+        """
         progress = self._endpoint(repo, endpoint)
         _check_forward(repo, endpoint, progress, page, byte_offset)
         if progress.status != CheckpointStatus.IN_PROGRESS:
@@ -764,7 +881,7 @@ class CheckpointManager:
         self._touch()
         self._pages_since_save += 1
         self._records_since_save += records
-        return self.maybe_save()
+        return self.maybe_save() if save else None
 
     def mark_repo_endpoint_complete(self, repo: str, endpoint: str, *, byte_offset: int) -> None:
         progress, now = self._endpoint(repo, endpoint), self._touch()

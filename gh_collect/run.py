@@ -53,6 +53,7 @@ from gh_collect.storage import (
     envelope,
     envelope_line,
     now_iso,
+    read_jsonl,
     write_lines_atomic,
 )
 
@@ -103,6 +104,7 @@ class _Run:
         self.store = RawStore()
         self.started_at = datetime.now(UTC)
         self.phases = _phases(config, options)
+        self._size_hints: dict[str, int] | None = None
         self.quota = Quota(
             max_requests=options.max_requests, budget_fraction=config.rate_limit.budget_fraction
         )
@@ -111,7 +113,11 @@ class _Run:
         _ensure_writable(self.paths.raw_dir)
         strategy = strategy_from_settings(self.config.checkpoint, self.config.rate_limit)
         checkpoint = CheckpointManager(
-            self.paths.checkpoint, self.paths.lock, strategy=strategy, before_save=self.store.sync
+            self.paths.checkpoint,
+            self.paths.lock,
+            strategy=strategy,
+            before_save=self.store.sync,
+            take_sync=self.store.take_sync,
         )
         with checkpoint:
             self.cp = checkpoint
@@ -223,9 +229,23 @@ class _Run:
         )
         self.cp.set_current_phase(endpoint)
         self.reporter.phase(endpoint, len(todo))
+        todo = self._largest_first(todo)
         jobs = [_bind(self._collect_unit, client, repo, endpoint) for repo in todo]
         await _run_bounded(jobs, self.config.github.concurrency)
         self._close_phase(endpoint)
+
+    def _largest_first(self, repos: list[str]) -> list[str]:
+        """Big repos first (longest-processing-time-first scheduling).
+
+        A repo's pages come one after another, so a phase lasts at least as long as its
+        biggest repo; started last, a big repo leaves a tail with one request in flight and
+        the other workers idle. The listing's ``open_issues_count`` is the only size hint
+        GitHub gives before the walk; ties keep discovery order.
+        """
+        if self._size_hints is None:
+            self._size_hints = _open_issue_counts(self.paths.repos_file)
+        hints = self._size_hints
+        return sorted(repos, key=lambda name: -hints.get(name, 0))
 
     def _report_vanished(self, repos: list[JsonObject]) -> None:
         listed = {repo["full_name"] for repo in repos}
@@ -279,8 +299,9 @@ class _Run:
                 paginator.advance(next_url)
                 self.cp.update_progress(
                     repo, endpoint, page=page_number, records=len(kept), next_url=next_url,
-                    byte_offset=offset,
+                    byte_offset=offset, save=False,
                 )  # fmt: skip
+                await self.cp.maybe_save_async()
                 records += len(kept)
                 self.reporter.page(repo, endpoint, len(kept))
             self.cp.mark_repo_endpoint_complete(repo, endpoint, byte_offset=sink.offset)
@@ -385,6 +406,17 @@ class _Run:
         self.cp.save("run end")
         records = {name: count["records"] for name, count in manifest["counts"].items()}
         return RunResult(1 if failures else 0, self.paths, records, failures, requests, manifest)
+
+
+def _open_issue_counts(repos_file: Path) -> dict[str, int]:
+    """Full name -> open issues, from repos.jsonl; {} if it cannot be read (order only)."""
+    try:
+        return {
+            str(line["repo"]): int(line["data"].get("open_issues_count") or 0)
+            for line in read_jsonl(repos_file)
+        }
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
 
 
 def _phases(config: Config, options: RunOptions) -> list[str]:

@@ -126,6 +126,29 @@ class RawStore:
                 _guard(path.parent, partial(_fsync_parents, path))
             del self._closed_unsynced[path]
 
+    def take_sync(self) -> Callable[[], None]:
+        """What ``sync`` would do, as a job to run later, on another thread.
+
+        The files written so far are handed to the job and count as clean from now on, so
+        the checkpoint that runs this job must not be written if the job fails (see
+        ``checkpoint._GroupCommit``). fsync by path reaches the data written through any
+        descriptor, including one closed since.
+        """
+        pending = dict(self._closed_unsynced)
+        self._closed_unsynced.clear()
+        for path, sink in self._sinks.items():
+            if sink.dirty:
+                pending[path] = sink.created
+                sink.dirty = sink.created = False
+
+        def run() -> None:
+            for path, new_file in pending.items():
+                _guard(path, partial(_fsync_file, path))
+                if new_file:
+                    _guard(path.parent, partial(_fsync_parents, path))
+
+        return run
+
     def close(self) -> None:
         for path in list(self._sinks):
             self.release(path)
@@ -146,6 +169,14 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         for line in handle:
             if line.strip():
                 yield codec.loads(line)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_parents(path: Path) -> None:

@@ -8,7 +8,9 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -701,3 +703,133 @@ def test_a_checkpoint_with_no_repos_renders_valid_json(tmp_path: Path) -> None:
     with CheckpointManager(*paths(tmp_path), strategy=never()) as manager:
         manager.create_new(make_config())
         assert json.loads(manager.checkpoint_path.read_bytes())["repos"] == {}
+
+
+# --------------------------------------------------------------------- background saves
+
+
+def test_group_commit_lands_in_order_and_shares_a_write() -> None:
+    entered, release = threading.Event(), threading.Event()
+    written: list[bytes] = []
+
+    def write(data: bytes) -> None:
+        if not written:
+            entered.set()
+            release.wait(5)  # hold the first write while more saves are asked for
+        written.append(data)
+
+    synced: list[int] = []
+    commit = ckpt._GroupCommit(write)
+    first = commit.submit(lambda: synced.append(1), b"one")
+    assert entered.wait(5)
+    later = [commit.submit(partial(synced.append, n), f"s{n}".encode()) for n in (2, 3, 4)]
+    release.set()
+    commit.wait()
+    commit.close()
+    assert first.done() and all(f is later[0] for f in later)  # one batch for the three
+    assert written == [b"one", b"s4"]  # the newest state, written once
+    assert synced == [1, 2, 3, 4]  # every save's data fsyncs ran before its checkpoint
+
+
+def test_group_commit_fails_every_write_after_a_failed_one() -> None:
+    written: list[bytes] = []
+
+    def write(data: bytes) -> None:
+        if data == b"bad":
+            raise StorageError("disk full")
+        written.append(data)
+
+    commit = ckpt._GroupCommit(write)
+    with pytest.raises(StorageError):
+        commit.submit(lambda: None, b"bad").result(5)
+    with pytest.raises(StorageError):
+        commit.submit(lambda: None, b"good").result(5)  # its fsync debt died with "bad"
+    with pytest.raises(StorageError):
+        commit.wait()
+    commit.close()
+    assert written == []
+
+
+def test_save_async_writes_the_snapshot_and_runs_the_sync_job_first(tmp_path: Path) -> None:
+    order: list[str] = []
+    checkpoint_path, lock_path = paths(tmp_path)
+
+    def take_sync() -> Any:
+        def job() -> None:
+            order.append("sync")
+
+        return job
+
+    async def scenario(manager: CheckpointManager) -> None:
+        manager.update_progress(
+            "sample-org/zeta", "pulls", page=1, records=3, next_url=None, byte_offset=30,
+            save=False,
+        )  # fmt: skip
+        real = ckpt.atomic_write
+
+        def recording_write(target: Path, data: bytes) -> None:
+            order.append("write")
+            real(target, data)
+
+        ckpt.atomic_write = recording_write
+        try:
+            await manager.save_async("background")
+        finally:
+            ckpt.atomic_write = real
+
+    with CheckpointManager(
+        checkpoint_path, lock_path, strategy=never(), take_sync=take_sync
+    ) as manager:
+        manager.create_new(make_config())
+        manager.update_repos(REPOS)
+        asyncio.run(scenario(manager))
+        on_disk = json.loads(checkpoint_path.read_bytes())
+        assert order == ["sync", "write"]
+        assert on_disk["last_save_reason"] == "background"
+        assert on_disk["repos"]["sample-org/zeta"]["endpoints"]["pulls"]["byte_offset"] == 30
+        assert manager.load().save_count == on_disk["save_count"]
+
+
+def test_a_failed_background_save_stops_every_later_save(tmp_path: Path) -> None:
+    checkpoint_path, lock_path = paths(tmp_path)
+
+    def take_sync() -> Any:
+        def job() -> None:
+            raise StorageError("cannot fsync: injected")
+
+        return job
+
+    with CheckpointManager(
+        checkpoint_path, lock_path, strategy=never(), take_sync=take_sync
+    ) as manager:
+        manager.create_new(make_config())
+        before = checkpoint_path.read_bytes()
+        with pytest.raises(StorageError, match="injected"):
+            asyncio.run(manager.save_async("doomed"))
+        with pytest.raises(StorageError, match="injected"):
+            manager.save("after the failure")  # would claim bytes never fsynced
+        assert checkpoint_path.read_bytes() == before
+
+
+def test_a_cancelled_waiter_does_not_cancel_the_write(tmp_path: Path) -> None:
+    checkpoint_path, lock_path = paths(tmp_path)
+    gate = threading.Event()
+
+    def take_sync() -> Any:
+        return lambda: gate.wait(5)
+
+    async def scenario(manager: CheckpointManager) -> None:
+        waiter = asyncio.create_task(manager.save_async("cancelled waiter"))
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        gate.set()
+
+    with CheckpointManager(
+        checkpoint_path, lock_path, strategy=never(), take_sync=take_sync
+    ) as manager:
+        manager.create_new(make_config())
+        asyncio.run(scenario(manager))
+        manager.save("after")  # waits for the write the waiter left behind, then saves
+        assert manager.load().save_count == 3  # created, cancelled waiter's, after

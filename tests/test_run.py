@@ -172,3 +172,30 @@ def test_a_crash_during_the_export_reexports_without_a_refresh(
     assert sim.stats()["requests"] == 0  # only the export was left to do
     assert result.manifest["export"] is not None
     assert list(dataset(tmp_path).curated_endpoint_dir("pulls").glob("*.parquet"))
+
+
+def test_big_repos_are_walked_first(tmp_path: Path, start_simulator: Any) -> None:
+    """Longest first: a big repo started last would leave a one-request tail to a phase."""
+    from gh_collect.progress import LogReporter
+
+    class Order(LogReporter):
+        def __init__(self) -> None:
+            super().__init__(quiet=True)
+            self.units: list[tuple[str, str]] = []
+
+        def unit_done(self, repo: str, endpoint: str, status: str, detail: str = "") -> None:
+            super().unit_done(repo, endpoint, status, detail)
+            self.units.append((endpoint, repo))
+
+    sim = start_simulator()
+    config = make_config(tmp_path, sim.url, github={"api_url": sim.url, "concurrency": 1})
+    reporter = Order()
+    collect(config, TOKEN, reporter=reporter)
+    paths = dataset(tmp_path)
+    open_issues = {
+        line["repo"]: line["data"]["open_issues_count"] for line in read_jsonl(paths.repos_file)
+    }
+    pulls = [repo for endpoint, repo in reporter.units if endpoint == "pulls"]
+    hints = [open_issues[repo] for repo in pulls]
+    assert len(set(hints)) > 2  # the org has repos of different sizes
+    assert hints == sorted(hints, reverse=True)
