@@ -424,16 +424,14 @@ class _Renderer:
         head = state.model_dump_json(indent=2, exclude={"repos"})
         if not state.repos:
             return (head[: -len("\n}")] + ',\n  "repos": {}\n}\n').encode()
-        entries = ",\n    ".join(
-            f"{json.dumps(name, ensure_ascii=False)}: {self._entry(name, repo)}"
-            for name, repo in state.repos.items()
-        )
+        entries = ",\n    ".join(self._entry(name, repo) for name, repo in state.repos.items())
         return (head[: -len("\n}")] + ',\n  "repos": {\n    ' + entries + "\n  }\n}\n").encode()
 
     def _entry(self, name: str, repo: RepoProgress) -> str:
         cached = self._entries.get(name)
         if cached is None or cached[0] is not repo:
-            cached = (repo, repo.model_dump_json(indent=2).replace("\n", "\n    "))
+            value = repo.model_dump_json(indent=2).replace("\n", "\n    ")
+            cached = (repo, f"{json.dumps(name, ensure_ascii=False)}: {value}")
             self._entries[name] = cached
         return cached[1]
 
@@ -681,16 +679,21 @@ class CheckpointManager:
         The caller waits until its save has landed, but the event loop does not: other
         requests go on meanwhile. The state counts as saved from the snapshot on.
         """
+        landed = self._submit_save(reason)
+        if landed is not None:
+            await asyncio.shield(asyncio.wrap_future(landed))  # a cancelled waiter leaves it be
+
+    def _submit_save(self, reason: str) -> Future[None] | None:
+        """The event loop's part of ``save_async``: the snapshot, handed to the writer."""
         if self._take_sync is None:
             self.save(reason)
-            return
+            return None
         self._require_lock()
         sync = self._take_sync()
         saved, data = self._snapshot(reason)
         self._state = saved
         self._reset_counters()
-        landed = self._commit.submit(sync, data)
-        await asyncio.shield(asyncio.wrap_future(landed))  # a cancelled waiter leaves it be
+        return self._commit.submit(sync, data)
 
     def maybe_save(self) -> str | None:
         reason = self.strategy.reason(self._save_context())

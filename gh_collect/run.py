@@ -41,7 +41,6 @@ from gh_collect.errors import (
     SkippableApiError,
     UsageError,
 )
-from gh_collect.export import export_dataset
 from gh_collect.manifest import build_manifest, write_manifest
 from gh_collect.pagination import LinkPaginator, list_body
 from gh_collect.paths import DatasetPaths
@@ -397,6 +396,8 @@ class _Run:
         self.cp.save("harvest done: exporting")
         exported = None
         if self.options.export:
+            from gh_collect.export import export_dataset  # pyarrow: 0.2 s a harvest never needs
+
             exported = export_dataset(self.paths, ["repos", *self.config.endpoints])
         manifest = build_manifest(
             self.config, self.paths, self.cp.state, self.started_at, requests, failures, exported

@@ -355,18 +355,23 @@ HARVEST = textwrap.dedent(
     from gh_collect.progress import LogReporter
     from gh_collect.run import RunOptions, collect
 
-    saves = [0.0, 0]
-    original = checkpoint.CheckpointManager.save
+    saves = {"loop": 0.0, "count": 0, "writer": 0.0}
 
-    def timed_save(self, reason):
-        started = time.perf_counter()
-        try:
-            return original(self, reason)
-        finally:
-            saves[0] += time.perf_counter() - started
-            saves[1] += 1
+    def timed(original, key, count):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                saves[key] += time.perf_counter() - started
+                if count:  # the writer thread leaves the count to the loop
+                    saves["count"] += count
+        return wrapper
 
-    checkpoint.CheckpointManager.save = timed_save
+    manager = checkpoint.CheckpointManager
+    manager.save = timed(manager.save, "loop", 1)  # on the event loop, whole
+    manager._submit_save = timed(manager._submit_save, "loop", 1)  # the loop's part
+    checkpoint._GroupCommit._write_next = timed(checkpoint._GroupCommit._write_next, "writer", 0)
     config = load_config(Path(sys.argv[1]))
     started = time.perf_counter()
     code = 2
@@ -378,20 +383,29 @@ HARVEST = textwrap.dedent(
         code = result.exit_code
     finally:
         Path(sys.argv[2]).write_text(json.dumps(
-            {"save_s": saves[0], "saves": saves[1], "wall_s": time.perf_counter() - started}
+            {"save_s": saves["loop"], "saves": saves["count"], "writer_s": saves["writer"],
+             "wall_s": time.perf_counter() - started}
         ))
     sys.exit(code)
     """
 )
 """``collect`` as the CLI runs it (quiet log reporter) minus the Parquet export, which is
-timed on its own with ``gh-collect export``; ``CheckpointManager.save`` is timed in place."""
+timed on its own with ``gh-collect export``. Saving is timed in place: on the event loop
+(``save``, and the snapshot of a background save) and on the checkpoint writer thread."""
 
 
 class GhCollect:
     """gh_collect runs in a work folder: config, dataset and the harvest runner."""
 
-    def __init__(self, sim: Simulator, scenario: Scenario, work: Path) -> None:
+    def __init__(
+        self,
+        sim: Simulator,
+        scenario: Scenario,
+        work: Path,
+        checkpoint: dict[str, int] | None = None,
+    ) -> None:
         self.sim, self.scenario, self.work = sim, scenario, work
+        self.checkpoint = checkpoint or {}  # cadence overrides; {} = the SPEC defaults
         work.mkdir(parents=True, exist_ok=True)
         self.config = work / "config.yaml"
         self.runner = work / "harvest.py"
@@ -411,6 +425,7 @@ class GhCollect:
                 "timeout_s": 30,
             },
             "output": {"root": str(self.work / "data")},
+            **({"checkpoint": self.checkpoint} if self.checkpoint else {}),
         }
 
     @property
@@ -460,9 +475,14 @@ def compare(found: dict[str, Counter[int]], truth: dict[str, Counter[int]]) -> s
 
 
 def measure_gh_collect(
-    sim: Simulator, scenario: Scenario, work: Path, *, export: bool = True
+    sim: Simulator,
+    scenario: Scenario,
+    work: Path,
+    *,
+    export: bool = True,
+    checkpoint: dict[str, int] | None = None,
 ) -> Result:
-    tool = GhCollect(sim, scenario, work)
+    tool = GhCollect(sim, scenario, work, checkpoint)
     counted = Counted(sim)
     proc = tool.harvest()
     requests, secondary, routes = counted.delta()
@@ -1106,49 +1126,72 @@ def section_checkpoint(opts: Options, models: Models) -> dict[str, Any]:
         "scenario": asdict(scenario),
         "result": asdict(result),
         "save_s": saves["save_s"],
+        "writer_s": saves.get("writer_s", 0.0),
         "saves": saves["saves"],
         "overhead": saves["save_s"] / saves["wall_s"] if saves["wall_s"] else 0.0,
         "checkpoint_bytes": result.extra["checkpoint_bytes"],
     }
 
 
+RESUME_CADENCES: dict[str, dict[str, int]] = {
+    "SPEC default (10 pages, 100 records, 60 s)": {},
+    "every page (checkpoint.every_pages: 1)": {"every_pages": 1},
+}
+
+
 def section_resume(opts: Options, models: Models) -> dict[str, Any]:
-    """Uninterrupted run, then ``resume_runs`` times: SIGKILL when the simulator has answered a
-    seeded random share (10% to 90%) of the uninterrupted run's requests, rerun, and count the
-    requests made twice (both runs' requests minus the uninterrupted count)."""
+    """Per save cadence: an uninterrupted run, then ``resume_runs`` times: SIGKILL when the
+    simulator has answered a seeded random share (10% to 90%) of the uninterrupted run's
+    requests, rerun, and count the requests made twice (both runs' requests minus the
+    uninterrupted count). The same kill points for each cadence."""
     scenario = opts.default
-    rng = random.Random(f"bench-resume:{opts.seed}")
-    kills: list[dict[str, Any]] = []
+    cadences = []
     with models.serve(scenario) as sim:
-        log("resume: uninterrupted run")
-        base = measure_gh_collect(sim, scenario, opts.work / "r-base", export=False)
-        for attempt in range(opts.resume_runs):
-            target = int(base.requests * rng.uniform(0.1, 0.9))
-            log(f"resume: kill -9 after {target} requests, then rerun ({attempt + 1})")
-            tool = GhCollect(sim, scenario, opts.work / f"r-{attempt}")
-            counted = Counted(sim)
-            start = counted.before["requests"]
-            first = tool.harvest(kill_when=partial(_answered, sim, start + target))
-            first_requests, _, _ = counted.delta()
-            counted = Counted(sim)
-            second = tool.harvest()
-            second_requests, _, _ = counted.delta()
-            truth = compare(tool.harvested(), truth_ids(sim))
-            shutil.rmtree(tool.work, ignore_errors=True)
-            kills.append(
-                {
-                    "kill_after_requests": target,
-                    "killed": first.returncode == -signal.SIGKILL,
-                    "first_requests": first_requests,
-                    "second_requests": second_requests,
-                    "second_exit": second.returncode,
-                    "repeated": first_requests + second_requests - base.requests,
-                    "exactly_once": truth,
-                }
-            )
+        for label, cadence in RESUME_CADENCES.items():
+            cadences.append(_resume_cadence(opts, sim, scenario, label, cadence))
     return {
         "concurrency": scenario.concurrency,
+        "cadences": cadences,
+        "max_repeated": {c["cadence"]: c["max_repeated"] for c in cadences},
+    }
+
+
+def _resume_cadence(
+    opts: Options, sim: Simulator, scenario: Scenario, label: str, cadence: dict[str, int]
+) -> dict[str, Any]:
+    rng = random.Random(f"bench-resume:{opts.seed}")
+    log(f"resume ({label}): uninterrupted run")
+    base = measure_gh_collect(sim, scenario, opts.work / "r-base", export=False, checkpoint=cadence)
+    kills: list[dict[str, Any]] = []
+    for attempt in range(opts.resume_runs):
+        target = int(base.requests * rng.uniform(0.1, 0.9))
+        log(f"resume ({label}): kill -9 after {target} requests, then rerun ({attempt + 1})")
+        tool = GhCollect(sim, scenario, opts.work / f"r-{attempt}", cadence)
+        counted = Counted(sim)
+        start = counted.before["requests"]
+        first = tool.harvest(kill_when=partial(_answered, sim, start + target))
+        first_requests, _, _ = counted.delta()
+        counted = Counted(sim)
+        second = tool.harvest()
+        second_requests, _, _ = counted.delta()
+        truth = compare(tool.harvested(), truth_ids(sim))
+        shutil.rmtree(tool.work, ignore_errors=True)
+        kills.append(
+            {
+                "kill_after_requests": target,
+                "killed": first.returncode == -signal.SIGKILL,
+                "first_requests": first_requests,
+                "second_requests": second_requests,
+                "second_exit": second.returncode,
+                "repeated": first_requests + second_requests - base.requests,
+                "exactly_once": truth,
+            }
+        )
+    return {
+        "cadence": label,
         "uninterrupted_requests": base.requests,
+        "uninterrupted_wall_s": base.wall_s,
+        "saves": base.extra["saves"]["saves"],
         "kills": kills,
         "max_repeated": max((k["repeated"] for k in kills), default=0),
     }
@@ -1185,12 +1228,20 @@ def report(data: dict[str, Any]) -> str:
         parts.append(
             f"## Checkpoint overhead ({cp['scenario']['name']})\n\n"
             + table(
-                ["wall s", "saves", "time in save s", "overhead", "checkpoint.json"],
+                [
+                    "wall s",
+                    "saves",
+                    "saving on the event loop s",
+                    "writer thread s (overlapped)",
+                    "overhead (loop / wall)",
+                    "checkpoint.json",
+                ],
                 [
                     [
                         fmt(cp["result"]["wall_s"], 1),
                         cp["saves"],
                         fmt(cp["save_s"], 2),
+                        fmt(cp.get("writer_s", 0.0), 2),
                         f"{cp['overhead']:.1%}",
                         f"{cp['checkpoint_bytes'] / 1e6:.2f} MB",
                     ]
@@ -1198,7 +1249,18 @@ def report(data: dict[str, Any]) -> str:
             )
         )
     if "resume" in data:
-        rs = data["resume"]
+        parts.append(_report_resume(data["resume"]))
+    if "targets" in data:
+        parts.append(
+            "## Targets\n\n"
+            + table(["target", "measured", "met"], [[t[0], t[1], t[2]] for t in data["targets"]])
+        )
+    return "\n\n".join(parts) + "\n"
+
+
+def _report_resume(rs: dict[str, Any]) -> str:
+    parts = []
+    for c in rs.get("cadences", []):
         rows = [
             [
                 k["kill_after_requests"],
@@ -1208,22 +1270,18 @@ def report(data: dict[str, Any]) -> str:
                 k["repeated"],
                 k["exactly_once"],
             ]
-            for k in rs["kills"]
+            for k in c["kills"]
         ]
         parts.append(
-            f"## Resume waste (uninterrupted: {rs['uninterrupted_requests']} requests, "
-            f"concurrency {rs['concurrency']})\n\n"
+            f"## Resume waste, saving {c['cadence']} (uninterrupted: "
+            f"{c['uninterrupted_requests']} requests in {fmt(c['uninterrupted_wall_s'])} s, "
+            f"{c['saves']} saves; concurrency {rs['concurrency']})\n\n"
             + table(
                 ["kill after requests", "killed", "requests before", "after", "repeated", "exact"],
                 rows,
             )
         )
-    if "targets" in data:
-        parts.append(
-            "## Targets\n\n"
-            + table(["target", "measured", "met"], [[t[0], t[1], t[2]] for t in data["targets"]])
-        )
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(parts)
 
 
 def _report_default(d: dict[str, Any]) -> str:
@@ -1412,11 +1470,11 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
     if cp:
         found.append(("checkpoint overhead <= 5%", f"{cp['overhead']:.1%}", cp["overhead"] <= 0.05))
     rs = data.get("resume")
-    if rs:
-        worst = rs["max_repeated"]
+    for c in rs.get("cadences", []) if rs else []:
+        worst = c["max_repeated"]
         found.append(
             (
-                "repeated requests after a kill <= concurrency",
+                f"repeated requests after a kill <= concurrency, saving {c['cadence']}",
                 f"{worst} (concurrency {rs['concurrency']})",
                 worst <= rs["concurrency"],
             )
