@@ -143,7 +143,7 @@ class RawStore:
 
         def run() -> None:
             for path, new_file in pending.items():
-                _guard(path, partial(_fsync_file, path))
+                _guard(path, partial(fsync_path, path))
                 if new_file:
                     _guard(path.parent, partial(_fsync_parents, path))
 
@@ -169,14 +169,6 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         for line in handle:
             if line.strip():
                 yield codec.loads(line)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_parents(path: Path) -> None:

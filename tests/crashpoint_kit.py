@@ -50,7 +50,7 @@ WRITE_POINTS = [
     Point(
         "update-state", "gh_collect.checkpoint:CheckpointManager", "update_progress", 4, io=False
     ),
-    Point("fsync-data", "gh_collect.storage:os", "fsync", 3),
+    Point("fsync-data", "gh_collect.storage", "fsync_path", 1),  # a data file, first
     Point("fsync-new-file-folder", "gh_collect.storage", "fsync_path", 2),
     Point("discovery-repos-file", "gh_collect.storage", "write_atomic", 1),
     *(Point(f"save-{step.lstrip('_')}", "gh_collect.atomic", step, 4) for step in SAVE_STEPS),

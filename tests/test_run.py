@@ -155,7 +155,7 @@ def test_window_excludes_what_is_outside_the_year(tmp_path: Path, start_simulato
 def test_a_crash_during_the_export_reexports_without_a_refresh(
     tmp_path: Path, start_simulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gh_collect.run as run_module
+    import gh_collect.export as export_module
 
     sim = start_simulator()
     config = make_config(tmp_path, sim.url)
@@ -163,7 +163,7 @@ def test_a_crash_during_the_export_reexports_without_a_refresh(
     def crash(*args: Any, **kwargs: Any) -> None:
         raise Crash
 
-    monkeypatch.setattr(run_module, "export_dataset", crash)
+    monkeypatch.setattr(export_module, "export_dataset", crash)
     with pytest.raises(Crash):
         collect(config, TOKEN)
     monkeypatch.undo()
