@@ -533,7 +533,12 @@ class GitHubClient:
         await self._pause(wait)
 
     async def _wait_secondary(self, exc: SecondaryRateLimitError, hits: int) -> None:
-        """Honour retry-after, back off exponentially on repeats, give up after a few."""
+        """Honour retry-after, back off exponentially on repeats, give up after a few.
+
+        GitHub: "if your request continues to fail due to a secondary rate limit, wait for an
+        exponentially increasing amount of time". The base is what GitHub asked for on this
+        hit (retry-after, or a minute without one), doubled for each repeat.
+        """
         self.stats.secondary_limited += 1
         if hits >= SECONDARY_MAX_HITS:
             message = (
@@ -543,8 +548,8 @@ class GitHubClient:
             raise SecondaryRateLimitError(
                 message, retry_after=exc.retry_after, status=exc.status, url=exc.url
             ) from exc
-        backoff = min(SECONDARY_DEFAULT_WAIT * 2.0 ** (hits - 1), SECONDARY_MAX_WAIT)
-        wait = max(exc.retry_after, backoff if hits > 1 else 0.0)
+        backoff = min(exc.retry_after * 2.0 ** (hits - 1), SECONDARY_MAX_WAIT)
+        wait = max(exc.retry_after, backoff)
         log.warning("%s: pausing %.0f s (hit %d)", exc.message, wait, hits)
         self.pacer.backoff(wait)
         await self._pause(wait)

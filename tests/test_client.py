@@ -437,6 +437,21 @@ def test_repeated_secondary_hits_back_off_then_give_up(
     assert ft.sleeps[:4] == [60, 120, 240, 480] and ft.sleeps == sorted(ft.sleeps)
 
 
+def test_repeated_secondary_hits_double_the_wait_github_asked_for(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    router.get(f"{API}/repos/o/r/pulls").mock(
+        side_effect=[
+            httpx.Response(403, json={"message": SECONDARY}, headers={"retry-after": "2"}),
+            httpx.Response(403, json={"message": SECONDARY}, headers={"retry-after": "2"}),
+            httpx.Response(403, json={"message": SECONDARY}, headers={"retry-after": "2"}),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    get(make_client(ft), "/repos/o/r/pulls")
+    assert ft.sleeps[:3] == [2, 4, 8]
+
+
 # -- primary rate limit --------------------------------------------------------------------
 
 
