@@ -773,6 +773,19 @@ def test_detail_routes_agree_with_the_list_objects(shared: Simulator) -> None:
     assert missing.status_code == nobody.status_code == 404
 
 
+def test_a_user_s_orgs_list_the_org_as_its_simple_object(shared: Simulator) -> None:
+    generator = shared.model.generator
+    assert generator is not None
+    with client(shared) as http:
+        org = http.get(f"/orgs/{ORG}").json()
+        lists = [http.get(f"/users/{login}/orgs").json() for login in generator.known_logins()]
+    members = [orgs for orgs in lists if orgs]
+    assert members, "some users belong to the org"
+    for (simple,) in members:
+        assert {key: org[key] for key in simple} == simple  # the full object extends it
+        assert "public_repos" not in simple
+
+
 def test_benchmark_orgs_can_leave_out_the_scenario_repos() -> None:
     model = OrgModel.generate(0, 10, scenarios=False, sizes=(5,))
     assert all(repo.role is None for repo in model.repos) and len(model.repos) == 10

@@ -20,6 +20,7 @@ from gh_collect.simulator.model import (
     OrgModel,
     RepoData,
     iso,
+    org_simple,
     parse_time,
 )
 
@@ -261,24 +262,7 @@ class Details:
             return None
         if login.endswith("[bot]") or random.Random(f"orgs:{login}").random() < 0.5:
             return []
-        org = self.model.org
-        api = f"{API_PLACEHOLDER}/orgs/{org}"
-        return [
-            {
-                "login": org,
-                "id": self.model.org_id,
-                "node_id": f"O_{self.model.org_id}",
-                "url": api,
-                "repos_url": f"{api}/repos",
-                "events_url": f"{api}/events",
-                "hooks_url": f"{api}/hooks",
-                "issues_url": f"{api}/issues",
-                "members_url": f"{api}/members{{/member}}",
-                "public_members_url": f"{api}/public_members{{/member}}",
-                "avatar_url": f"https://avatars.githubusercontent.com/u/{self.model.org_id}?v=4",
-                "description": "A simulated organization for gh_collect",
-            }
-        ]
+        return [org_simple(self.model.org, self.model.org_id)]
 
     # -- helpers ---------------------------------------------------------------------------
 

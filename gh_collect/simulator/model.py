@@ -501,6 +501,26 @@ class _Encoder:
         return tuple(part for part in out if part)
 
 
+def org_simple(org: str, org_id: int) -> dict[str, Any]:
+    """GitHub's organization-simple object (lists such as /users/{user}/orgs); the full
+    organization object (GET /orgs/{org}) extends it."""
+    api = f"{API_PLACEHOLDER}/orgs/{org}"
+    return {
+        "login": org,
+        "id": org_id,
+        "node_id": _node_id("Organization", org_id),
+        "url": api,
+        "repos_url": f"{api}/repos",
+        "events_url": f"{api}/events",
+        "hooks_url": f"{api}/hooks",
+        "issues_url": f"{api}/issues",
+        "members_url": f"{api}/members{{/member}}",
+        "public_members_url": f"{api}/public_members{{/member}}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{org_id}?v=4",
+        "description": "A simulated organization for gh_collect",
+    }
+
+
 def _node_id(kind: str, ident: int) -> str:
     """Legacy global node ids: base64 of ``0<len>:<Type><id>``, as older objects carry."""
     return base64.b64encode(f"0{len(kind)}:{kind}{ident}".encode()).decode()
@@ -656,21 +676,9 @@ class _Generator:
     # -- org and repos -----------------------------------------------------------------------
 
     def _org_object(self, n_repos: int) -> tuple[bytes, ...]:
-        api = f"{API_PLACEHOLDER}/orgs/{self.org}"
         return self.enc.encode(
             {
-                "login": self.org,
-                "id": self.org_id,
-                "node_id": _node_id("Organization", self.org_id),
-                "url": api,
-                "repos_url": f"{api}/repos",
-                "events_url": f"{api}/events",
-                "hooks_url": f"{api}/hooks",
-                "issues_url": f"{api}/issues",
-                "members_url": f"{api}/members{{/member}}",
-                "public_members_url": f"{api}/public_members{{/member}}",
-                "avatar_url": f"https://avatars.githubusercontent.com/u/{self.org_id}?v=4",
-                "description": "A simulated organization for gh_collect",
+                **org_simple(self.org, self.org_id),
                 "name": self.org,
                 "is_verified": False,
                 "has_organization_projects": True,
