@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import difflib
 import json
-import os
+import re
 import signal
 import threading
 import time
@@ -31,8 +31,15 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Protocol, TypeAlias
 
-from filelock import FileLock, Timeout
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gh_collect.atomic import SAVE_STEPS, atomic_write
 from gh_collect.config import CheckpointSettings, Config, RateLimitSettings, describe_changes
@@ -40,10 +47,11 @@ from gh_collect.errors import (
     CheckpointError,
     CorruptCheckpointError,
     DigestMismatchError,
-    LockHeldError,
     StorageError,
     UsageError,
 )
+from gh_collect.lock import DatasetLock
+from gh_collect.paths import safe_part, unique_part
 
 __all__ = [
     "DISCOVERY_PHASE",
@@ -53,6 +61,7 @@ __all__ = [
     "CheckpointManager",
     "CheckpointState",
     "CheckpointStatus",
+    "DiscoveryProgress",
     "EndpointProgress",
     "EveryPages",
     "EveryRecords",
@@ -73,6 +82,7 @@ FORMAT_VERSION = 1
 DISCOVERY_PHASE = "discovery"
 # The atomic-save steps in order; each is a module function a crash-point test may replace.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_SAFE_PART = re.compile(r"[A-Za-z0-9._~%-]{1,230}")  # what paths.unique_part produces
 _SignalHandler: TypeAlias = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
@@ -116,15 +126,58 @@ class EndpointProgress(_Model):
     # Walks completed: 1 after the first harvest, +1 per refresh.
     passes: int = Field(default=0, ge=0)
 
+    @property
+    def holds_data(self) -> bool:
+        """What this unit already holds (a walk completed, or bytes saved) must be kept by
+        any walk that starts again from the first page: it re-walks as a refresh."""
+        return self.passes > 0 or self.byte_offset > 0
+
+    @property
+    def pending(self) -> bool:
+        """Not collected yet: neither complete nor failed."""
+        return self.status in (CheckpointStatus.PENDING, CheckpointStatus.IN_PROGRESS)
+
 
 class RepoProgress(_Model):
     full_name: str
     name: str
+    # This repo's raw file part, chosen once when it entered the checkpoint so that no two
+    # repos share a file (paths.unique_part); None (checkpoints before it): safe_part(name).
+    file_part: str | None = None
     status: CheckpointStatus = CheckpointStatus.PENDING
     started_at: AwareDatetime | None = None
     completed_at: AwareDatetime | None = None
     error: str | None = None
     endpoints: dict[str, EndpointProgress] = Field(default_factory=dict)
+
+    @field_validator("file_part")
+    @classmethod
+    def _one_safe_component(cls, value: str | None) -> str | None:
+        """A hand-edited part must still be one harmless path component."""
+        if value is not None and (not _SAFE_PART.fullmatch(value) or value.strip(".") == ""):
+            raise ValueError(f"file_part {value!r} is not a safe file name part")
+        return value
+
+    @property
+    def raw_part(self) -> str:
+        """The part of its raw files' names (``DatasetPaths.unit_file``)."""
+        return self.file_part or safe_part(self.name)
+
+
+class DiscoveryProgress(_Model):
+    """An unfinished discovery: where its walk over the repo listing stands.
+
+    The repos read so far are in ``repos.partial.jsonl``, cut back to ``byte_offset`` on
+    resume, so a run stopped mid-discovery (quota, signal, crash) continues from the next
+    page instead of starting the listing over.
+    """
+
+    path: str | None = None  # the first page's path that answered (org or user listing)
+    next_url: str | None = None  # the next page as Link gave it; None: the first page
+    pages: int = Field(default=0, ge=0)
+    conditional: bool = False  # a refresh asking "changed since?", nothing changed so far
+    unchanged: int = Field(default=0, ge=0)  # pages unchanged so far in a conditional walk
+    byte_offset: int = Field(default=0, ge=0)
 
 
 class PhaseProgress(_Model):
@@ -161,6 +214,8 @@ class CheckpointState(_Model):
     # Size of validators.jsonl (ETags of list pages) at this save; resume cuts back to it.
     validators_offset: int = Field(default=0, ge=0)
     refreshes: int = Field(default=0, ge=0)
+    # An unfinished discovery walk (None: none under way).
+    discovery: DiscoveryProgress | None = None
     # The harvest ended but its export and manifest were not written yet (a kill mid-export):
     # the next run only exports, it does not start a refresh.
     export_pending: bool = False
@@ -372,20 +427,6 @@ def strategy_from_settings(checkpoint: CheckpointSettings, rate_limit: RateLimit
 # --------------------------------------------------------------------------- lock helpers
 
 
-def _write_holder_pid(fd: int) -> None:
-    """Called by filelock once the lock is ours, so a refused run can name the holder."""
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-
-
-def _read_holder_pid(lock_path: Path) -> int | None:
-    try:
-        text = lock_path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return int(text) if text.isdigit() else None
-
-
 def _unknown_repo_message(wanted: str, repos: Sequence[RepoProgress]) -> str:
     names = {repo.full_name.lower(): repo.full_name for repo in repos}
     names.update({repo.name.lower(): repo.full_name for repo in repos})
@@ -541,7 +582,7 @@ class CheckpointManager:
         self._clock = clock
         self._state: CheckpointState | None = None
         self._renderer = _Renderer()
-        self._lock: FileLock | None = None
+        self._lock: DatasetLock | None = None
         self._pages_since_save = 0
         self._records_since_save = 0
         self._last_save_clock = clock()
@@ -552,20 +593,8 @@ class CheckpointManager:
 
     def __enter__(self) -> CheckpointManager:
         self._make_folder()
-        lock = FileLock(
-            self.lock_path,
-            timeout=0,
-            thread_local=False,
-            fallback_to_soft=False,
-            preserve_lock_file=True,
-            on_acquired=_write_holder_pid,
-        )
-        try:
-            lock.acquire()
-        except Timeout:
-            raise LockHeldError(self._lock_held_message()) from None
-        except OSError as exc:
-            raise StorageError(f"cannot lock {self.lock_path}: {exc.strerror or exc}") from None
+        lock = DatasetLock(self.lock_path.parent, self.lock_path)
+        lock.acquire()
         self._lock = lock
         _remove_stale_temps(self.checkpoint_path)
         return self
@@ -591,11 +620,6 @@ class CheckpointManager:
                 f"cannot create {self.lock_path.parent}: {exc.strerror}; "
                 "set output.root to a writable folder"
             ) from None
-
-    def _lock_held_message(self) -> str:
-        pid = _read_holder_pid(self.lock_path)
-        holder = f"pid {pid}" if pid is not None else "pid unknown"
-        return f"another gh-collect run holds {self.lock_path} ({holder}); wait for it or stop it"
 
     def _require_lock(self) -> None:
         if self._lock is None or not self._lock.is_locked:
@@ -755,11 +779,14 @@ class CheckpointManager:
         on disk, and dropping them would hide it.
         """
         known = self.state.repos
+        taken = _claim_parts(known.values())
         ordered: dict[str, RepoProgress] = {}
         for item in repos:
             full_name = str(item["full_name"])
             if full_name not in ordered:
-                ordered[full_name] = known.get(full_name) or self._new_repo(item)
+                repo = known.get(full_name) or self._new_repo(item, taken)
+                taken.add(repo.raw_part.lower())
+                ordered[full_name] = repo
         for full_name, repo in known.items():
             ordered.setdefault(full_name, repo)
         for repo in ordered.values():
@@ -768,10 +795,12 @@ class CheckpointManager:
         self._renderer.forget()
         self._touch()
 
-    def _new_repo(self, item: dict[str, Any]) -> RepoProgress:
+    def _new_repo(self, item: dict[str, Any], taken: set[str]) -> RepoProgress:
+        """A repo entering the checkpoint; its file part is decided here, once."""
         full_name = str(item["full_name"])
         name = str(item.get("name") or full_name.rsplit("/", 1)[-1])
-        return RepoProgress(full_name=full_name, name=name)
+        part = unique_part(name, taken, item.get("id"), full_name)
+        return RepoProgress(full_name=full_name, name=name, file_part=part)
 
     def _add_missing_endpoints(self, repo: RepoProgress) -> None:
         for endpoint in self.state.endpoints:
@@ -793,6 +822,14 @@ class CheckpointManager:
             for name in names
             if any(self.endpoint_has_work(name, ep, retry_failed=retry_failed) for ep in endpoints)
         ]
+
+    def check_from_repo(self, wanted: str) -> None:
+        """Refuse (UsageError) a ``--from-repo`` that names no repo of the checkpoint."""
+        self._repo_index(wanted)
+
+    def repos_before(self, wanted: str) -> list[str]:
+        """Full names before ``--from-repo wanted`` in discovery order."""
+        return list(self.state.repos)[: self._repo_index(wanted)]
 
     def endpoint_has_work(self, repo: str, endpoint: str, *, retry_failed: bool = False) -> bool:
         """Not complete; a FAILED one only with ``retry_failed`` and a retryable error."""
@@ -900,7 +937,9 @@ class CheckpointManager:
         self._refresh_repo(repo, now)
 
     def begin_refresh(self, repo: str, endpoint: str) -> None:
-        """Re-walk a completed unit from its first page, appending only what changed."""
+        """Re-walk a unit from its first page, keeping what its file holds and appending
+        only what changed: a completed unit's refresh, and the retry of a failed unit that
+        already holds data (a refresh that failed before its next page was saved)."""
         progress, now = self._endpoint(repo, endpoint), self._touch()
         progress.status = CheckpointStatus.IN_PROGRESS
         progress.refreshing = True
@@ -908,6 +947,13 @@ class CheckpointManager:
         progress.next_url = None
         progress.completed_at = None
         self._refresh_repo(repo, now)
+
+    def update_discovery(self, progress: DiscoveryProgress | None, *, pages: int = 0) -> None:
+        """Record where the discovery walk stands (None: no walk under way); ``pages`` walked
+        since the last call count toward the every-N-pages save."""
+        self.state.discovery = progress
+        self._pages_since_save += pages
+        self._touch()
 
     def record_validators(self, offset: int) -> None:
         """The validators file grew to ``offset`` together with the data it describes."""
@@ -1059,6 +1105,19 @@ class CheckpointManager:
         for number, previous in self._previous_handlers.items():
             signal.signal(number, signal.SIG_DFL if previous is None else previous)
         self._previous_handlers.clear()
+
+
+def _claim_parts(repos: Iterable[RepoProgress]) -> set[str]:
+    """The (lower-cased) file parts of ``repos``, in order. A repo from a checkpoint older
+    than ``file_part`` whose derived part an earlier repo already has, and that holds no
+    data yet, gets a part of its own now; one holding data keeps it (its bytes are there)."""
+    taken: set[str] = set()
+    for repo in repos:
+        holds = any(ep.holds_data for ep in repo.endpoints.values())
+        if repo.file_part is None and repo.raw_part.lower() in taken and not holds:
+            repo.file_part = unique_part(repo.name, taken, None, repo.full_name)
+        taken.add(repo.raw_part.lower())
+    return taken
 
 
 def _check_forward(

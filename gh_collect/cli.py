@@ -17,7 +17,7 @@ import click
 
 from gh_collect import __version__
 from gh_collect.config import Config, load_config, resolve_token
-from gh_collect.errors import GhCollectError, LockHeldError
+from gh_collect.errors import GhCollectError
 from gh_collect.paths import DatasetPaths
 from gh_collect.progress import LiveReporter, LogReporter, Reporter
 from gh_collect.run import RunOptions, RunResult, collect
@@ -149,19 +149,16 @@ def export_command(config_path: Path) -> None:
 
     Example: gh-collect export -c config/example.yaml
     """
-    from filelock import FileLock, Timeout
-
-    from gh_collect.export import export_dataset
+    from gh_collect.export import export_dataset, require_dataset
+    from gh_collect.lock import DatasetLock
+    from gh_collect.manifest import update_export
 
     config = load_config(config_path)
     paths = dataset_paths(config)
-    try:
-        with FileLock(paths.lock, timeout=0):
-            result = export_dataset(paths, ["repos", *config.endpoints])
-    except Timeout:
-        raise LockHeldError(
-            f"another gh-collect run holds {paths.lock}; export after it finishes"
-        ) from None
+    require_dataset(paths, f"gh-collect collect -c {config_path}")  # before the lock: no folders
+    with DatasetLock(paths.raw_dir, paths.lock, action="export after it finishes"):
+        result = export_dataset(paths, ["repos", *config.endpoints])
+        update_export(paths.manifest, result)
     click.echo(f"exported to {paths.curated_dir}: {result}")
 
 

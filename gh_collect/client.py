@@ -4,19 +4,40 @@ It owns everything about how a request is made and what an answer means, so the 
 code above it sees only pages of data or a domain error from ``gh_collect.errors``:
 
 - the token goes only to the API host (a custom ``httpx.Auth``; cross-host Link URLs are
-  refused, and httpx drops ``Authorization`` on cross-origin redirects);
+  refused), and a token no header can carry is refused before anything is sent; an httpx
+  error about a header is reported without its value (h11 would quote ``Bearer <token>``);
+- redirects are followed only within ``api_url``'s origin: another host's data is not the
+  repo's, so a redirect elsewhere skips the unit and no request goes there;
 - one function, ``error_for_response``, turns a status into an exception; tenacity retries
   exactly the retriable ones (5xx, timeouts, resets, malformed bodies);
 - the primary budget is read from every response and never spent below ``pause_below``:
   the client waits for the reset (or exits with code 75, as the user chose);
 - secondary limits are avoided by the ``Pacer`` and, when hit anyway, honoured;
 - 301 (renamed repo) is followed and reported, 304 (ETag matched) is a cheap empty page.
+
+Everything a server sends is untrusted, so every wait and buffer is bounded:
+
+- rate-limit headers and ``retry-after`` are parsed at one boundary (``RateLimit.from_headers``,
+  ``_retry_after_seconds``): non-finite, negative, mistyped or huge values (beyond 2^53, or a
+  reset more than a day ahead) are treated as absent, so no such value reaches a wait, the
+  quota or the checkpoint; only a ``retry-after`` of ``inf`` or a huge number is read as
+  what it asks, the longest wait allowed;
+- a server-asked wait (retry-after, reset) is capped at ``MAX_SERVER_WAIT`` (one primary
+  window); with ``--on-rate-limit exit`` a wait longer than ``EXIT_MODE_MAX_WAIT`` exits 75
+  instead, so a cron job never holds the dataset lock for long;
+- each attempt has a total deadline (``github.request_deadline_s``, default 4 x ``timeout_s``)
+  covering redirects and the whole body, since ``timeout_s`` bounds each read and a body
+  dripping a byte at a time never trips it; running out is retried like a timeout;
+- a body is read as it streams and refused once it exceeds ``MAX_BODY_BYTES`` (64 MiB; a page
+  of 100 pulls is about 2 MB), so at most the cap is ever buffered; an oversized body is
+  retried like a malformed one, then fails the unit with a one-line message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections import Counter
@@ -39,7 +60,7 @@ from tenacity import (
 )
 
 from gh_collect import __version__, codec
-from gh_collect.config import GitHubSettings, RateLimitSettings
+from gh_collect.config import GitHubSettings, RateLimitSettings, check_token
 from gh_collect.errors import (
     ApiError,
     BadCredentialsError,
@@ -55,6 +76,8 @@ from gh_collect.pacing import Pacer, endpoint_key
 from gh_collect.pagination import parse_link_header
 
 __all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_SERVER_WAIT",
     "ClientStats",
     "GitHubClient",
     "Page",
@@ -68,7 +91,15 @@ API_VERSION = "2022-11-28"
 SECONDARY_DEFAULT_WAIT = 60.0  # GitHub: "wait at least one minute" when retry-after is absent
 SECONDARY_MAX_HITS = 8  # then give up: continuing while limited risks a ban
 SECONDARY_MAX_WAIT = 900.0  # cap of the exponential secondary backoff (retry-after always wins)
-PRIMARY_MAX_WAIT = 3660.0  # the primary window is one hour; a later reset means a bad clock
+MAX_SERVER_WAIT = 3660.0  # the primary window is one hour; any longer wait is a bad server
+EXIT_MODE_MAX_WAIT = 300.0  # with --on-rate-limit exit, longer server-asked waits exit 75
+MAX_BODY_BYTES = 64 * 1024 * 1024  # one answer's body, decoded; a 100-item page is a few MB
+MAX_REDIRECTS = 10
+MAX_HEADER_NUMBER = 2**53  # beyond it a float loses integers: no honest header goes there
+MAX_RESET_AHEAD = 86400.0  # a reset further ahead than a day is bad data (windows are 1 h)
+_NUMBER = re.compile(r"[0-9]{1,16}(?:\.[0-9]{1,16})?")  # "60", "1750000000", "1.5"
+_INTEGER = re.compile(r"[0-9]{1,16}")
+_RESOURCE = re.compile(r"[a-z0-9_]{1,64}")  # core, search, graphql, code_scanning_upload...
 _SECONDARY_MESSAGE = re.compile(r"secondary rate|abuse detection", re.IGNORECASE)
 _LOGIN_LOCKOUT = re.compile(r"maximum number of login attempts", re.IGNORECASE)
 _PERMANENT_REDIRECTS = frozenset({301, 308})
@@ -82,7 +113,6 @@ _TRANSIENT_HTTP_ERRORS: tuple[type[httpx.HTTPError], ...] = (
 )
 
 Sleep = Callable[[float], Awaitable[None]]
-_Answer = tuple[httpx.Response, Any]  # an accepted response and its parsed body
 
 
 @dataclass(frozen=True)
@@ -96,22 +126,28 @@ class RateLimit:
     resource: str | None = None
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, str]) -> RateLimit | None:
-        """Read ``x-ratelimit-*`` (any case); None when a required header is absent or bad."""
+    def from_headers(
+        cls, headers: Mapping[str, str], *, now: float | None = None
+    ) -> RateLimit | None:
+        """Read ``x-ratelimit-*`` (any case); None when a required header is absent or bad.
+
+        The one place these headers are parsed: what it returns is safe to wait on, count and
+        save (``now``, epoch seconds, bounds the reset; a bad optional header becomes None).
+        """
         lower = {key.lower(): value for key, value in headers.items()}
-        try:
-            limit = int(lower["x-ratelimit-limit"])
-            remaining = int(lower["x-ratelimit-remaining"])
-            reset = float(lower["x-ratelimit-reset"])
-        except (KeyError, ValueError):
+        limit = _header_int(lower.get("x-ratelimit-limit"))
+        remaining = _header_int(lower.get("x-ratelimit-remaining"))
+        reset = _header_seconds(lower.get("x-ratelimit-reset"))
+        horizon = (time.time() if now is None else now) + MAX_RESET_AHEAD
+        if not limit or remaining is None or reset is None or reset > horizon:
             return None
-        used = lower.get("x-ratelimit-used", "")
+        resource = lower.get("x-ratelimit-resource", "")
         return cls(
             limit=limit,
             remaining=remaining,
             reset=reset,
-            used=int(used) if used.isdigit() else None,
-            resource=lower.get("x-ratelimit-resource") or None,
+            used=_header_int(lower.get("x-ratelimit-used")),
+            resource=resource if _RESOURCE.fullmatch(resource) else None,
         )
 
     @property
@@ -134,6 +170,31 @@ class Page:
     last_modified: str | None = None
     rate: RateLimit | None = None
     moved_to: str | None = None
+
+
+def _header_int(value: str | None) -> int | None:
+    """A non-negative integer header (ASCII digits, at most 2^53), or None."""
+    if value is None or not _INTEGER.fullmatch(value.strip()):
+        return None
+    number = int(value)
+    return number if number <= MAX_HEADER_NUMBER else None
+
+
+def _header_seconds(value: str | None) -> float | None:
+    """A finite, non-negative number such as ``60`` or ``1750000000.5`` (at most 2^53)."""
+    if value is None or not _NUMBER.fullmatch(value.strip()):
+        return None
+    number = float(value)
+    return number if number <= MAX_HEADER_NUMBER else None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An accepted response, its parsed body and the budget it reported."""
+
+    response: httpx.Response
+    data: Any
+    rate: RateLimit | None
 
 
 @dataclass
@@ -177,17 +238,23 @@ class _TokenAuth(httpx.Auth):
 
 
 def error_for_response(
-    response: httpx.Response, *, url: str, token_env: str = "GITHUB_TOKEN", now: float | None = None
+    response: httpx.Response,
+    *,
+    url: str,
+    token_env: str = "GITHUB_TOKEN",
+    now: float | None = None,
+    body: bytes | None = None,
 ) -> ApiError | None:
     """The exception a response stands for, or None when it is usable (2xx, 304).
 
     ``url`` names the request in the message (it never carries the token); ``token_env``
-    names the variable to check on a 401; ``now`` (epoch s) resolves HTTP-date retry-after.
+    names the variable to check on a 401; ``now`` (epoch s) resolves HTTP-date retry-after;
+    ``body`` is the body of a streamed response (default: ``response.content``).
     """
     status = response.status_code
     if status < 300 or status == 304:
         return None
-    message = _body_message(response)
+    message = _body_message(response.content if body is None else body)
     where = f"{status} from GET {url}"
     if status == 401:
         return _bad_credentials(token_env, where, status, url)
@@ -220,8 +287,8 @@ def _rate_limit_error(
     headers = response.headers
     retry_after = _retry_after_seconds(headers.get("retry-after"), now)
     where = f"{status} from GET {url}"
-    if retry_after is None and headers.get("x-ratelimit-remaining") == "0":
-        reset = RateLimit.from_headers(headers)
+    if retry_after is None and _header_int(headers.get("x-ratelimit-remaining")) == 0:
+        reset = RateLimit.from_headers(headers, now=now)
         fallback = (time.time() if now is None else now) + SECONDARY_DEFAULT_WAIT
         reset_at = reset.reset if reset else fallback
         text = f"{where}: primary rate limit spent ({message or 'rate limit exceeded'})"
@@ -234,18 +301,30 @@ def _rate_limit_error(
 
 
 def _retry_after_seconds(value: str | None, now: float | None) -> float | None:
-    """``retry-after`` as seconds: a number, or an HTTP date measured from ``now``."""
-    if value is None or not value.strip():
+    """``retry-after`` as seconds: a number, or an HTTP date measured from ``now``.
+
+    ``inf`` or a huge number asks for a very long wait: it becomes ``MAX_SERVER_WAIT``, the
+    longest any wait may be (so exit mode exits). None (absent) for what is no wait at all:
+    ``nan``, negative, mistyped.
+    """
+    if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        return _retry_after_date(value, time.time() if now is None else now)
+    if math.isnan(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_SERVER_WAIT)
+
+
+def _retry_after_date(value: str, now: float) -> float | None:
+    """An HTTP-date ``retry-after`` as seconds from ``now`` (0 if past, capped if far)."""
     try:
         when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None
-    return max(0.0, when - (time.time() if now is None else now))
+    return min(max(0.0, when - now), MAX_SERVER_WAIT) if math.isfinite(when) else None
 
 
 def _skippable_message(status: int, message: str, where: str) -> str:
@@ -260,29 +339,57 @@ def _skippable_message(status: int, message: str, where: str) -> str:
     return f"{where}: {hint}{detail}; skipped, the run goes on"
 
 
-def _body_message(response: httpx.Response) -> str:
+def _body_message(content: bytes) -> str:
     """The ``message`` of a GitHub error body (basic-error), or '' if there is none."""
     try:
-        body = codec.loads(response.content)
+        body = codec.loads(content)
     except (ValueError, UnicodeDecodeError):
         return ""
     message = body.get("message") if isinstance(body, dict) else None
     return " ".join(str(message).split())[:300] if message else ""
 
 
-def decode_body(response: httpx.Response, *, url: str) -> Any:
-    """Parse a 2xx JSON body; HTML, empty or truncated bodies are retriable, not data."""
+def decode_body(response: httpx.Response, *, url: str, body: bytes | None = None) -> Any:
+    """Parse a 2xx JSON body; HTML, empty or truncated bodies are retriable, not data.
+
+    ``body``: the body of a streamed response (default: ``response.content``).
+    """
     if response.status_code == 204:
         return None
+    content = response.content if body is None else body
     try:
-        return codec.loads(response.content)
+        return codec.loads(content)
     except (ValueError, UnicodeDecodeError) as exc:
-        kind = response.headers.get("content-type", "no content type")
+        kind = " ".join(response.headers.get("content-type", "no content type").split())[:100]
         message = (
             f"malformed response from GET {url}: {response.status_code} with a body that is "
-            f"not JSON ({kind}, {len(response.content)} bytes: {exc})"
+            f"not JSON ({kind}, {len(content)} bytes: {exc})"
         )
         raise RetriableApiError(message, status=response.status_code, url=url) from None
+
+
+async def read_capped(response: httpx.Response, *, url: str, cap: int = MAX_BODY_BYTES) -> bytes:
+    """The decoded body, read as it streams; more than ``cap`` bytes is refused at the cap."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            message = (
+                f"GET {url}: {response.status_code} with a body of more than {_size(cap)}, "
+                "the cap on one answer (a page of 100 items is a few MB); refused"
+            )
+            raise RetriableApiError(message, status=response.status_code, url=url)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _size(count: int) -> str:
+    """``67108864`` → ``64 MiB``: sizes in messages, in the unit they were chosen in."""
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale and count % scale == 0:
+            return f"{count // scale} {unit}"
+    return f"{count} bytes"
 
 
 # -- the client ---------------------------------------------------------------------------
@@ -312,10 +419,12 @@ class GitHubClient:
         on_redirect: Callable[[], None] | None = None,
         user_agent: str = f"gh-collect/{__version__}",
         pacer: Pacer | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._settings, self._rate_settings = settings, rate_settings
         self._api_origin = _origin(httpx.URL(settings.api_url))
-        self._auth = _TokenAuth(token, self._api_origin)
+        self._auth = _TokenAuth(check_token(token, settings.token_env), self._api_origin)
+        self._max_body = max_body_bytes
         self._on_rate_limit = on_rate_limit
         self._transport = transport
         self._clock, self._sleep = clock, sleep
@@ -339,7 +448,7 @@ class GitHubClient:
             },
             timeout=httpx.Timeout(self._settings.timeout_s),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            follow_redirects=True,
+            follow_redirects=False,  # followed by _send_following, within api_url's origin only
             transport=self._transport,
         )
         return self
@@ -372,8 +481,8 @@ class GitHubClient:
         """GET one page. ``url``: a path under ``api_url`` or an absolute (Link) URL, verbatim."""
         target = self._resolve(url)
         headers = _conditional_headers(etag, last_modified)
-        response, data = await self._request(target, dict(params) if params else None, headers)
-        return _page(response, data)
+        answer = await self._request(target, dict(params) if params else None, headers)
+        return _page(answer)
 
     async def get_json(self, path: str) -> Any:
         """The parsed body of one GET (an object such as ``/repos/{owner}/{repo}``)."""
@@ -439,49 +548,90 @@ class GitHubClient:
         self, url: str, params: dict[str, str | int] | None, headers: dict[str, str]
     ) -> _Answer:
         """One HTTP exchange (plus its redirects) through the pacer; raises mapped errors."""
-        response = await self._exchange(url, params, headers)
-        self._observe(response)
-        error = error_for_response(
-            response, url=url, token_env=self._settings.token_env, now=self._clock()
-        )
+        response, body = await self._exchange(url, params, headers)
+        now = self._clock()
+        rate = self._observe(response, now)
+        token_env = self._settings.token_env
+        error = error_for_response(response, url=url, token_env=token_env, now=now, body=body)
         if error is not None:
             raise error
         if response.status_code == 304:
-            return response, None
-        return response, decode_body(response, url=url)  # malformed: raised here, retried
+            return _Answer(response, None, rate)
+        return _Answer(response, decode_body(response, url=url, body=body), rate)
 
     async def _exchange(
         self, url: str, params: dict[str, str | int] | None, headers: dict[str, str]
-    ) -> httpx.Response:
-        """The HTTP call itself; httpx errors that no retry can mend become ApiErrors.
+    ) -> tuple[httpx.Response, bytes]:
+        """The HTTP call itself, within its deadline; httpx errors no retry can mend become
+        ApiErrors, and the deadline running out is retried like a timeout.
 
         The pacer's slot closes when the response headers arrive: that is the server's share
         of the request (GitHub's "response time" estimate of its CPU time). Reading a large
         body, and waiting while other pages are decoded, happens on our side, outside it.
+        The deadline starts once the pacer admits the request: waiting our turn is not slow.
         """
         client = self._client()
         request = client.build_request("GET", url, params=params, headers=headers)
         try:
             async with self.pacer.slot(endpoint_key("GET", url)):
                 self._count_request()
-                response = await client.send(request, stream=True)
+                deadline = asyncio.get_running_loop().time() + self._settings.deadline_s
+                async with asyncio.timeout_at(deadline):
+                    response = await self._send_following(client, request, url)
             try:
-                await response.aread()
+                async with asyncio.timeout_at(deadline):
+                    body = await read_capped(response, url=url, cap=self._max_body)
             finally:
                 await response.aclose()
-        except httpx.TooManyRedirects as exc:
-            message = f"GET {url}: too many redirects ({exc}); skipped, the run goes on"
-            raise SkippableApiError(message, url=url) from exc
+        except TimeoutError:
+            raise RetriableApiError(self._deadline_message(url), url=url) from None
         except _TRANSIENT_HTTP_ERRORS:
             raise
         except httpx.HTTPError as exc:
             message = f"GET {url}: {_describe(exc)}; check github.api_url"
-            raise FatalApiError(message, url=url) from exc
-        for _hop in response.history:  # already sent: counted, never refused
-            self.stats.requests += 1
-            if self._on_redirect is not None:
-                self._on_redirect()
-        return response
+            raise FatalApiError(message, url=url) from _safe_cause(exc)
+        return response, body
+
+    async def _send_following(
+        self, client: httpx.AsyncClient, request: httpx.Request, url: str
+    ) -> httpx.Response:
+        """Send, following redirects only within api_url's origin; the hops are its history.
+
+        Another host's answer is not this repo's data (the token would be stripped, but the
+        data would be stored as the repo's), so a redirect there is refused before any request.
+        """
+        hops: list[httpx.Response] = []
+        while True:
+            response = await client.send(request, stream=True, follow_redirects=False)
+            following = response.next_request
+            if following is None:
+                response.history = hops
+                return response
+            await response.aclose()
+            hops.append(response)
+            self._check_redirect(following.url, url, len(hops))
+            self._count_hop()
+            request = following
+
+    def _check_redirect(self, target: httpx.URL, url: str, hops: int) -> None:
+        if _origin(target) != self._api_origin:
+            where = target.netloc.decode("ascii", "replace")
+            if target.scheme != self._api_origin[0]:
+                where = f"{target.scheme}://{where}"
+            message = (
+                f"GET {url}: redirected to {where}, not followed: only {self._settings.api_url} "
+                "is trusted to answer for a repo; skipped, the run goes on"
+            )
+            raise SkippableApiError(message, url=url)
+        if hops > MAX_REDIRECTS:
+            message = f"GET {url}: too many redirects ({hops}); skipped, the run goes on"
+            raise SkippableApiError(message, url=url)
+
+    def _deadline_message(self, url: str) -> str:
+        return (
+            f"GET {url}: no complete answer within {self._settings.deadline_s:g} s "
+            "(github.request_deadline_s): the server is too slow or drips its answer"
+        )
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -493,24 +643,31 @@ class GitHubClient:
         if self._on_request is not None:
             self._on_request()
 
+    def _count_hop(self) -> None:
+        """A redirect about to be followed: it is sent whatever the quota says, and counted."""
+        self.stats.requests += 1
+        if self._on_redirect is not None:
+            self._on_redirect()
+
     def _count_retry(self, state: RetryCallState) -> None:
         self.stats.retries += 1
         outcome = state.outcome.exception() if state.outcome else None
         log.info("retrying after attempt %d: %s", state.attempt_number, _describe(outcome))
 
-    def _observe(self, response: httpx.Response) -> None:
+    def _observe(self, response: httpx.Response, now: float) -> RateLimit | None:
         """Count statuses and keep the freshest view of the primary budget."""
         for hop in response.history:
             self.stats.by_status[hop.status_code] += 1
         self.stats.by_status[response.status_code] += 1
         if response.status_code == 304:
             self.stats.not_modified += 1
-        rate = RateLimit.from_headers(response.headers)
+        rate = RateLimit.from_headers(response.headers, now=now)
         if rate is None:
-            return
+            return None
         if self._on_rate_seen is not None:
             self._on_rate_seen(rate)
         self.rate = _fresher(self.rate, rate)
+        return rate
 
     # -- waiting --------------------------------------------------------------------------
 
@@ -524,8 +681,8 @@ class GitHubClient:
 
     async def _wait_for_reset(self, reset_at: float, hits: int) -> None:
         now = self._clock()
-        wait = min(max(reset_at + 1 - now, min(60.0, 2.0**hits)), PRIMARY_MAX_WAIT)
-        until = datetime.fromtimestamp(now + wait, UTC).strftime("%H:%M:%S")
+        wait = min(max(reset_at + 1 - now, min(60.0, 2.0**hits)), MAX_SERVER_WAIT)
+        until = _utc_time(now + wait)
         if self._on_rate_limit == "exit":
             raise RateLimitExit(f"rate limit spent until {until} UTC; run again after the reset")
         log.info("primary rate limit: waiting %.0f s until %s UTC", wait, until)
@@ -549,7 +706,14 @@ class GitHubClient:
                 message, retry_after=exc.retry_after, status=exc.status, url=exc.url
             ) from exc
         backoff = min(exc.retry_after * 2.0 ** (hits - 1), SECONDARY_MAX_WAIT)
-        wait = max(exc.retry_after, backoff)
+        asked = max(exc.retry_after, backoff)
+        wait = min(asked, MAX_SERVER_WAIT)
+        if self._on_rate_limit == "exit" and wait > EXIT_MODE_MAX_WAIT:
+            raise RateLimitExit(
+                f"{exc.message}: asked to wait {wait:.0f} s, more than --on-rate-limit exit "
+                f"waits ({EXIT_MODE_MAX_WAIT:.0f} s); run again after "
+                f"{_utc_time(self._clock() + wait)} UTC"
+            )
         log.warning("%s: pausing %.0f s (hit %d)", exc.message, wait, hits)
         self.pacer.backoff(wait)
         await self._pause(wait)
@@ -559,8 +723,9 @@ class GitHubClient:
         await self._sleep(seconds)
 
 
-def _page(response: httpx.Response, data: Any) -> Page:
+def _page(answer: _Answer) -> Page:
     """Package an accepted answer; ``moved_to`` only for permanent redirects (301/308)."""
+    response, data = answer.response, answer.data
     first = response.history[0] if response.history else response
     moved = any(hop.status_code in _PERMANENT_REDIRECTS for hop in response.history)
     links = parse_link_header(response.headers.get("link"))
@@ -573,7 +738,7 @@ def _page(response: httpx.Response, data: Any) -> Page:
         last_url=links.get("last"),
         etag=response.headers.get("etag"),
         last_modified=response.headers.get("last-modified"),
-        rate=RateLimit.from_headers(response.headers),
+        rate=answer.rate,
         moved_to=str(response.url) if moved else None,
     )
 
@@ -619,4 +784,15 @@ def _describe(exc: BaseException | None) -> str:
         return "no error"
     if isinstance(exc, ApiError):
         return exc.message
+    if isinstance(exc, httpx.LocalProtocolError):  # h11 quotes the refused header value
+        return f"{type(exc).__name__}: a request header was refused (its value is not shown)"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _safe_cause(exc: httpx.HTTPError) -> BaseException | None:
+    """The cause to chain, unless printing it would print a header value (the token)."""
+    return None if isinstance(exc, httpx.LocalProtocolError) else exc
+
+
+def _utc_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S")

@@ -29,6 +29,17 @@ class Validator:
     next_url: str | None
     # Where a 301 said the page lives now (a renamed or transferred repo): asked directly.
     location: str | None = None
+    # A 304 for this page tells a walk all it needs, even with no ``next`` link: the walk
+    # stopped here past the window, or the page was not full (a new item would land ON it
+    # and change its body). A full last page is re-read in full instead: its ETag covers the
+    # body, not the Link header, so a page added behind it (exactly 100 items, then a
+    # 101st) would stay unseen. False for validators of 0.1.0: re-read once, then known.
+    settled: bool = False
+
+    @property
+    def may_answer_304(self) -> bool:
+        """Whether a "changed since?" request for this page tells all a walk needs."""
+        return self.next_url is not None or self.settled
 
 
 class ValidatorStore:
@@ -52,9 +63,11 @@ class ValidatorStore:
         last_modified: str | None,
         next_url: str | None,
         location: str | None = None,
+        *,
+        settled: bool = False,
     ) -> int:
         """Record a page's validator (if it has one and it changed); return the file offset."""
-        validator = Validator(etag, last_modified, next_url, location)
+        validator = Validator(etag, last_modified, next_url, location, settled)
         if (etag or last_modified) and self._known.get(url) != validator:
             self._known[url] = validator
             self._sink.append(encode_lines([{"url": url, **asdict(validator)}]))
@@ -71,7 +84,7 @@ def _read(path: Path, offset: int) -> dict[str, Validator]:
         record = codec.loads(line)
         known[record["url"]] = Validator(
             record.get("etag"), record.get("last_modified"), record.get("next_url"),
-            record.get("location"),
+            record.get("location"), bool(record.get("settled", False)),
         )  # fmt: skip
     return known
 
@@ -96,8 +109,9 @@ class KnownVersions:
 
     def changed(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         versions = self._load()
-        fresh = [item for item in items if versions.get(item.get("id")) != item.get("updated_at")]
-        versions.update((item.get("id"), item.get("updated_at")) for item in fresh)
+        unseen = object()  # an object never seen is new, even with no updated_at
+        fresh = [i for i in items if versions.get(_key(i), unseen) != i.get("updated_at")]
+        versions.update((_key(item), item.get("updated_at")) for item in fresh)
         return fresh
 
     def _load(self) -> dict[Any, Any]:
@@ -107,5 +121,16 @@ class KnownVersions:
                 with self._path.open("rb") as handle:
                     for line in handle.read(self._offset).splitlines():
                         data = codec.loads(line)["data"]
-                        self._versions[data.get("id")] = data.get("updated_at")
+                        self._versions[_key(data)] = data.get("updated_at")
         return self._versions
+
+
+def _key(item: dict[str, Any]) -> Any:
+    """An object's id as a dict key; a mistyped (unhashable) id from the server is keyed by
+    its JSON text, so it is compared, never a crash."""
+    ident = item.get("id")
+    try:
+        hash(ident)
+    except TypeError:
+        return codec.dumps_line(ident)
+    return ident

@@ -2,6 +2,12 @@
 
 The digest covers only what changes WHAT is collected (target, year, endpoints, api_url), so
 tuning concurrency, cadence or output never invalidates a checkpoint.
+
+What the edge refuses, so nothing deeper has to: a key given twice in one YAML mapping (YAML
+says keys are unique; silently keeping the last hides a mistake), and a token an HTTP header
+cannot carry (``$(cat file)`` of a two-line file), named by its variable, never shown.
+Environment overrides are exactly ``GH_COLLECT_<SECTION>__<KEY>`` and ``GH_COLLECT_<SETTING>``
+for a top-level setting; the variable ``github.token_env`` names is never one, whatever its name.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +29,10 @@ from gh_collect.errors import ConfigError
 
 ENV_PREFIX = "GH_COLLECT_"
 EndpointName = Literal["pulls", "issues"]
+DEADLINE_TIMEOUTS = 4  # default total deadline of one request, in read timeouts (timeout_s)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# What h11/httpx can send in a header value: visible ASCII, spaces and tabs, nothing else.
+_HEADER_SAFE = re.compile(r"[\x20-\x7e\t]*")
 
 
 class _Strict(BaseModel):
@@ -40,7 +51,10 @@ class GitHubSettings(_Strict):
     api_url: str = "https://api.github.com"
     token_env: str = Field(default="GITHUB_TOKEN", min_length=1)
     concurrency: int = Field(default=8, ge=1, le=100)
-    timeout_s: float = Field(default=30.0, gt=0)
+    timeout_s: float = Field(default=30.0, gt=0)  # each connect/read/write
+    # The whole request, redirects and body included (a drip of one byte a second never trips
+    # timeout_s); None: DEADLINE_TIMEOUTS x timeout_s. Past it the attempt is retried.
+    request_deadline_s: float | None = Field(default=None, gt=0)
     retries: int = Field(default=6, ge=1, le=20)  # attempts per request on 5xx/timeouts/resets
     retry_initial_s: float = Field(default=1.0, gt=0, le=60)  # first backoff; doubles, max 60 s
     # GitHub's documented secondary limits; lower them to be gentler, never raise them.
@@ -58,6 +72,13 @@ class GitHubSettings(_Strict):
     @property
     def api_host(self) -> str:
         return urlsplit(self.api_url).netloc
+
+    @property
+    def deadline_s(self) -> float:
+        """The total deadline of one request (``request_deadline_s`` or its default)."""
+        if self.request_deadline_s is not None:
+            return self.request_deadline_s
+        return DEADLINE_TIMEOUTS * self.timeout_s
 
 
 class RateLimitSettings(_Strict):
@@ -155,7 +176,30 @@ def resolve_token(config: Config, environ: Mapping[str, str] | None = None) -> s
         )
     if not token.strip():
         raise ConfigError(f"environment variable {name} is empty: set it to a GitHub token")
-    return token.strip()
+    return check_token(token.strip(), name)
+
+
+def check_token(token: str, name: str) -> str:
+    """``token`` if an HTTP header can carry it; else a ConfigError that never shows it.
+
+    httpx would refuse it later with ``Illegal header value b'Bearer <the token>'``.
+    """
+    if _HEADER_SAFE.fullmatch(token):
+        return token
+    raise ConfigError(
+        f"the token in ${name} contains characters a header cannot hold "
+        f"({_unsafe_kind(token)}): export only the token itself, e.g. "
+        f"{name}=$(head -n 1 FILE), then run again"
+    )
+
+
+def _unsafe_kind(token: str) -> str:
+    """What is wrong with a token, in words that reveal none of it."""
+    if "\n" in token or "\r" in token:
+        return "a newline?"
+    if any(ord(char) > 0x7E for char in token if ord(char) != 0x7F):
+        return "a non-ASCII character"
+    return "a control character"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -166,7 +210,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise ConfigError(
+            f"{path}: duplicate key '{exc.key}' at line {exc.line} (first at line "
+            f"{exc.first_line}): remove one"
+        ) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
@@ -176,10 +225,34 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A key given twice in one mapping: ``key`` at ``line``, first given at ``first_line``."""
+
+    def __init__(self, key: object, line: int, first_line: int) -> None:
+        super().__init__(f"duplicate key {key!r} at line {line}")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key twice in one mapping instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue  # merge keys (<<) may be overridden; complex keys fail in super()
+            key, line = self.construct_object(key_node), key_node.start_mark.line + 1
+            if key in first:
+                raise DuplicateKeyError(key, line, first[key])
+            first[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
     """``GH_COLLECT_GITHUB__API_URL=...`` sets ``github.api_url``; values are YAML scalars."""
+    token_env = _token_env(raw, environ)
     for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX):
+        if not _is_override(name, token_env):
             continue
         keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
         if not keys or keys[0] not in Config.model_fields:
@@ -196,6 +269,28 @@ def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> Non
             node[keys[-1]] = yaml.safe_load(value) if value else value
         except yaml.YAMLError:
             node[keys[-1]] = value
+
+
+def _is_override(name: str, token_env: str) -> bool:
+    """Ours: ``GH_COLLECT_<SECTION>__<KEY>`` or ``GH_COLLECT_<SETTING>`` (e.g. ``_YEAR``).
+
+    Any other ``GH_COLLECT_*`` name (a token variable such as ``GH_COLLECT_DEMO_TOKEN``) is
+    someone else's, and so is the token variable itself, even in the override form.
+    """
+    if not name.startswith(ENV_PREFIX) or name == token_env:
+        return False
+    rest = name[len(ENV_PREFIX) :]
+    return "__" in rest or rest.lower() in Config.model_fields
+
+
+def _token_env(raw: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The name ``github.token_env`` will have once overrides apply (the override wins)."""
+    override = environ.get(f"{ENV_PREFIX}GITHUB__TOKEN_ENV")
+    if override:
+        return override
+    github = raw.get("github")
+    named = github.get("token_env") if isinstance(github, dict) else None
+    return named if isinstance(named, str) else GitHubSettings().token_env
 
 
 def _first_problem(exc: ValidationError) -> str:

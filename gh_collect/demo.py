@@ -26,6 +26,9 @@ from gh_collect.storage import read_jsonl
 DEMO_ORG = "sample-org"
 DEMO_YEAR = 2025
 DEMO_TOKEN = "demo-token-not-a-secret"
+# Not GH_COLLECT_*: that prefix is the config-override namespace, and the printed commands
+# for the demo dataset must run with this variable set.
+DEMO_TOKEN_ENV = "GH_DEMO_TOKEN"
 
 
 def run_demo(*, repos: int, out: Path, reporter: Reporter) -> int:
@@ -44,7 +47,7 @@ def demo_config(api_url: str, out: Path) -> Config:
     return Config(
         target=TargetSettings(org=DEMO_ORG),
         year=DEMO_YEAR,
-        github=GitHubSettings(api_url=api_url, token_env="GH_COLLECT_DEMO_TOKEN"),
+        github=GitHubSettings(api_url=api_url, token_env=DEMO_TOKEN_ENV),
         output=OutputSettings(root=out / "data"),
     )
 

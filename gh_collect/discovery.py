@@ -1,20 +1,36 @@
-"""Discovery: which repos the dataset covers, in a stable order (``--from-repo`` counts on it)."""
+"""Discovery: which repos the dataset covers, in a stable order (``--from-repo`` counts on it).
+
+The listing is walked one page per call (``RepoListing.next_page``) from a ``ListingPosition``
+the run checkpoints after every page, so a run stopped mid-discovery (``--max-requests``, a
+signal, a crash) continues from the next page: every run makes progress.
+
+A refresh asks each page "changed since?" with its stored ETag, except the last: its ETag
+covers its body, not its Link header, so a 304 would hide a page added behind a full last
+page (exactly 100 repos, then a 101st). The last page is read in full; if its body and its
+``next`` are as stored, the listing did not change. Once a page changed after unchanged
+ones, the walk starts over in full: the unchanged pages' repos were never read.
+
+Every repo object is checked before it is used: a listing we cannot read whole stops
+discovery with one line, since dropping one silently would drop that repo's data.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 from gh_collect import codec
-from gh_collect.client import GitHubClient
-from gh_collect.conditional import ValidatorStore, request_key
+from gh_collect.client import GitHubClient, Page
+from gh_collect.conditional import Validator, ValidatorStore, request_key
 from gh_collect.config import TargetSettings
-from gh_collect.errors import ConfigError, SkippableApiError
-from gh_collect.pagination import LinkPaginator, list_body
+from gh_collect.endpoints import path_segment
+from gh_collect.errors import ApiError, ConfigError, RetriableApiError, SkippableApiError
+from gh_collect.pagination import PER_PAGE, json_type, list_body
 
 Repo = dict[str, Any]
-_LIST_PARAMS: dict[str, str | int] = {"sort": "full_name", "direction": "asc", "per_page": 100}
+_LIST_PARAMS: dict[str, str | int] = {"sort": "full_name", "direction": "asc", "per_page": PER_PAGE}
 
 
 _KEPT_FIELDS = ("id", "name", "full_name", "fork", "archived")
@@ -37,80 +53,210 @@ class Listed:
         return cls({key: repo.get(key) for key in _KEPT_FIELDS}, codec.dumps_line(repo)[:-1])
 
 
+@dataclass
+class ListingPosition:
+    """Where a walk over the listing stands; the checkpoint keeps it between runs."""
+
+    path: str | None = None  # the first page's path that answered (org or user listing)
+    next_url: str | None = None  # the next page as Link gave it; None: the first page
+    pages: int = 0  # pages walked (read or unchanged)
+    conditional: bool = False  # asking "changed since?": a refresh, nothing changed so far
+    unchanged: int = 0  # pages found unchanged in a conditional walk
+
+    @property
+    def finished(self) -> bool:
+        return self.pages > 0 and self.next_url is None
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    """One step of the walk: the wanted repos read on page ``number`` (none if unchanged)."""
+
+    number: int
+    repos: list[Listed]
+
+
+class RepoListing:
+    """A resumable walk over the org's (or, failing that, the user's) repos."""
+
+    def __init__(
+        self,
+        client: GitHubClient,
+        target: TargetSettings,
+        validators: ValidatorStore | None = None,
+        position: ListingPosition | None = None,
+    ) -> None:
+        self.client, self.target, self.validators = client, target, validators
+        self.position = position or ListingPosition()
+        self._seen: set[str] = set()
+        self._allow = {name.lower() for name in target.repos}
+
+    @property
+    def unchanged(self) -> bool:
+        """The walk ended and no page had changed: the stored listing is still current."""
+        return self.position.finished and self.position.conditional
+
+    async def next_page(self) -> ListingPage | None:
+        """Walk one page and update ``position``; None once the walk is finished."""
+        position = self.position
+        if position.finished:
+            return None
+        key, stored, page = await self._read()
+        if stored is not None and _unchanged(stored, page):
+            return self._advance(stored.next_url if page.status == 304 else page.next_url, [])
+        repos = repo_objects(page.data, page.url)
+        if self.validators is not None:
+            settled = len(repos) < PER_PAGE  # a new repo would land on this page
+            self.validators.remember(
+                key, page.etag, page.last_modified, page.next_url, settled=settled
+            )
+        if position.conditional and position.unchanged:
+            self.position = ListingPosition(path=position.path)
+            self._seen.clear()
+            return ListingPage(0, [])  # unread pages before this one: read it all again
+        position.conditional = False
+        return self._advance(page.next_url, [r for r in repos if self._wanted(r.fields)])
+
+    async def _read(self) -> tuple[str, Validator | None, Page]:
+        """The request for the current page: its validator key, what is stored, the answer."""
+        position = self.position
+        if position.next_url is not None:
+            return await self._get(position.next_url, None)
+        if position.path is not None:
+            return await self._get(position.path, _listing_params(position.path))
+        org = f"/orgs/{path_segment(self.target.org)}/repos"
+        try:
+            answer = await self._get(org, _listing_params(org))
+        except SkippableApiError as exc:
+            if exc.status != 404:
+                raise
+            return await self._user_listing()
+        position.path = org
+        return answer
+
+    async def _user_listing(self) -> tuple[str, Validator | None, Page]:
+        user = f"/users/{path_segment(self.target.org)}/repos"
+        self.position.path = user
+        try:
+            return await self._get(user, _listing_params(user))
+        except SkippableApiError as exc:
+            if exc.status != 404:
+                raise
+            self.position.path = None
+            raise ConfigError(
+                f"no organization or user named '{self.target.org}' at "
+                f"{self.client.api_url}: check target.org"
+            ) from None
+
+    async def _get(
+        self, url: str, params: dict[str, str | int] | None
+    ) -> tuple[str, Validator | None, Page]:
+        key = request_key(url, params)
+        stored = None
+        if self.validators is not None and self.position.conditional:
+            stored = self.validators.get(key)
+        ask = stored if stored is not None and stored.may_answer_304 else None
+        page = await self.client.get_page(url, params=params, etag=ask.etag if ask else None)
+        return key, stored, page
+
+    def _advance(self, next_url: str | None, repos: list[Listed]) -> ListingPage:
+        position = self.position
+        if next_url is not None:
+            if next_url in self._seen:
+                raise ApiError(
+                    f"pagination loop in the repo listing at {next_url}: the server linked "
+                    "back to a page already read; retry later",
+                    url=next_url,
+                )
+            self._seen.add(next_url)
+        if position.conditional:  # a changed page ended the conditional walk before this
+            position.unchanged += 1
+        position.pages += 1
+        position.next_url = next_url
+        return ListingPage(position.pages, repos)
+
+    def _wanted(self, repo: Repo) -> bool:
+        return _wanted(repo, self.target, self._allow)
+
+
+def _listing_params(path: str) -> dict[str, str | int]:
+    kind = "owner" if path.startswith("/users/") else "all"
+    return {"type": kind, **_LIST_PARAMS}
+
+
+def _unchanged(stored: Validator, page: Page) -> bool:
+    """A 304, or the last page read in full with the body and ``next`` link stored."""
+    if page.status == 304:
+        return True
+    return page.etag is not None and page.etag == stored.etag and page.next_url == stored.next_url
+
+
+def repo_objects(data: Any, url: str) -> list[Listed]:
+    """The repos of one listing page, each checked; a malformed one is a one-line error."""
+    repos = []
+    for index, item in enumerate(list_body(data, url), 1):
+        problem = _repo_problem(item)
+        if problem is not None:
+            raise RetriableApiError(
+                f"malformed repo listing from GET {url}: item {index} {problem}; discovery "
+                "stopped (a listing must be read whole): retry later",
+                url=url,
+            )
+        repos.append(Listed.of(item))
+    return repos
+
+
+def _repo_problem(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return f"is a JSON {json_type(item)}, not a repo object"
+    ident = item.get("id")
+    if not isinstance(ident, int) or isinstance(ident, bool):
+        return "has no integer 'id'"
+    full_name = item.get("full_name")
+    if not isinstance(full_name, str) or not all(full_name.partition("/")[::2]):
+        return "has no 'full_name' of the form owner/name"
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        return "has no 'name'"
+    return None
+
+
 async def discover_repos(
     client: GitHubClient,
     target: TargetSettings,
     validators: ValidatorStore | None = None,
     conditional: bool = False,
 ) -> list[Listed] | None:
-    """The org's repos (or a user's, when ``target.org`` is a user), filtered as configured.
+    """The whole listing in one go (dry runs): the wanted repos, each once, in order.
 
-    With ``conditional``, pages are asked "changed since?" with their stored ETags; None
-    means the listing did not change at all (and cost no budget).
+    With ``conditional``, None means the listing did not change at all.
     """
-    lister = _Lister(client, validators)
-    try:
-        repos = await lister.list_all(f"/orgs/{target.org}/repos", {"type": "all"}, conditional)
-    except SkippableApiError as exc:
-        if exc.status != 404:
-            raise
-        repos = await _list_user_repos(lister, target.org, conditional)
-    if repos is None:
-        return None
-    allow = {name.lower() for name in target.repos}
-    return [repo for repo in repos if _wanted(repo.fields, target, allow)]
+    listing = RepoListing(client, target, validators, ListingPosition(conditional=conditional))
+    seen: dict[int, Listed] = {}
+    while (page := await listing.next_page()) is not None:
+        if page.number == 0:
+            seen.clear()
+        for repo in page.repos:  # a repo created mid-listing may shift a page
+            seen.setdefault(repo.fields["id"], repo)
+    return None if listing.unchanged else list(seen.values())
 
 
-async def _list_user_repos(lister: _Lister, name: str, conditional: bool) -> list[Listed] | None:
-    try:
-        return await lister.list_all(f"/users/{name}/repos", {"type": "owner"}, conditional)
-    except SkippableApiError as exc:
-        if exc.status != 404:
-            raise
-        raise ConfigError(
-            f"no organization or user named '{name}' at {lister.client.api_url}: check target.org"
-        ) from None
-
-
-class _Lister:
-    def __init__(self, client: GitHubClient, validators: ValidatorStore | None) -> None:
-        self.client, self.validators = client, validators
-
-    async def list_all(
-        self, path: str, params: dict[str, str | int], conditional: bool
-    ) -> list[Listed] | None:
-        repos, unchanged = await self._walk(path, {**params, **_LIST_PARAMS}, conditional)
-        if conditional and not repos:
-            return None if unchanged else []
-        if unchanged:  # some pages changed, some did not: the full list needs every page
-            repos, _ = await self._walk(path, {**params, **_LIST_PARAMS}, conditional=False)
-        return repos
-
-    async def _walk(
-        self, path: str, params: dict[str, str | int], conditional: bool
-    ) -> tuple[list[Listed], int]:
-        paginator = LinkPaginator(path, params)
-        seen: dict[int, Listed] = {}
-        unchanged = 0
-        while not paginator.finished:
-            key = request_key(paginator.current_url, paginator.current_params)
-            stored = self.validators.get(key) if self.validators and conditional else None
-            page = await self.client.get_page(
-                paginator.current_url,
-                params=paginator.current_params,
-                etag=stored.etag if stored else None,
-            )
-            if page.status == 304 and stored is not None:
-                unchanged += 1
-                paginator.advance(stored.next_url)
-                continue
-            for repo in list_body(page.data, page.url):
-                if repo["id"] not in seen:  # a repo created mid-listing may shift a page
-                    seen[repo["id"]] = Listed.of(repo)
-            if self.validators is not None:
-                self.validators.remember(key, page.etag, page.last_modified, page.next_url)
-            paginator.advance(page.next_url)
-        return list(seen.values()), unchanged
+def read_listing(path: Path, offset: int) -> tuple[list[bytes], list[Repo]]:
+    """The envelope lines and kept fields of the repos a walk saved, each repo once."""
+    lines: list[bytes] = []
+    repos: list[Repo] = []
+    seen: set[Any] = set()
+    if offset == 0:
+        return lines, repos
+    with path.open("rb") as handle:
+        data = handle.read(offset)
+    for line in data.splitlines(keepends=True):
+        repo = codec.loads(line)["data"]
+        if repo["id"] not in seen:
+            seen.add(repo["id"])
+            lines.append(line)
+            repos.append({key: repo.get(key) for key in _KEPT_FIELDS})
+    return lines, repos
 
 
 def _wanted(repo: Repo, target: TargetSettings, allow: set[str]) -> bool:

@@ -12,10 +12,12 @@ settings, never from request headers.
     ├── ConfigError                     exit 2   unreadable/invalid config, missing token variable
     ├── CheckpointError                 exit 2
     │   ├── CorruptCheckpointError               not JSON, truncated, invalid, future version
-    │   └── DigestMismatchError                  config changed since the checkpoint was made
+    │   ├── DigestMismatchError                  config changed since the checkpoint was made
+    │   └── RawDataMismatchError                 a raw file shorter than the checkpoint records
     ├── LockHeldError                   exit 3   another run holds this dataset's lock
     ├── StorageError                    exit 1   the output folder cannot be written (ENOSPC...)
     ├── DataError                       exit 1   a record that cannot be exported
+    ├── ExportRefused                   exit 2   no dataset, or raw files short of the checkpoint
     ├── RateLimitExit                   exit 75  stopped on the rate limit (--on-rate-limit exit)
     ├── Interrupted                     exit 130 / 143
     └── ApiError                        exit 1   an HTTP answer we cannot use as data
@@ -66,6 +68,10 @@ class DigestMismatchError(CheckpointError):
     pass
 
 
+class RawDataMismatchError(CheckpointError):
+    """A raw file holds less than the checkpoint counts: only a human can mend it."""
+
+
 class LockHeldError(GhCollectError):
     exit_code = 3
 
@@ -76,6 +82,12 @@ class StorageError(GhCollectError):
 
 class DataError(GhCollectError):
     exit_code = 1
+
+
+class ExportRefused(GhCollectError):
+    """The raw files do not hold what the checkpoint says: exporting would publish less."""
+
+    exit_code = 2
 
 
 class RateLimitExit(GhCollectError):

@@ -23,6 +23,22 @@ Bounded memory - an external sort in three passes, per endpoint:
    append to Parquet. Row groups and files are cut at fixed row/byte counts of the sorted
    rows, so the output bytes do not depend on N, the sample or the workers.
 
+What is exported. With a checkpoint (read from ``raw_dir`` unless given), the dataset is what
+it says was collected: each repo x endpoint file is read up to the checkpoint's
+``byte_offset`` (bytes after the last save are cut and fetched again on resume, so they are
+never exported, a half-written last line included); a raw file missing or shorter than that
+offset, or a missing ``repos.jsonl`` after discovery, refuses the export (``ExportRefused``)
+before anything is touched, since publishing would replace good curated data with less.
+Without a checkpoint (a raw tree built by hand) every byte of every file is read.
+
+Bad data never blocks the export (issue "Nothing lost"): a value that cannot be typed is
+null in its column, kept in ``raw`` and counted per endpoint and column
+(``EndpointExport.untyped``); a record whose key (``id``) cannot be read cannot join the
+table and is dropped, counted (``EndpointExport.unkeyed``); both are logged on one line with
+the first place to look. Counts are over the records read, before deduplication. Only a line
+that is not UTF-8 JSON (the raw file damaged on disk, which the collector never writes) is
+a ``DataError``.
+
 Each pass holds about one flush, one bucket or one range at a time, so peak memory stays at
 a few hundred MiB whatever the dataset size, up to ``max_buckets * bucket_bytes`` (16 GiB) of
 raw JSON per endpoint; beyond that, buckets grow with the data. Spill files need free disk
@@ -52,6 +68,7 @@ import shutil
 import sys
 import time
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -65,7 +82,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gh_collect.atomic import fsync_path
-from gh_collect.errors import DataError, StorageError
+from gh_collect.checkpoint import (
+    DISCOVERY_PHASE,
+    CheckpointState,
+    CheckpointStatus,
+    read_checkpoint,
+)
+from gh_collect.errors import ConfigError, DataError, ExportRefused, StorageError
 from gh_collect.paths import DatasetPaths
 from gh_collect.schemas import (
     CURATED_SCHEMA,
@@ -123,6 +146,19 @@ class EndpointExport:
     duplicates_dropped: int
     rows_written: int
     output_files: tuple[Path, ...]
+    # column -> values that could not be typed: null in the column, kept in raw
+    untyped: Mapping[str, int] = field(default_factory=dict)
+    unkeyed: int = 0  # records dropped: their id cannot be read (still in the raw file)
+
+    def problems(self) -> str:
+        """One clause on what could not be typed or keyed; '' when all was clean."""
+        parts = []
+        if self.untyped:
+            columns = ", ".join(f"{name} {count:,}" for name, count in self.untyped.items())
+            parts.append(f"untyped values nulled ({columns})")
+        if self.unkeyed:
+            parts.append(f"{self.unkeyed:,} records without a readable id dropped")
+        return f"{self.endpoint}: {' and '.join(parts)}" if parts else ""
 
 
 @dataclass(frozen=True)
@@ -144,7 +180,9 @@ class ExportResult:
             f"{e.endpoint} {e.rows_written:,} rows ({e.duplicates_dropped:,} duplicates dropped)"
             for e in self.endpoints.values()
         ]
-        return f"{', '.join(parts)} in {self.elapsed_s:.1f}s"
+        problems = [p for p in (e.problems() for e in self.endpoints.values()) if p]
+        tail = f"; {'; '.join(problems)}; all kept in the raw files" if problems else ""
+        return f"{', '.join(parts)} in {self.elapsed_s:.1f}s{tail}"
 
 
 @dataclass(frozen=True)
@@ -173,20 +211,33 @@ class _Layout:
 
 
 def export_dataset(
-    paths: DatasetPaths, endpoints: Sequence[str], *, limits: ExportLimits | None = None
+    paths: DatasetPaths,
+    endpoints: Sequence[str],
+    *,
+    limits: ExportLimits | None = None,
+    state: CheckpointState | None = None,
 ) -> ExportResult:
-    """Rebuild the curated dataset from the raw files and publish it atomically."""
+    """Rebuild the curated dataset from the raw files and publish it atomically.
+
+    ``state``: the checkpoint the raw files must match; None reads ``paths.checkpoint`` when
+    it exists. Raises ExportRefused (nothing touched) when the raw files hold less than it.
+    """
     limits = limits or ExportLimits()
     started = time.monotonic()
     if not paths.raw_dir.is_dir():
-        raise DataError(f"nothing to export: {paths.raw_dir} does not exist; run collect first")
+        raise ExportRefused(f"no dataset at {paths.raw_dir}: run `gh-collect collect` first")
     order = _endpoint_order(endpoints)
+    if state is None and paths.checkpoint.exists():
+        state = read_checkpoint(paths.checkpoint)
+    if state is not None:
+        _refuse_if_short(_expected_everywhere(paths, state, order))  # before anything is touched
+    inputs = {e: _inputs(paths, state, e) for e in order}
     layout = _Layout.of(paths)
     try:
         _recover(layout)
         _prepare(layout)
         try:
-            results = _build_staging(paths, layout, order, limits)
+            results = _build_staging(paths, layout, inputs, limits)
             _publish(layout)
         except BaseException:
             _rollback(layout)
@@ -195,11 +246,36 @@ def export_dataset(
             shutil.rmtree(layout.spill, ignore_errors=True)
             _tidy(layout.work)
     except OSError as exc:
-        raise StorageError(
-            f"export to {layout.current} failed: {exc}; the previous curated data is kept"
-        ) from exc
+        raise _storage_error(layout, exc) from exc
     relocated = {e: _relocate(r, layout) for e, r in results.items()}
     return ExportResult(layout.current, relocated, time.monotonic() - started)
+
+
+def require_dataset(paths: DatasetPaths, collect_command: str) -> None:
+    """Refuse at once, creating nothing, when there is no dataset to export.
+
+    Called before the lock is taken: the lock file would create the dataset's folders.
+    ``collect_command`` is what the user should run instead.
+    """
+    root = paths.root
+    if root.exists() and not root.is_dir():
+        raise ConfigError(
+            f"output.root {root} is not a folder: set output.root to the folder that holds "
+            "the dataset (or a new, empty one)"
+        )
+    if not paths.checkpoint.is_file():
+        raise ExportRefused(f"no dataset at {paths.raw_dir}: run `{collect_command}` first")
+
+
+def _storage_error(layout: _Layout, exc: OSError) -> StorageError:
+    """One line: where it failed, why, what to do; read-only root and ENOSPC alike."""
+    where = f" at {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    return StorageError(
+        f"export to {layout.current} failed{where}: {reason}; free space, or make the output "
+        "root a writable folder with nothing in the way, then run again; "
+        "the previous curated data is kept"
+    )
 
 
 def _endpoint_order(endpoints: Sequence[str]) -> list[str]:
@@ -216,24 +292,107 @@ def _relocate(result: EndpointExport, layout: _Layout) -> EndpointExport:
     return replace(result, output_files=files)
 
 
-def _input_files(paths: DatasetPaths, endpoint: str) -> list[Path]:
-    """The endpoint's raw files in name order: that order breaks updated_at ties."""
+@dataclass(frozen=True)
+class _Input:
+    """One raw file and how many of its bytes are the dataset (None: all of them)."""
+
+    path: Path
+    limit: int | None = None
+
+    @property
+    def size(self) -> int:
+        size = self.path.stat().st_size
+        return size if self.limit is None else min(size, self.limit)
+
+
+def _inputs(paths: DatasetPaths, state: CheckpointState | None, endpoint: str) -> list[_Input]:
+    """The endpoint's raw files in name order (that order breaks updated_at ties).
+
+    Each file the checkpoint knows is read up to its saved offset; others are read whole.
+    """
     if endpoint == REPOS_ENDPOINT:
-        return [paths.repos_file] if paths.repos_file.is_file() else []
+        return [_Input(paths.repos_file)] if paths.repos_file.is_file() else []
+    expected = _expected_files(paths, state, endpoint) if state is not None else []
+    offsets: dict[Path, int] = {}
+    for path, offset in expected:
+        offsets[path] = max(offset, offsets.get(path, 0))  # two units, one file: the larger
     folder = paths.endpoint_dir(endpoint)
-    return sorted(folder.glob("repo=*.jsonl")) if folder.is_dir() else []
+    found = set(folder.glob("repo=*.jsonl")) if folder.is_dir() else set()
+    found |= {path for path in offsets if path.is_file()}
+    return [_Input(path, offsets.get(path)) for path in sorted(found)]
+
+
+def _expected_files(
+    paths: DatasetPaths, state: CheckpointState, endpoint: str
+) -> list[tuple[Path, int]]:
+    """(raw file, bytes the checkpoint says it holds) of each repo x ``endpoint`` unit.
+
+    The one place that knows which file holds a unit.
+    """
+    return [
+        (paths.unit_file(endpoint, repo), repo.endpoints[endpoint].byte_offset)
+        for repo in state.repos.values()
+        if endpoint in repo.endpoints
+    ]
+
+
+def _expected_everywhere(
+    paths: DatasetPaths, state: CheckpointState, endpoints: Sequence[str]
+) -> list[tuple[Path, int]]:
+    """Every file the export will read that the checkpoint vouches for, with its size.
+
+    ``repos.jsonl`` has no offset: once discovery finished with repos, it must not be empty.
+    """
+    discovery = state.phases.get(DISCOVERY_PHASE)
+    discovered = discovery is not None and discovery.status == CheckpointStatus.COMPLETE
+    expected = [(paths.repos_file, 1)] if discovered and state.repos else []
+    for endpoint in endpoints:
+        if endpoint != REPOS_ENDPOINT:
+            expected += _expected_files(paths, state, endpoint)
+    return expected
+
+
+def _refuse_if_short(expected: Sequence[tuple[Path, int]]) -> None:
+    """ExportRefused naming the damaged files, when any holds less than the checkpoint says."""
+    problems = [p for p in (_shortfall(path, offset) for path, offset in expected) if p]
+    if not problems:
+        return
+    if len(problems) == 1:
+        what = f"raw file {problems[0]}"
+    else:
+        what = (
+            f"{len(problems)} raw files are missing or shorter than the checkpoint says "
+            f"(first: {problems[0]})"
+        )
+    raise ExportRefused(
+        f"{what}: exporting would publish less than was collected, so the curated data is "
+        "kept as it is; restore the raw files, or run `gh-collect collect --force` to "
+        "harvest again"
+    )
+
+
+def _shortfall(path: Path, offset: int) -> str | None:
+    """What is wrong with ``path`` if it holds fewer than ``offset`` bytes, else None."""
+    if offset <= 0:
+        return None
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return f"{path} is missing (the checkpoint counts {offset:,} bytes)"
+    if size < offset:
+        return f"{path} has {size:,} of the {offset:,} bytes the checkpoint counts"
+    return None
 
 
 # --- building the staging tree ---------------------------------------------------------------
 
 
 def _build_staging(
-    paths: DatasetPaths, layout: _Layout, endpoints: Sequence[str], limits: ExportLimits
+    paths: DatasetPaths, layout: _Layout, inputs: Mapping[str, list[_Input]], limits: ExportLimits
 ) -> dict[str, EndpointExport]:
     """Write every endpoint's Parquet files under the staging folder."""
     results = {}
-    for endpoint in endpoints:
-        files = _input_files(paths, endpoint)
+    for endpoint, files in inputs.items():
         out_dir = layout.staging / paths.curated_endpoint_dir(endpoint).name
         spill = layout.spill / paths.curated_endpoint_dir(endpoint).name
         results[endpoint] = _export_endpoint(schema_for(endpoint), files, out_dir, spill, limits)
@@ -241,10 +400,10 @@ def _build_staging(
 
 
 def _export_endpoint(
-    schema: EndpointSchema, files: list[Path], out_dir: Path, spill: Path, limits: ExportLimits
+    schema: EndpointSchema, files: list[_Input], out_dir: Path, spill: Path, limits: ExportLimits
 ) -> EndpointExport:
     """Scan into hash buckets, dedupe each into id ranges, write the ranges in order."""
-    total_bytes = sum(f.stat().st_size for f in files)
+    total_bytes = sum(f.size for f in files)
     buckets = max(1, min(limits.max_buckets, math.ceil(total_bytes / limits.bucket_bytes)))
     workers = limits.workers if total_bytes >= limits.parallel_min_bytes else 1
     spill.mkdir(parents=True, exist_ok=True)
@@ -257,10 +416,40 @@ def _export_endpoint(
     pa.default_memory_pool().release_unused()  # cached arenas back to the OS before the next
     read = sum(s.records for s in scans)
     skipped = sum(s.skipped for s in scans)
+    unkeyed = sum(s.unkeyed for s in scans)
     kept = sum(r.rows for r in runs)
-    return EndpointExport(
-        schema.endpoint, len(files), read, skipped, read - skipped - kept, kept, written
+    untyped = _untyped_counts(schema, scans)
+    result = EndpointExport(
+        schema.endpoint,
+        len(files),
+        read,
+        skipped,
+        read - skipped - unkeyed - kept,
+        kept,
+        written,
+        untyped,
+        unkeyed,
     )
+    _warn_problems(result, scans)
+    return result
+
+
+def _untyped_counts(schema: EndpointSchema, scans: Sequence[_ScanOutput]) -> dict[str, int]:
+    """Summed over the scans, in column order (deterministic, whatever the workers)."""
+    total: Counter[str] = Counter()
+    for scan in scans:
+        total.update(dict(scan.untyped))
+    return {c.name: total[c.name] for c in schema.columns if total[c.name]}
+
+
+def _warn_problems(result: EndpointExport, scans: Sequence[_ScanOutput]) -> None:
+    """One log line per endpoint with bad data, naming the first record dropped."""
+    problems = result.problems()
+    if not problems:
+        return
+    firsts = [scan.first_unkeyed for scan in scans if scan.first_unkeyed]
+    where = f"; first dropped: {min(firsts)[2]}" if firsts else ""
+    log.warning("%s, kept in the raw files%s", problems, where)
 
 
 def _remove_files(paths: Iterable[str]) -> None:
@@ -294,7 +483,7 @@ class _ScanTask:
     """One worker's share of the files; picklable, so it runs the same anywhere."""
 
     endpoint: str
-    files: tuple[tuple[int, str], ...]  # (global file index, path)
+    files: tuple[tuple[int, str, int | None], ...]  # (global file index, path, bytes to read)
     buckets: int
     folder: str
     name: str
@@ -322,11 +511,14 @@ class _ScanOutput:
     records: int
     skipped: int
     samples: tuple[int, ...]  # every k-th id seen, to choose the id ranges of phase 2
+    untyped: tuple[tuple[str, int], ...] = ()  # column -> values nulled
+    unkeyed: int = 0  # records dropped: no readable id
+    first_unkeyed: tuple[int, int, str] | None = None  # (file index, line, message)
 
 
 def _scan_all(
     schema: EndpointSchema,
-    files: list[Path],
+    files: list[_Input],
     buckets: int,
     spill: Path,
     limits: ExportLimits,
@@ -340,49 +532,91 @@ def _scan_all(
     return _map(_scan, tasks, workers)
 
 
-def _split_files(files: list[Path], shares: int) -> list[tuple[tuple[int, str], ...]]:
+def _split_files(files: list[_Input], shares: int) -> list[tuple[tuple[int, str, int | None], ...]]:
     """Balance files by size over ``shares`` groups (largest first onto the lightest)."""
-    groups: list[list[tuple[int, str]]] = [[] for _ in range(max(1, shares))]
+    groups: list[list[tuple[int, str, int | None]]] = [[] for _ in range(max(1, shares))]
     weights = [0] * len(groups)
-    sized = sorted(enumerate(files), key=lambda item: -item[1].stat().st_size)
-    for index, path in sized:
+    sized = sorted(((f.size, i, f) for i, f in enumerate(files)), key=lambda item: -item[0])
+    for size, index, file in sized:
         lightest = weights.index(min(weights))
-        groups[lightest].append((index, str(path)))
-        weights[lightest] += path.stat().st_size
-    return [tuple(sorted(group)) for group in groups if group]
+        groups[lightest].append((index, str(file.path), file.limit))
+        weights[lightest] += size
+    return [tuple(sorted(group, key=lambda item: item[0])) for group in groups if group]
 
 
 def _scan(task: _ScanTask) -> _ScanOutput:
     """Read the task's files line by line into the bucket spiller."""
     schema = schema_for(task.endpoint)
-    spiller = _Spiller(schema, task, dict(task.files))
-    records = skipped = 0
-    for src, path in task.files:
-        for line_no, line in _lines(path):
-            records += 1
-            row = _extract(schema, line, path, line_no)
-            if row is None:
-                skipped += 1
-                continue
-            spiller.add(row, src, line_no, len(line))
+    spiller = _Spiller(schema, task)
+    tally = _Tally()
+    for src, path, limit in task.files:
+        for line_no, line in _lines(path, limit):
+            row = tally.extract(schema, line, (src, path, line_no))
+            if row is not None:
+                spiller.add(row, src, line_no, len(line))
     spiller.flush()
-    pieces = tuple(spiller.pieces)
-    return _ScanOutput(pieces, tuple(spiller.files), records, skipped, tuple(spiller.samples))
+    return _ScanOutput(
+        tuple(spiller.pieces),
+        tuple(spiller.files),
+        tally.records,
+        tally.skipped,
+        tuple(spiller.samples),
+        tuple(sorted(spiller.untyped.items())),
+        tally.unkeyed,
+        tally.first_unkeyed,
+    )
 
 
-def _lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) of each non-blank line, read one at a time."""
+class _Tally:
+    """Lines read, skipped on purpose, and dropped for want of a readable key."""
+
+    def __init__(self) -> None:
+        self.records = self.skipped = self.unkeyed = 0
+        self.first_unkeyed: tuple[int, int, str] | None = None
+
+    def extract(
+        self, schema: EndpointSchema, line: bytes, where: tuple[int, str, int]
+    ) -> Row | None:
+        """The line's row, or None when it is skipped or dropped (and counted)."""
+        src, path, line_no = where
+        self.records += 1
+        try:
+            row = _extract(schema, line, path, line_no)
+        except FieldError as exc:  # no readable key: the record cannot join the table
+            self.unkeyed += 1
+            self.first_unkeyed = self.first_unkeyed or (
+                src,
+                line_no,
+                f"{path} line {line_no}: {exc}",
+            )
+            return None
+        if row is None:
+            self.skipped += 1
+        return row
+
+
+def _lines(path: str, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of each non-blank line in the first ``limit`` bytes, one at a time.
+
+    The checkpoint's offsets fall between lines; a line cut by the limit is yielded cut (and
+    then fails as JSON that is cut short).
+    """
+    left = math.inf if limit is None else limit
     with Path(path).open("rb") as handle:
         for line_no, line in enumerate(handle, 1):
+            if left <= 0:
+                return
+            if len(line) > left:
+                line = line[: int(left)]
+            left -= len(line)
             if not line.isspace():
                 yield line_no, line
 
 
 def _extract(schema: EndpointSchema, line: bytes, path: str, line_no: int) -> Row | None:
+    """The line's row; FieldError when its key cannot be read, DataError when not JSON."""
     try:
         return schema.extract(line)
-    except FieldError as exc:
-        raise DataError(f"{path} line {line_no}: {exc}; this record cannot be exported") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} line {line_no}: not UTF-8 text ({exc.reason})") from None
     except ValueError as exc:  # json.JSONDecodeError
@@ -397,16 +631,16 @@ class _Spiller:
     ``_MAX_SAMPLES`` is reached), from which phase 2 picks evenly filled id ranges.
     """
 
-    def __init__(self, schema: EndpointSchema, task: _ScanTask, paths: Mapping[int, str]):
+    def __init__(self, schema: EndpointSchema, task: _ScanTask):
         self._schema = schema
         self._task = task
-        self._paths = paths
         self._spill_schema = _spill_schema(schema)
         self._rows: list[list[Row]] = [[] for _ in range(task.buckets)]
         self._where: list[list[tuple[int, int]]] = [[] for _ in range(task.buckets)]
         self._buffered = 0
         self._seen = 0
         self._step = 1
+        self.untyped: Counter[str] = Counter()
         self.samples: list[int] = []
         self.pieces: list[_Piece] = []
         self.files: list[str] = []
@@ -445,13 +679,7 @@ class _Spiller:
 
     def _batch(self, bucket: int) -> pa.RecordBatch:
         where = self._where[bucket]
-        try:
-            batch = self._schema.to_batch(self._rows[bucket])
-        except FieldError as exc:
-            src, line_no = where[exc.row or 0]
-            raise DataError(
-                f"{self._paths[src]} line {line_no}: {exc}; this record cannot be exported"
-            ) from None
+        batch = self._schema.to_batch(self._rows[bucket], self.untyped)
         sources, lines = zip(*where, strict=True)
         positions = [pa.array(sources, pa.int32()), pa.array(lines, pa.int64())]
         return pa.RecordBatch.from_arrays([*batch.columns, *positions], schema=self._spill_schema)

@@ -1,4 +1,11 @@
-"""manifest.json: what a finished run holds, for people and for the next program in line."""
+"""manifest.json: what a finished run holds, for people and for the next program in line.
+
+Its ``export`` section is the last export's result (``export_section``): per endpoint what
+was read and written, plus ``untyped`` (endpoint -> column -> values that could not be typed,
+null in the curated column, kept in raw) and ``dropped`` (endpoint -> records without a
+readable id, left out of the curated table, kept in raw). ``gh-collect export`` rewrites just
+that section (``update_export``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from typing import Any
 
 from gh_collect.checkpoint import CheckpointState
 from gh_collect.config import Config
+from gh_collect.errors import StorageError
 from gh_collect.paths import DatasetPaths
 from gh_collect.storage import write_atomic
 
@@ -42,12 +50,52 @@ def build_manifest(
         "counts": _counts(state, config.endpoints),
         "files": _files(paths),
         "failures": failures,
-        "export": _jsonable(exported),
+        "export": export_section(exported),
     }
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    write_atomic(path, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+    """Replace manifest.json atomically; any failure is one StorageError line, never half a file."""
+    data = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write manifest.json: {exc.strerror or exc} ({path}); free space, or "
+            "remove the folder or file in its place, then run again"
+        ) from None
+
+
+def update_export(path: Path, exported: Any) -> None:
+    """After ``gh-collect export``: the manifest's ``export`` section describes the new data.
+
+    No manifest yet (no run has ended): nothing to update, the run that ends writes one. One
+    that is not a JSON object is replaced by its export section alone.
+    """
+    if not path.exists() and not path.is_symlink():
+        return
+    manifest = _read_object(path)
+    manifest["export"] = export_section(exported)
+    write_manifest(path, manifest)
+
+
+def _read_object(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (OSError, ValueError):  # a folder in its place fails again, clearly, on the write
+        return {"format_version": MANIFEST_VERSION}
+    return manifest if isinstance(manifest, dict) else {"format_version": MANIFEST_VERSION}
+
+
+def export_section(exported: Any) -> dict[str, Any] | None:
+    """An ExportResult as JSON, with the untyped and dropped counts summed up front."""
+    section = _jsonable(exported)
+    if not isinstance(section, dict):
+        return section  # type: ignore[no-any-return]
+    endpoints = section.get("endpoints") or {}
+    section["untyped"] = {e: r["untyped"] for e, r in endpoints.items() if r.get("untyped")}
+    section["dropped"] = {e: r["unkeyed"] for e, r in endpoints.items() if r.get("unkeyed")}
+    return section
 
 
 def _counts(state: CheckpointState, endpoints: Sequence[str]) -> dict[str, dict[str, Any]]:

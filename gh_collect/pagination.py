@@ -16,7 +16,16 @@ from urllib.parse import urlencode
 
 from gh_collect.errors import RetriableApiError, SkippableApiError
 
-__all__ = ["LinkPaginator", "list_body", "parse_link_header"]
+__all__ = [
+    "PER_PAGE",
+    "LinkPaginator",
+    "json_type",
+    "list_body",
+    "object_items",
+    "parse_link_header",
+]
+
+PER_PAGE = 100  # GitHub's maximum page size: the fewest requests for a list
 
 # One link-value: ``<URL>`` followed by its parameters up to the next ``<`` (RFC 8288).
 _LINK_VALUE = re.compile(r"<([^>]*)>([^<]*)")
@@ -37,6 +46,31 @@ def list_body(data: Any, url: str) -> list[Any]:
             url=url,
         )
     return data
+
+
+def object_items(data: Any, url: str) -> list[dict[str, Any]]:
+    """``list_body`` of a page whose every item must be a JSON object (pulls, issues).
+
+    An item that is not one makes the page malformed (retriable, the unit fails if it
+    lasts): skipping it would lose a record silently, keeping it would break every reader.
+    """
+    items = list_body(data, url)
+    for index, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise RetriableApiError(
+                f"malformed response from GET {url}: item {index} is a JSON {json_type(item)}, "
+                "not an object; retry later with --retry-failed",
+                url=url,
+            )
+    return items
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
+    return names.get(type(value), "object" if isinstance(value, dict) else type(value).__name__)
 
 
 def parse_link_header(value: str | None) -> dict[str, str]:

@@ -13,7 +13,7 @@ import os
 import shutil
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -23,13 +23,14 @@ import httpx
 from gh_collect.checkpoint import (
     CheckpointManager,
     CheckpointStatus,
+    DiscoveryProgress,
     EndpointProgress,
     strategy_from_settings,
 )
 from gh_collect.client import GitHubClient, RateLimit
 from gh_collect.conditional import KnownVersions, ValidatorStore, request_key
 from gh_collect.config import Config
-from gh_collect.discovery import discover_repos
+from gh_collect.discovery import ListingPosition, RepoListing, read_listing
 from gh_collect.endpoints import ENDPOINTS, JsonObject, Window
 from gh_collect.errors import (
     ConfigError,
@@ -42,7 +43,7 @@ from gh_collect.errors import (
     UsageError,
 )
 from gh_collect.manifest import build_manifest, write_manifest
-from gh_collect.pagination import LinkPaginator, list_body
+from gh_collect.pagination import PER_PAGE, LinkPaginator, object_items
 from gh_collect.paths import DatasetPaths
 from gh_collect.progress import LogReporter, Reporter
 from gh_collect.quota import Quota, QuotaReached
@@ -121,6 +122,8 @@ class _Run:
         with checkpoint:
             self.cp = checkpoint
             self._open_checkpoint()
+            if self.options.from_repo is not None and checkpoint.state.repos:
+                checkpoint.check_from_repo(self.options.from_repo)  # before any request
             self.validators = ValidatorStore(
                 self.paths.validators, checkpoint.state.validators_offset, self.store
             )
@@ -191,36 +194,69 @@ class _Run:
         return all(self.cp.state.phases[name].status in ended for name in phases)
 
     def _begin_refresh(self) -> None:
-        """Mark every completed unit for a conditional re-walk, in one save."""
+        """Mark every completed unit (from ``--from-repo`` on) for a conditional re-walk,
+        in one save; repos before it keep their complete data untouched."""
         self.cp.state.refreshes += 1
         self.cp.set_current_phase(DISCOVERY)
+        repos = list(self.cp.state.repos)
+        if self.options.from_repo is not None:
+            repos = repos[len(self.cp.repos_before(self.options.from_repo)) :]
         for endpoint in self.phases:
             self.cp.set_current_phase(endpoint)
-            for repo in self.cp.state.repos:
+            for repo in repos:
                 if self.cp.is_repo_endpoint_complete(repo, endpoint):
                     self.cp.begin_refresh(repo, endpoint)
         self.cp.save(f"refresh {self.cp.state.refreshes} start")
         self.reporter.info("dataset complete: refreshing what changed since the last run")
 
     async def _discover(self, client: GitHubClient) -> None:
+        """Walk the listing page by page, each page saved with the checkpoint that counts it
+        (repos.partial.jsonl), so a stopped discovery resumes at its next page."""
         self.cp.set_current_phase(DISCOVERY)
         self.reporter.info(f"discovering repos of {self.config.target.org}")
-        refresh = self.cp.state.refreshes > 0
-        listed = await discover_repos(client, self.config.target, self.validators, refresh)
+        fresh = DiscoveryProgress(conditional=self.cp.state.refreshes > 0)
+        saved = self.cp.state.discovery or fresh
+        position = ListingPosition(**saved.model_dump(exclude={"byte_offset"}))
+        listing = RepoListing(client, self.config.target, self.validators, position)
+        pages = _LazySink(self.store, self.paths.discovery_pages, saved.byte_offset)
+        try:
+            while (page := await listing.next_page()) is not None:
+                fetched_at = now_iso()
+                lines = (
+                    envelope_line("repos", r.fields["full_name"], page.number, fetched_at, r.text)
+                    for r in page.repos
+                )
+                pages.append(b"".join(lines))
+                self._record_discovery(listing.position, pages.offset, pages=1)
+                await self.cp.maybe_save_async()
+        finally:  # a stop mid-page: the position as of the last page (and org or user)
+            self._record_discovery(listing.position, pages.offset)
+            pages.release()
+        if listing.unchanged:  # every page as stored: the listing did not change
+            self._end_discovery()
+        else:
+            self._adopt_listing(pages.offset)
+
+    def _record_discovery(self, position: ListingPosition, offset: int, pages: int = 0) -> None:
+        """Where the walk stands, with the bytes and validators it counts: one step."""
+        progress = DiscoveryProgress(**asdict(position), byte_offset=offset)
+        self.cp.update_discovery(progress, pages=pages)
         self.cp.record_validators(self.validators.offset)
-        if listed is None:  # 304: the listing did not change
-            self.cp.mark_phase_complete(DISCOVERY)
-            return
-        repos = [repo.fields for repo in listed]
+
+    def _adopt_listing(self, offset: int) -> None:
+        """The walk is done: its repos become repos.jsonl and the checkpoint's repo list."""
+        lines, repos = read_listing(self.paths.discovery_pages, offset)
         self._report_vanished(repos)
-        fetched_at = now_iso()
-        write_lines_atomic(
-            self.paths.repos_file,
-            (envelope_line("repos", r.fields["full_name"], 1, fetched_at, r.text) for r in listed),
-        )
+        write_lines_atomic(self.paths.repos_file, lines)
         self.cp.update_repos(repos)
-        self.cp.mark_phase_complete(DISCOVERY)
+        self._size_hints = None
+        self._end_discovery()
         self.reporter.info(f"discovered {len(repos)} repos", repos=len(repos))
+
+    def _end_discovery(self) -> None:
+        self.cp.update_discovery(None)
+        self.cp.mark_phase_complete(DISCOVERY)  # saves: the partial pages are not needed now
+        self.paths.discovery_pages.unlink(missing_ok=True)
 
     async def _run_phase(self, client: GitHubClient, endpoint: str) -> None:
         todo = self.cp.get_repos_to_process(
@@ -280,7 +316,7 @@ class _Run:
     async def _walk(self, client: GitHubClient, repo: str, endpoint: str) -> tuple[int, int]:
         """Fetch the pages of one repo x endpoint not yet saved, appending each exactly once."""
         progress = self._walk_start(repo, endpoint)
-        path = self.paths.endpoint_file(endpoint, self.cp.state.repos[repo].name)
+        path = self.paths.unit_file(endpoint, self.cp.state.repos[repo])
         sink = self.store.open(path, progress.byte_offset)
         known = KnownVersions(path, progress.byte_offset) if progress.refreshing else None
         try:
@@ -309,10 +345,15 @@ class _Run:
             self.store.release(path)
 
     def _walk_start(self, repo: str, endpoint: str) -> EndpointProgress:
-        """A retried failure with no saved next page starts over, its file cut back to zero."""
+        """A retried failure with no saved next page walks again from the first page: as a
+        refresh if the unit holds data (kept, only changes appended; a refresh that failed
+        on its first page), from zero if it holds nothing."""
         progress = self.cp.endpoint_progress(repo, endpoint)
         if progress.status == CheckpointStatus.FAILED and not progress.next_url:
-            self.cp.reset_repo_endpoint(repo, endpoint)
+            if progress.holds_data:
+                self.cp.begin_refresh(repo, endpoint)
+            else:
+                self.cp.reset_repo_endpoint(repo, endpoint)
             progress = self.cp.endpoint_progress(repo, endpoint)
         return progress
 
@@ -327,28 +368,32 @@ class _Run:
         """One page: the records to append and the next URL (None: the walk is done).
 
         A refresh asks "changed since?" with the stored ETag; 304 costs no budget and means
-        nothing to append. Pages read in full record their ETag in the same step as their data.
+        nothing to append. A full last page is read in full instead (see
+        ``Validator.settled``). Pages read in full record their ETag in the same step as
+        their data.
         """
         stored = self.validators.get(key) if known is not None else None
+        ask = stored if stored is not None and stored.may_answer_304 else None
         moved = stored.location if stored else None
         page = await client.get_page(
             moved or paginator.current_url,
             params=None if moved else paginator.current_params,
-            etag=stored.etag if stored else None,
-            last_modified=stored.last_modified if stored else None,
+            etag=ask.etag if ask else None,
+            last_modified=ask.last_modified if ask else None,
         )
-        if page.status == 304 and stored is not None:
-            return [], stored.next_url
-        items = list_body(page.data, page.url)
+        if page.status == 304 and ask is not None:
+            return [], ask.next_url
+        items = object_items(page.data, page.url)
         kept, past_window = ENDPOINTS[endpoint].select(items, self.window)
         next_url = None if past_window else page.next_url
         if known is not None:
             kept = known.changed(kept)
         self.cp.record_validators(
             self.validators.remember(
-                key, page.etag, page.last_modified, next_url, page.moved_to or moved
+                key, page.etag, page.last_modified, next_url, page.moved_to or moved,
+                settled=past_window or len(items) < PER_PAGE,
             )
-        )
+        )  # fmt: skip
         return kept, next_url
 
     def _paginator(self, repo: str, endpoint: str) -> LinkPaginator | None:
@@ -392,6 +437,7 @@ class _Run:
 
     def _finish(self, requests: int) -> RunResult:
         failures = _failures(self.cp)
+        pending = self._warn_pending()
         self.cp.state.export_pending = True
         self.cp.save("harvest done: exporting")
         exported = None
@@ -402,11 +448,56 @@ class _Run:
         manifest = build_manifest(
             self.config, self.paths, self.cp.state, self.started_at, requests, failures, exported
         )
+        if pending:  # exit 0 and "complete" mean the whole dataset: this run left some out
+            manifest["status"] = "partial"
         write_manifest(self.paths.manifest, manifest)
         self.cp.state.export_pending = False
         self.cp.save("run end")
         records = {name: count["records"] for name, count in manifest["counts"].items()}
-        return RunResult(1 if failures else 0, self.paths, records, failures, requests, manifest)
+        code = 1 if failures or pending else 0
+        return RunResult(code, self.paths, records, failures, requests, manifest)
+
+    def _warn_pending(self) -> int:
+        """Units this run left uncollected (``--from-repo``, ``--only``), with what to do."""
+        state = self.cp.state
+        pending = [
+            name
+            for name, repo in state.repos.items()
+            if any(repo.endpoints[endpoint].pending for endpoint in state.endpoints)
+        ]
+        wanted = self.options.from_repo
+        if wanted is not None and pending:
+            before = set(self.cp.repos_before(wanted))
+            count = sum(name in before for name in pending)
+            self.reporter.warning(
+                f"{count} repos before {wanted} are not collected yet: "
+                "run without --from-repo to finish"
+            )
+        elif pending:
+            self.reporter.warning(
+                f"{len(pending)} repos are not collected yet for every endpoint: "
+                "run without --only to finish"
+            )
+        return len(pending)
+
+
+class _LazySink:
+    """A raw file opened (cut back to ``offset``) only once there is something to keep in it
+    or it exists: a discovery stopped before its first repo leaves no empty file behind."""
+
+    def __init__(self, store: RawStore, path: Path, offset: int) -> None:
+        self.store, self.path, self.offset = store, path, offset
+        self._sink = store.open(path, offset) if offset or path.exists() else None
+
+    def append(self, data: bytes) -> None:
+        if data and self._sink is None:
+            self._sink = self.store.open(self.path, self.offset)
+        if self._sink is not None:
+            self.offset = self._sink.append(data)
+
+    def release(self) -> None:
+        if self._sink is not None:
+            self.store.release(self.path)
 
 
 def _open_issue_counts(repos_file: Path) -> dict[str, int]:
@@ -494,13 +585,14 @@ def _ensure_writable(folder: Path) -> None:
 
 
 def _has_raw_data(paths: DatasetPaths) -> bool:
-    return paths.repos_file.exists() or any(paths.raw_dir.glob("endpoint=*/*.jsonl"))
+    listed = paths.repos_file.exists() or paths.discovery_pages.exists()
+    return listed or any(paths.raw_dir.glob("endpoint=*/*.jsonl"))
 
 
 def _remove_raw_data(paths: DatasetPaths) -> None:
     for folder in paths.raw_dir.glob("endpoint=*"):
         shutil.rmtree(folder)
-    for path in (paths.repos_file, paths.manifest, paths.validators):
+    for path in (paths.repos_file, paths.discovery_pages, paths.manifest, paths.validators):
         path.unlink(missing_ok=True)
 
 

@@ -9,29 +9,34 @@ Parquet layout and the extraction can never drift apart. Every row ends with ``r
 object exactly as the raw file holds it, so nothing the server sent is lost even when a field
 has no typed column.
 
-Validation is split for speed and precision:
+Whatever the server sent, one bad field never costs the record (issue "Nothing lost"):
 
-* per line (``extract``): the envelope must be a JSON object whose ``data`` is an object with
-  an integer ``id`` (the deduplication key); nested objects (``user``, ``head``, ``base``) and
-  ``labels`` must have the expected shape;
+* per line (``extract``): only the KEY is required. The envelope must be a JSON object whose
+  ``data`` is an object with an integer ``id`` in the 64-bit range (the deduplication key);
+  otherwise ``FieldError`` and the exporter drops the record from the curated table (counted,
+  and still in the raw file). A nested object (``user``, ``head``, ``base``) or ``labels`` of
+  the wrong shape gives ``UNTYPED`` for its columns instead of an error;
 * per batch (``to_batch``): scalar columns are type-checked with one pass over each column and
-  converted by pyarrow in bulk; only when that fails is the batch scanned again to find the
-  first offending row, so a clean dataset pays almost nothing for the checks.
+  converted by pyarrow in bulk; only when that fails is the column scanned again, and each
+  value that cannot be typed (``UNTYPED``, a wrong JSON type, a timestamp without a zone, an
+  integer beyond 64 bits) becomes null in its column and is counted under the column's name.
+  A clean dataset pays almost nothing for the checks.
 
-Both raise ``FieldError``, which names the JSON field and (for batches) the row; the exporter
-adds the file and line and turns it into a ``DataError``. Missing or null fields are nulls,
-never errors: GitHub omits fields freely across API versions.
+The value itself is never lost: ``raw`` keeps the object exactly as sent. Missing or null
+fields are plain nulls, not counted: GitHub omits fields freely across API versions.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gh_collect import codec
 
@@ -54,28 +59,28 @@ _ALLOWED: dict[str, frozenset[type]] = {
     "timestamp": frozenset({str, type(None)}),
     "labels": frozenset({list, type(None)}),
 }
-_EXPECTED = {
-    "int": "an integer",
-    "str": "a string",
-    "bool": "true or false",
-    "timestamp": "an ISO 8601 timestamp with a zone such as 2025-01-31T12:00:00Z",
-    "labels": "a list of label names",
-}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Arrow's cast to a zoned timestamp needs one of these at the end; without it, it fails.
+_ZONE_SUFFIX = r"(Z|[+-]\d{2}(:?\d{2})?)$"
 
 
 class FieldError(Exception):
-    """A field with a value that cannot go into its typed column.
+    """A record whose key cannot be read (``extract``): it cannot join the curated table."""
 
-    ``row`` is the index in the batch given to ``to_batch`` (None when raised for one line);
-    the exporter maps it back to a file and line.
-    """
-
-    def __init__(self, field: str, problem: str, row: int | None = None) -> None:
+    def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"field '{field}' {problem}")
         self.field = field
         self.problem = problem
-        self.row = row
+
+
+class _Untyped:
+    """The marker a getter returns for a value of the wrong shape (``to_batch`` nulls it)."""
+
+    def __repr__(self) -> str:
+        return "UNTYPED"
+
+
+UNTYPED = _Untyped()
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,8 @@ class EndpointSchema:
         """The row for one raw JSONL line (``id`` first), or None if the record is not kept.
 
         Raises ``ValueError`` (``UnicodeDecodeError``, ``json.JSONDecodeError``) for a line
-        that is not UTF-8 JSON and ``FieldError`` for JSON of the wrong shape.
+        that is not UTF-8 JSON and ``FieldError`` when the key cannot be read (the envelope
+        or ``data`` not an object, ``id`` not a 64-bit integer); other fields never raise.
         """
         envelope, raw = parse_envelope(line)
         data = envelope.get("data")
@@ -114,63 +120,89 @@ class EndpointSchema:
         if self.drop_pull_requests and "pull_request" in data:
             return None  # the issues list also serves PRs; the pulls endpoint holds them
         record_id = data.get("id")
-        if type(record_id) is not int:
+        if type(record_id) is not int or not _INT64_MIN <= record_id <= _INT64_MAX:
             problem = "is missing" if record_id is None else f"is {_describe(record_id)}"
-            raise FieldError("id", f"{problem}, expected an integer (the deduplication key)")
+            raise FieldError("id", f"{problem}, expected a 64-bit integer (the key)")
         return (*[column.get(data, envelope) for column in self.columns], raw)
 
-    def to_batch(self, rows: Sequence[Row]) -> pa.RecordBatch:
-        """Typed arrays for ``rows``; FieldError(row=i) names the first value that doesn't fit."""
+    def to_batch(self, rows: Sequence[Row], untyped: Counter[str] | None = None) -> pa.RecordBatch:
+        """Typed arrays for ``rows``; each value that doesn't fit is null, counted in ``untyped``.
+
+        ``untyped`` maps column name -> values nulled (added to, so a caller can sum batches).
+        """
+        counts = Counter[str]() if untyped is None else untyped
         values = list(zip(*rows, strict=True)) if rows else [()] * (len(self.columns) + 1)
-        arrays = [
-            _to_array(col, list(vals)) for col, vals in zip(self.columns, values, strict=False)
-        ]
+        arrays = []
+        for column, column_values in zip(self.columns, values, strict=False):
+            array, nulled = _to_array(column, list(column_values))
+            arrays.append(array)
+            if nulled:
+                counts[column.name] += nulled
         arrays.append(pa.array(values[-1], type=pa.string()))  # UTF-8 bytes, as read
         return pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema)
 
 
-def _to_array(column: Column, values: list[object]) -> pa.Array:
-    """Check the Python types of a whole column at once, then convert it in bulk."""
-    if not set(map(type, values)) <= _ALLOWED[column.kind]:
-        allowed = _ALLOWED[column.kind]
-        row = next(i for i, v in enumerate(values) if type(v) not in allowed)
-        raise _wrong(column, values[row], row)
+def _to_array(column: Column, values: list[object]) -> tuple[pa.Array, int]:
+    """The column's array and how many values were nulled because they could not be typed.
+
+    The Python types of the whole column are checked at once, then converted in bulk; a
+    failure costs a second pass over this column only.
+    """
+    allowed = _ALLOWED[column.kind]
+    nulled = 0
+    if not set(map(type, values)) <= allowed:
+        values, nulled = _null_where(values, lambda v: type(v) not in allowed)
     if column.kind == "int":
-        return _ints(column, values)
-    if column.kind == "timestamp":
-        return _timestamps(column, values)
-    if column.kind in ("str", "labels"):
-        return _strings(values, _ARROW_TYPES[column.kind])
-    return pa.array(values, type=_ARROW_TYPES[column.kind])
+        array, more = _ints(values)
+    elif column.kind == "timestamp":
+        array, more = _timestamps(values)
+    elif column.kind in ("str", "labels"):
+        array, more = _strings(values, _ARROW_TYPES[column.kind]), 0
+    else:
+        array, more = pa.array(values, type=_ARROW_TYPES[column.kind]), 0
+    return array, nulled + more
 
 
-def _ints(column: Column, values: list[object]) -> pa.Array:
+def _null_where(values: list[object], bad: Callable[[object], bool]) -> tuple[list[object], int]:
+    """``values`` with each bad one replaced by None, and how many there were."""
+    flags = [bad(v) for v in values]
+    return [None if flag else v for v, flag in zip(values, flags, strict=True)], sum(flags)
+
+
+def _ints(values: list[object]) -> tuple[pa.Array, int]:
     try:
-        return pa.array(values, type=pa.int64())
+        return pa.array(values, type=pa.int64()), 0
     except (OverflowError, pa.ArrowException):
-        row = next(
-            i
-            for i, v in enumerate(values)
-            if isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX
+        values, nulled = _null_where(
+            values, lambda v: isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX
         )
-        raise FieldError(
-            column.source, f"is {values[row]}, outside the 64-bit range", row
-        ) from None
+        return pa.array(values, type=pa.int64()), nulled
 
 
-def _timestamps(column: Column, values: list[object]) -> pa.Array:
-    """Parse in bulk with Arrow's ISO 8601 cast; a value without a zone is rejected."""
+def _timestamps(values: list[object]) -> tuple[pa.Array, int]:
+    """Parse in bulk with Arrow's ISO 8601 cast; a value without a zone is ambiguous: null.
+
+    On failure, values without a zone (the common case: a server that drops it everywhere)
+    are nulled in bulk first; only what still fails is parsed one value at a time.
+    """
     strings = _strings(values)
     try:
-        return strings.cast(TIMESTAMP)
+        return strings.cast(TIMESTAMP), 0
     except pa.ArrowException:
-        for row, value in enumerate(values):
-            if value is not None and not _parses_as_timestamp(value):
-                raise _wrong(column, value, row) from None
-        raise  # pragma: no cover - the bulk cast failed but no single value does
+        pass
+    zoned = pc.match_substring_regex(strings, _ZONE_SUFFIX)
+    nulled: int = pc.sum(pc.invert(zoned)).as_py() or 0
+    strings = pc.if_else(zoned, strings, pa.scalar(None, pa.string()))
+    try:
+        return strings.cast(TIMESTAMP), nulled
+    except pa.ArrowException:
+        cleaned, more = _null_where(strings.to_pylist(), lambda v: not _parses_as_timestamp(v))
+        return _strings(cleaned).cast(TIMESTAMP), nulled + more
 
 
 def _parses_as_timestamp(value: object) -> bool:
+    if value is None:
+        return True
     try:
         pa.array([value], type=pa.string()).cast(TIMESTAMP)
     except (pa.ArrowException, UnicodeEncodeError):
@@ -196,12 +228,6 @@ def _repair(value: Any) -> Any:
     if isinstance(value, list):
         return [_repair(v) for v in value]
     return value
-
-
-def _wrong(column: Column, value: object, row: int | None = None) -> FieldError:
-    return FieldError(
-        column.source, f"is {_describe(value)}, expected {_EXPECTED[column.kind]}", row
-    )
 
 
 def _describe(value: object) -> str:
@@ -235,31 +261,34 @@ def _envelope(key: str) -> Getter:
 
 
 def _nested(parent: str, key: str) -> Getter:
-    """``data[parent][key]``; a null or missing parent gives null, a non-object is an error."""
+    """``data[parent][key]``; a null or missing parent gives null, a non-object ``UNTYPED``."""
 
     def get(data: Mapping[str, Any], envelope: Mapping[str, Any]) -> object:
         outer = data.get(parent)
         if outer is None:
             return None
         if not isinstance(outer, dict):
-            raise FieldError(parent, f"is {_describe(outer)}, expected an object")
+            return UNTYPED
         return outer.get(key)
 
     return get
 
 
-def _labels(data: Mapping[str, Any], envelope: Mapping[str, Any]) -> list[str | None] | None:
-    """Label names; GitHub serves label objects, but plain names are accepted too."""
+def _labels(data: Mapping[str, Any], envelope: Mapping[str, Any]) -> object:
+    """Label names; GitHub serves label objects, but plain names are accepted too.
+
+    Anything else (not a list, a name that is not text) makes the whole column ``UNTYPED``.
+    """
     labels = data.get("labels")
     if labels is None:
         return None
     if not isinstance(labels, list):
-        raise FieldError("labels", f"is {_describe(labels)}, expected a list")
+        return UNTYPED
     names: list[str | None] = []
     for label in labels:
         name = label.get("name") if isinstance(label, dict) else label
         if name is not None and not isinstance(name, str):
-            raise FieldError("labels", f"holds {_describe(label)}, expected label objects")
+            return UNTYPED
         names.append(name)
     return names
 

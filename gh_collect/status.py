@@ -29,6 +29,7 @@ def summarize(state: CheckpointState, paths: DatasetPaths) -> dict[str, Any]:
             **{key: repo_states.get(key, 0) for key in ("complete", "in_progress", "pending")},
             "failed": repo_states.get("failed", 0),
         },
+        "discovery_pages": state.discovery.pages if state.discovery else None,
         "endpoints": _endpoints(state),
         "requests_made": state.requests_made,
         "save_count": state.save_count,
@@ -68,6 +69,8 @@ def render_status(status: dict[str, Any]) -> str:
         f"repos       {repos['total']} total: {repos['complete']} complete, "
         f"{repos['in_progress']} in progress, {repos['pending']} pending, {repos['failed']} failed",
     ]
+    if status.get("discovery_pages") is not None:
+        lines.append(f"discovery   under way: {status['discovery_pages']} pages of repos read")
     for name, entry in status["endpoints"].items():
         lines.append(
             f"{name:<11} {entry['pages']} pages, {entry['records']} records; "

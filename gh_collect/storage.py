@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from gh_collect import codec
 from gh_collect.atomic import atomic_write, fsync_path
-from gh_collect.errors import StorageError
+from gh_collect.errors import RawDataMismatchError, StorageError
 
 SOURCE = "github_rest"
 T = TypeVar("T")
@@ -178,17 +178,25 @@ def _fsync_parents(path: Path) -> None:
 
 
 def _open_at(path: Path, offset: int) -> BinaryIO:
+    """Open cut back to ``offset``; a file shorter than that (or gone) is left as it is."""
+    if offset and not path.exists():
+        raise _short(path, 0, offset)
     handle = path.open("r+b") if path.exists() else path.open("w+b")
     size = handle.seek(0, os.SEEK_END)
     if size < offset:
         handle.close()
-        raise StorageError(
-            f"{path} is shorter ({size} bytes) than the checkpoint records ({offset}): "
-            "the raw data was changed outside gh-collect; run with --force to start over"
-        )
+        raise _short(path, size, offset)
     handle.truncate(offset)
     handle.seek(offset)
     return handle
+
+
+def _short(path: Path, size: int, offset: int) -> RawDataMismatchError:
+    return RawDataMismatchError(
+        f"{path} is shorter ({size} bytes) than the checkpoint records ({offset}): it was "
+        "changed outside gh-collect; restore it from a backup, or run with --force to "
+        "start over (this deletes the raw data)"
+    )
 
 
 def _guard(path: Path, action: Callable[[], T]) -> T:

@@ -4,6 +4,7 @@
     .venv/bin/python scripts/torture.py --mode sigterm --kills 20   # a SIGTERM storm (exit 143)
     .venv/bin/python scripts/torture.py --mode faults               # 5% faults + a tiny budget
     .venv/bin/python scripts/torture.py --mode concurrent           # two runs on one dataset
+    .venv/bin/python scripts/torture.py --mode hostile              # a hostile API, every case
     .venv/bin/python scripts/torture.py --mode all --kills 10 --json
 
 Why: "nothing lost, nothing twice" is cheap to claim and easy to break (SQLite's crash tests
@@ -60,7 +61,7 @@ ENDPOINTS = ("pulls", "issues")
 TOKEN_ENV = "GH_TORTURE_TOKEN"
 TOKEN = "ghp_tortureSECRETtoken0123456789"
 RUN_TIMEOUT_S = 180.0
-MODES = ("kill", "sigint", "sigterm", "faults", "concurrent")
+MODES = ("kill", "sigint", "sigterm", "faults", "concurrent", "hostile")
 # Each fault kind's share of the error rate: 5xx, HTML pages, cut or empty bodies, dropped
 # connections, requests held past the client's timeout, secondary limits.
 FAULT_SHARES = {
@@ -105,6 +106,7 @@ class Tally:
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    table: str = ""  # a mode's own detail table (hostile: one row per scenario)
 
     @property
     def lost_or_doubled(self) -> int:
@@ -143,6 +145,7 @@ class Options:
     workdir: Path | None
     keep: bool
     as_json: bool
+    scenarios: tuple[str, ...] = ()  # hostile mode: only these (default: all)
 
 
 # --- one dataset: its folder, config and CLI runs ----------------------------------------------
@@ -660,6 +663,26 @@ def frozen_holder(h: Harness, tally: Tally, trial: int) -> None:
 # --- driving -----------------------------------------------------------------------------------
 
 
+def hostile_mode(h: Harness) -> Tally:
+    """Every scenario of tests/hostile_scenarios.py against the hostile API on 127.0.0.1."""
+    from tests import hostile_scenarios  # noqa: F401 - registers the scenarios
+    from tests.hostile import SCENARIOS, HostileServer, render, run_scenario
+
+    tally = Tally("hostile")
+    chosen = [spec for spec in SCENARIOS if not h.opts.scenarios or spec.name in h.opts.scenarios]
+    unknown = set(h.opts.scenarios) - {spec.name for spec in SCENARIOS}
+    tally.problems.extend(f"no scenario named {name!r}" for name in sorted(unknown))
+    with HostileServer() as server:
+        results = [run_scenario(server, spec, h.workdir / spec.name) for spec in chosen]
+    tally.runs = sum(len(result.steps) for result in results)
+    tally.rounds = len(results)
+    tally.problems += [f"{r.name} (case {r.item}): {p}" for r in results for p in r.problems]
+    held = sum(result.held for result in results)
+    tally.notes.append(f"{held} of {len(results)} scenarios held")
+    tally.table = render(results)
+    return tally
+
+
 def simulator_config(opts: Options, **overrides: Any) -> SimulatorConfig:
     base: dict[str, Any] = {
         "seed": opts.seed,
@@ -697,6 +720,7 @@ def run_modes(opts: Options) -> list[Tally]:
         "sigterm": lambda h: signal_mode(h, signal.SIGTERM),
         "faults": faults_mode,
         "concurrent": concurrent_mode,
+        "hostile": hostile_mode,
     }
     tallies = []
     with workdir(opts) as folder, Simulator(simulator_config(opts)) as sim:
@@ -740,6 +764,8 @@ def render(tallies: Sequence[Tally]) -> str:
         if landed:
             lines.append(f"{t.mode}: interruptions landed {landed}")
         lines.extend(f"{t.mode}: PROBLEM {problem}" for problem in t.problems)
+        if t.table:
+            lines.extend(["", t.table, ""])
     return "\n".join(lines)
 
 
@@ -755,6 +781,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--error-rate", type=float, default=0.05, help="faults mode")
     parser.add_argument("--harvests", type=int, default=10, help="faults mode")
     parser.add_argument("--trials", type=int, default=2, help="concurrent mode")
+    parser.add_argument("--scenario", action="append", default=[], help="hostile mode: only this")
     parser.add_argument("--workdir", type=Path, default=None, help="keep datasets here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -775,6 +802,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         ns.workdir,
         ns.keep,
         ns.json,
+        tuple(ns.scenario),
     )
 
 

@@ -833,3 +833,91 @@ def test_a_cancelled_waiter_does_not_cancel_the_write(tmp_path: Path) -> None:
         asyncio.run(scenario(manager))
         manager.save("after")  # waits for the write the waiter left behind, then saves
         assert manager.load().save_count == 3  # created, cancelled waiter's, after
+
+
+# --------------------------------------------------------------------- raw file parts (item 1)
+
+
+def test_repos_entering_get_file_parts_unique_ignoring_case(cp: CheckpointManager) -> None:
+    cp.update_repos(
+        [
+            {"id": 11, "full_name": "other-owner/alpha", "name": "alpha"},  # same name
+            {"id": 12, "full_name": "sample-org/Alpha", "name": "Alpha"},  # case only
+            {"id": 13, "full_name": "sample-org/ALPHA", "name": "ALPHA"},
+        ]
+    )
+    parts = [repo.raw_part for repo in cp.state.repos.values()]
+    assert len({part.lower() for part in parts}) == len(parts) == 6
+    assert cp.state.repos["sample-org/alpha"].file_part == "alpha"  # readable, first come
+    assert cp.state.repos["other-owner/alpha"].file_part == "alpha~11"
+    cp.save("parts")
+    reloaded = ckpt.read_checkpoint(cp.checkpoint_path)
+    assert [r.raw_part for r in reloaded.repos.values()] == parts  # decided once, kept
+
+
+def test_checkpoint_without_file_parts_derives_them_as_before(tmp_path: Path) -> None:
+    checkpoint_path, _ = paths(tmp_path)
+    with CheckpointManager(*paths(tmp_path), strategy=never()) as manager:
+        manager.create_new(make_config())
+        manager.update_repos(REPOS)
+        manager.save("with parts")
+    data = json.loads(checkpoint_path.read_text())
+    for repo in data["repos"].values():
+        del repo["file_part"]  # a checkpoint written before the field existed
+    checkpoint_path.write_text(json.dumps(data))
+    state = ckpt.read_checkpoint(checkpoint_path)
+    assert [repo.raw_part for repo in state.repos.values()] == ["zeta", "alpha", "mid-repo"]
+
+
+@pytest.mark.parametrize("part", ["..", ".", "a/b", "", "x\x00y"])
+def test_unsafe_file_part_in_a_checkpoint_is_corrupt(tmp_path: Path, part: str) -> None:
+    checkpoint_path, _ = paths(tmp_path)
+    with CheckpointManager(*paths(tmp_path), strategy=never()) as manager:
+        manager.create_new(make_config())
+        manager.update_repos(REPOS)
+        manager.save("with parts")
+    data = json.loads(checkpoint_path.read_text())
+    data["repos"]["sample-org/zeta"]["file_part"] = part
+    checkpoint_path.write_text(json.dumps(data))
+    with pytest.raises(CorruptCheckpointError, match="file_part"):
+        ckpt.read_checkpoint(checkpoint_path)
+
+
+# --------------------------------------------------------------------- the dataset lock (item 13)
+
+
+def test_deleting_the_lock_file_does_not_release_the_lock(tmp_path: Path) -> None:
+    checkpoint_path, lock_path = paths(tmp_path)
+    with CheckpointManager(checkpoint_path, lock_path):
+        lock_path.unlink()  # what a user does about a "stale" lock
+        with pytest.raises(LockHeldError, match="another gh-collect run"):
+            CheckpointManager(checkpoint_path, lock_path).__enter__()
+    with CheckpointManager(checkpoint_path, lock_path):  # released on exit
+        assert lock_path.read_text().strip() == str(os.getpid())
+
+
+def test_old_checkpoint_with_colliding_names_separates_the_one_without_data(
+    tmp_path: Path,
+) -> None:
+    checkpoint_path, _ = paths(tmp_path)
+    twins = [
+        {"id": 1, "full_name": "sample-org/Twin", "name": "Twin"},
+        {"id": 2, "full_name": "other/twin", "name": "twin"},
+    ]
+    with CheckpointManager(*paths(tmp_path), strategy=never()) as manager:
+        manager.create_new(make_config())
+        manager.update_repos(twins)
+        manager.update_progress(
+            "sample-org/Twin", "pulls", page=1, records=1, next_url=None, byte_offset=10
+        )
+        manager.save("before file parts existed")
+    data = json.loads(checkpoint_path.read_text())
+    for repo in data["repos"].values():
+        del repo["file_part"]  # both derive "Twin"/"twin": the old collision
+    checkpoint_path.write_text(json.dumps(data))
+    with CheckpointManager(*paths(tmp_path), strategy=never()) as manager:
+        manager.load()
+        manager.update_repos(twins)
+        repos = manager.state.repos
+        assert repos["sample-org/Twin"].raw_part == "Twin"  # holds data: its file stays
+        assert repos["other/twin"].raw_part.lower() != "twin"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,11 +17,13 @@ import httpx
 import pytest
 import respx
 
-from gh_collect.client import GitHubClient, Page, RateLimit, error_for_response
+from gh_collect.client import MAX_SERVER_WAIT, GitHubClient, Page, RateLimit, error_for_response
 from gh_collect.config import GitHubSettings, RateLimitSettings
 from gh_collect.errors import (
     BadCredentialsError,
+    ConfigError,
     EmptyRepositoryError,
+    GhCollectError,
     RateLimitError,
     RateLimitExit,
     RetriableApiError,
@@ -157,7 +160,9 @@ def test_walks_recorded_issue_pages_following_link_verbatim(
     assert pages[0].next_url == f"{API}/repositories/1000/issues?per_page=3&page=2"
     assert pages[0].last_url == f"{API}/repositories/1000/issues?per_page=3&page=5"
     assert pages[-1].next_url is None
-    assert pages[0].rate is not None and pages[0].rate.remaining == 4999
+    # octokit normalises x-ratelimit-reset to 1507651200000 (milliseconds): a reset some
+    # 47,000 years away is bad data, so the whole budget reading is treated as absent
+    assert pages[0].rate is None
 
 
 def test_cursor_pages_and_a_full_last_page_without_link(
@@ -209,16 +214,45 @@ def test_sends_github_headers_and_the_token_to_the_api_host(
     assert TOKEN not in repr(make_client(ft).__dict__)
 
 
-def test_redirect_to_another_host_carries_no_token(ft: FakeTime, router: respx.MockRouter) -> None:
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirect_to_another_host_is_not_followed(
+    ft: FakeTime, router: respx.MockRouter, status: int
+) -> None:
+    """Another host's data is not the repo's: no request goes there, the unit is skipped."""
     router.get(f"{API}/repos/o/r/issues").mock(
-        return_value=httpx.Response(302, headers={"location": "https://cdn.example.com/x"})
+        return_value=httpx.Response(status, headers={"location": "https://cdn.example.com/x"})
     )
-    outside = router.get("https://cdn.example.com/x").mock(
+    outside = router.get(host="cdn.example.com").mock(
         return_value=httpx.Response(200, json=[{"id": 1}])
     )
-    page = get(make_client(ft), "/repos/o/r/issues")
-    assert "authorization" not in outside.calls.last.request.headers
-    assert page.items == [{"id": 1}] and page.moved_to is None  # 302: do not update the URL
+    with pytest.raises(SkippableApiError, match=r"redirected to cdn\.example\.com, not followed"):
+        get(make_client(ft), "/repos/o/r/issues")
+    assert not outside.called
+
+
+def test_redirect_to_another_port_or_scheme_is_not_followed(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    router.get(f"{API}/a").mock(
+        return_value=httpx.Response(302, headers={"location": "https://api.github.com:8443/x"})
+    )
+    router.get(f"{API}/b").mock(
+        return_value=httpx.Response(302, headers={"location": "http://api.github.com/x"})
+    )
+    elsewhere = router.get(path="/x").mock(return_value=httpx.Response(200, json=[]))
+    for path in ("/a", "/b"):
+        with pytest.raises(SkippableApiError, match="not followed"):
+            get(make_client(ft), path)
+    assert not elsewhere.called
+
+
+def test_same_origin_redirect_chain_is_bounded(ft: FakeTime, router: respx.MockRouter) -> None:
+    route = router.get(f"{API}/loop").mock(
+        return_value=httpx.Response(302, headers={"location": f"{API}/loop"})
+    )
+    with pytest.raises(SkippableApiError, match="too many redirects"):
+        get(make_client(ft), "/loop")
+    assert route.call_count <= 21
 
 
 def test_renamed_repository_301_is_followed_and_reported(
@@ -572,3 +606,206 @@ def test_error_for_response_follows_github_s_documented_order() -> None:
 def test_client_must_be_entered_before_use(ft: FakeTime) -> None:
     with pytest.raises(RuntimeError, match="async with"):
         asyncio.run(make_client(ft).get_page("/x"))
+
+
+# -- hostile headers: parsed once, at the boundary ------------------------------------------
+
+
+def good_rate() -> dict[str, str]:
+    return {
+        "x-ratelimit-limit": "5000",
+        "x-ratelimit-remaining": "4000",
+        "x-ratelimit-reset": "1750000000",
+        "x-ratelimit-used": "1000",
+        "x-ratelimit-resource": "core",
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("x-ratelimit-reset", "nan"),
+        ("x-ratelimit-reset", "inf"),
+        ("x-ratelimit-reset", "-inf"),
+        ("x-ratelimit-reset", "-5"),
+        ("x-ratelimit-reset", "1e400"),
+        ("x-ratelimit-reset", "99999999999999999999"),
+        ("x-ratelimit-reset", "4102444800"),  # 2100: a reset years away
+        ("x-ratelimit-reset", "soon"),
+        ("x-ratelimit-remaining", "-5"),
+        ("x-ratelimit-remaining", "abc"),
+        ("x-ratelimit-remaining", "1e3"),
+        ("x-ratelimit-remaining", "99999999999999999999"),
+        ("x-ratelimit-remaining", "1_000"),
+        ("x-ratelimit-limit", "0"),
+        ("x-ratelimit-limit", "-1"),
+        ("x-ratelimit-limit", "nan"),
+    ],
+)
+def test_a_bad_required_rate_header_means_no_rate_limit(header: str, value: str) -> None:
+    assert RateLimit.from_headers({**good_rate(), header: value}, now=1_750_000_000) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("x-ratelimit-used", "1e400"),
+        ("x-ratelimit-used", "-3"),
+        ("x-ratelimit-used", "nan"),
+        ("x-ratelimit-resource", "x" * 500),
+        ("x-ratelimit-resource", "core\x07"),
+    ],
+)
+def test_a_bad_optional_rate_header_is_absent(header: str, value: str) -> None:
+    rate = RateLimit.from_headers({**good_rate(), header: value}, now=1_750_000_000)
+    assert rate is not None and rate.remaining == 4000 and rate.reset == 1750000000
+    field = header.removeprefix("x-ratelimit-")
+    assert getattr(rate, field) is None
+
+
+def test_bad_rate_headers_on_a_page_are_not_reported(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    seen: list[RateLimit] = []
+    headers = {**good_rate(), "x-ratelimit-reset": "nan"}
+    router.get(f"{API}/repos/o/r/pulls").mock(
+        return_value=httpx.Response(200, json=[], headers=headers)
+    )
+    client = make_client(ft, on_rate_seen=seen.append)
+    page = get(client, "/repos/o/r/pulls")
+    assert page.rate is None and client.rate is None and seen == []
+
+
+@pytest.mark.parametrize("reset", ["nan", "inf", "-1", "garbage"])
+def test_spent_budget_with_a_bad_reset_waits_a_bounded_time(
+    ft: FakeTime, router: respx.MockRouter, reset: str
+) -> None:
+    headers = {**rate_headers(0, ft.now + 100), "x-ratelimit-reset": reset}
+    router.get(f"{API}/repos/o/r/issues").mock(
+        side_effect=[
+            httpx.Response(403, json={"message": "API rate limit exceeded"}, headers=headers),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    get(make_client(ft), "/repos/o/r/issues")
+    assert len(ft.sleeps) == 1 and 0 < ft.sleeps[0] <= MAX_SERVER_WAIT
+
+
+@pytest.mark.parametrize("value", ["nan", "-inf", "-5", "abc", "", "Thu, 99 Foo 2025"])
+def test_a_bad_retry_after_is_treated_as_absent(
+    ft: FakeTime, router: respx.MockRouter, value: str
+) -> None:
+    router.get(f"{API}/repos/o/r/pulls").mock(
+        side_effect=[
+            httpx.Response(403, json={"message": SECONDARY}, headers={"retry-after": value}),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    get(make_client(ft), "/repos/o/r/pulls")
+    assert ft.sleeps == [60]
+
+
+@pytest.mark.parametrize("value", ["1000000000", "inf", "1e400", "Fri, 01 Jan 2100 00:00:00 GMT"])
+def test_a_huge_retry_after_is_capped_when_waiting(
+    ft: FakeTime, router: respx.MockRouter, value: str
+) -> None:
+    headers = {"retry-after": value}
+    router.get(f"{API}/repos/o/r/pulls").mock(
+        side_effect=[
+            httpx.Response(403, json={"message": SECONDARY}, headers=headers),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    client = make_client(ft)
+    get(client, "/repos/o/r/pulls")
+    assert ft.sleeps == [MAX_SERVER_WAIT] and client.stats.waited_seconds == MAX_SERVER_WAIT
+
+
+@pytest.mark.parametrize("value", ["1000000000", "inf", "3000", "Fri, 01 Jan 2100 00:00:00 GMT"])
+def test_a_long_server_asked_wait_in_exit_mode_exits_75_without_sleeping(
+    ft: FakeTime, router: respx.MockRouter, value: str
+) -> None:
+    router.get(f"{API}/repos/o/r/pulls").mock(
+        return_value=httpx.Response(
+            403, json={"message": SECONDARY}, headers={"retry-after": value}
+        )
+    )
+    with pytest.raises(RateLimitExit, match=r"run again after \d\d:\d\d:\d\d UTC") as caught:
+        get(make_client(ft, on_rate_limit="exit"), "/repos/o/r/pulls")
+    assert caught.value.exit_code == 75 and ft.sleeps == []
+    assert "\n" not in str(caught.value)
+
+
+def test_a_short_secondary_wait_in_exit_mode_is_slept(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    router.get(f"{API}/repos/o/r/pulls").mock(
+        side_effect=[
+            httpx.Response(403, json={"message": SECONDARY}, headers={"retry-after": "30"}),
+            httpx.Response(200, json=[{"id": 1}]),
+        ]
+    )
+    assert get(make_client(ft, on_rate_limit="exit"), "/repos/o/r/pulls").items == [{"id": 1}]
+    assert ft.sleeps == [30]
+
+
+# -- the token: refused at the edge, never in an exception ----------------------------------
+
+
+def test_a_token_with_a_newline_is_refused_by_the_client() -> None:
+    settings = GitHubSettings(api_url=API)
+    with pytest.raises(ConfigError, match="cannot hold") as caught:
+        GitHubClient(settings, f"{TOKEN}\nline2", rate_settings=RateLimitSettings())
+    assert TOKEN not in str(caught.value) and caught.value.exit_code == 2
+
+
+def test_an_illegal_header_error_never_shows_the_header(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    """httpx/h11 put the refused value in the message: ``Illegal header value b'Bearer ...'``."""
+    router.get(f"{API}/orgs/o/repos").mock(
+        side_effect=httpx.LocalProtocolError(f"Illegal header value b'Bearer {TOKEN}'")
+    )
+    with pytest.raises(GhCollectError) as caught:
+        get(make_client(ft), "/orgs/o/repos")
+    printed = "".join(traceback.format_exception(caught.value))
+    assert TOKEN not in printed and "Bearer" not in printed
+    assert "header" in str(caught.value) and "\n" not in str(caught.value)
+
+
+# -- bodies: bounded while streaming --------------------------------------------------------
+
+
+class EndlessBody(httpx.AsyncByteStream):
+    """An endless body of 1 KiB chunks that counts what was pulled from it."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            self.sent += 1024
+            yield b" " * 1024
+
+
+def test_a_body_over_the_cap_is_refused_while_streaming(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    bodies: list[EndlessBody] = []
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        bodies.append(EndlessBody())
+        return httpx.Response(200, stream=bodies[-1])
+
+    router.get(f"{API}/repos/o/r/pulls").mock(side_effect=endless)
+    with pytest.raises(RetriableApiError, match=r"more than 64 KiB") as caught:
+        get(make_client(ft, max_attempts=2, max_body_bytes=64 * 1024), "/repos/o/r/pulls")
+    assert len(bodies) == 2 and all(body.sent <= 66 * 1024 for body in bodies)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_body_at_the_cap_is_read(ft: FakeTime, router: respx.MockRouter) -> None:
+    body = b"[" + b" " * 1000 + b"]"
+    router.get(f"{API}/repos/o/r/pulls").mock(return_value=httpx.Response(200, content=body))
+    page = get(make_client(ft, max_body_bytes=len(body)), "/repos/o/r/pulls")
+    assert page.items == []

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gh_collect import export
-from gh_collect.errors import DataError
+from gh_collect.errors import DataError, ExportRefused
 from gh_collect.export import ExportLimits, export_dataset
 from gh_collect.paths import DatasetPaths
 from gh_collect.schemas import CURATED_SCHEMA, parse_envelope
@@ -412,55 +412,69 @@ def test_parallel_scan_gives_the_same_bytes(paths: DatasetPaths) -> None:
 # --- bad input ---------------------------------------------------------------------------
 
 
+# A value that cannot be typed is null in its column and counted there (the record and its
+# raw text are kept); only a record whose id cannot be read is dropped, counted and logged
+# with its file and line. Neither blocks the export (issue "Nothing lost").
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("change", "column"),
     [
         ({"number": "12"}, "number"),
         ({"created_at": "yesterday"}, "created_at"),
         ({"merged_at": "2025-01-01T10:00:00"}, "merged_at"),  # no zone: ambiguous
-        ({"user": "octocat"}, "user"),
-        ({"user": {"login": 7, "id": 1}}, "user.login"),
+        ({"user": "octocat"}, "user_login"),
+        ({"user": {"login": 7, "id": 1}}, "user_login"),
         ({"labels": "bug"}, "labels"),
         ({"draft": "yes"}, "draft"),
         ({"number": 1.0}, "number"),
-        ({"id": None}, "id"),
+        ({"id": None}, None),  # no key: dropped
         ({"number": 2**64}, "number"),
     ],
 )
-def test_bad_type_names_file_line_and_field(
-    paths: DatasetPaths, change: dict[str, Any], field: str
+def test_bad_type_is_null_in_its_column_and_counted(
+    paths: DatasetPaths,
+    change: dict[str, Any],
+    column: str | None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     good = [pull(n) for n in range(1, 6)]
     path = write_raw(paths, "pulls", "hello-world", [*good[:3], pull(9) | change, *good[3:]])
 
-    with pytest.raises(DataError) as caught:
-        export_dataset(paths, ["pulls"])
+    pulls = export_dataset(paths, ["pulls"]).endpoints["pulls"]
 
-    message = str(caught.value)
-    assert f"{path} line 4" in message
-    assert f"field '{field}'" in message
-    assert not paths.curated_dir.exists()
+    rows = {row["number"]: row for row in curated_rows(paths, "pulls")}
+    if column is None:
+        assert (pulls.unkeyed, pulls.rows_written, dict(pulls.untyped)) == (1, 5, {})
+        assert f"{path} line 4: field 'id'" in caplog.text
+        return
+    assert pulls.untyped[column] == 1 and pulls.unkeyed == 0 and pulls.rows_written == 6
+    [bad] = [row for row in rows.values() if row["id"] == 500_009]
+    assert bad[column] is None and json.loads(bad["raw"]) == pull(9) | change
+    assert column in caplog.text
 
 
-def test_bad_record_found_by_a_worker_process_names_file_and_line(paths: DatasetPaths) -> None:
+def test_bad_record_found_by_a_worker_process_names_file_and_line(
+    paths: DatasetPaths, caplog: pytest.LogCaptureFixture
+) -> None:
     for repo in ("a", "b", "c"):
         write_raw(paths, "issues", repo, [issue(n) for n in range(1, 30)])
-    path = write_raw(paths, "issues", "d", [issue(1), issue(2, comments="many")])
+    path = write_raw(paths, "issues", "d", [issue(1), issue(2, comments="many"), issue(3, id="x")])
 
     parallel = ExportLimits(workers=2, parallel_min_bytes=0)
-    with pytest.raises(DataError, match=rf"{path} line 2: field 'comments' is a string"):
-        export_dataset(paths, ["issues"], limits=parallel)
+    issues = export_dataset(paths, ["issues"], limits=parallel).endpoints["issues"]
+
+    assert dict(issues.untyped) == {"comments": 1} and issues.unkeyed == 1
+    assert f"{path} line 3: field 'id' is a string" in caplog.text
 
 
-def test_bad_envelope_fields_are_reported(paths: DatasetPaths) -> None:
+def test_bad_envelope_fields_are_counted(paths: DatasetPaths) -> None:
     path = write_raw(paths, "issues", "x", [issue(1)])
     with path.open("a") as handle:
         handle.write(json.dumps(envelope("issues", "x", issue(2)) | {"fetched_at": 5}) + "\n")
-    with pytest.raises(DataError, match=r"line 2: field 'fetched_at \(envelope\)'"):
-        export_dataset(paths, ["issues"])
+    issues = export_dataset(paths, ["issues"]).endpoints["issues"]
+    assert dict(issues.untyped) == {"fetched_at": 1} and issues.rows_written == 2
     path.write_text(json.dumps(envelope("issues", "x", [1, 2])) + "\n")
-    with pytest.raises(DataError, match=r"line 1: field 'data'"):
-        export_dataset(paths, ["issues"])
+    issues = export_dataset(paths, ["issues"]).endpoints["issues"]
+    assert issues.unkeyed == 1 and issues.rows_written == 0
 
 
 def test_truncated_last_line_names_file_and_line(paths: DatasetPaths) -> None:
@@ -503,7 +517,7 @@ def test_endpoint_without_raw_files_gets_no_folder(paths: DatasetPaths) -> None:
 
 
 def test_missing_raw_folder_is_a_clear_error(paths: DatasetPaths) -> None:
-    with pytest.raises(DataError, match="run collect first"):
+    with pytest.raises(ExportRefused, match=r"no dataset at .*run `gh-collect collect` first"):
         export_dataset(paths, ["pulls"])
 
 
@@ -647,7 +661,8 @@ def test_failed_export_keeps_previous_dataset_and_leaves_no_temp(
     write_dataset(paths)
     export_dataset(paths, ["pulls", "issues"])
     old = snapshot(paths)
-    write_raw(paths, "issues", "hello-world", [issue(5) | {"number": "five"}])
+    with paths.endpoint_file("issues", "hello-world").open("ab") as handle:
+        handle.write(b'{"data": "\xff"}\n')  # damaged on disk: not UTF-8
 
     with pytest.raises(DataError):
         export_dataset(paths, ["pulls", "issues"])

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gh_collect.errors import SkippableApiError
-from gh_collect.pagination import LinkPaginator, parse_link_header
+from gh_collect.errors import RetriableApiError, SkippableApiError
+from gh_collect.pagination import LinkPaginator, object_items, parse_link_header
 
 FIXTURES = Path(__file__).parent / "fixtures" / "octokit"
 
@@ -126,3 +126,18 @@ def test_first_request_counts_with_its_params_for_loop_detection() -> None:
     assert paginator.page_number == 2
     with pytest.raises(SkippableApiError, match="pagination loop"):
         paginator.advance("https://x/a?per_page=3")
+
+
+@pytest.mark.parametrize(("item", "kind"), [(17, "number"), ("x", "string"), (None, "null")])
+def test_object_items_refuses_a_page_with_an_item_that_is_not_an_object(
+    item: Any, kind: str
+) -> None:
+    with pytest.raises(RetriableApiError) as info:
+        object_items([{"id": 1}, item], "http://api/repos/o/r/pulls")
+    message = str(info.value)
+    assert f"item 2 is a JSON {kind}, not an object" in message and "\n" not in message
+
+
+def test_object_items_passes_objects_through() -> None:
+    assert object_items([{"id": 1}], "u") == [{"id": 1}]
+    assert object_items(None, "u") == []  # no body (204)

@@ -5,7 +5,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from gh_collect.paths import MAX_PART_BYTES, DatasetPaths, safe_part
+from gh_collect.paths import MAX_PART_BYTES, DatasetPaths, safe_part, unique_part
 
 
 def test_layout_matches_spec() -> None:
@@ -39,3 +39,29 @@ def test_hostile_names_stay_inside_the_dataset(tmp_path: Path, name: str) -> Non
 def test_ordinary_names_round_trip_through_uri_decoding() -> None:
     for name in ["repo", "my.repo-1_x", "weird name%", "é"]:
         assert unquote(safe_part(name)) == name
+
+
+def test_unique_part_keeps_a_free_name_readable_and_suffixes_a_taken_one() -> None:
+    assert unique_part("repo", set(), 7, "o/repo") == "repo"
+    assert unique_part("Repo", {"repo"}, 7, "o/Repo") == "Repo~7"
+    taken = {"repo", "repo~7"}
+    third = unique_part("REPO", taken, 7, "o/REPO")  # a second case-only rename, same id
+    assert third.lower() not in taken and third.startswith("REPO~")
+
+
+def test_unique_part_is_unique_whatever_is_taken() -> None:
+    taken: set[str] = set()
+    for _ in range(50):  # hostile: every candidate of the next repo already taken
+        part = unique_part("x", taken, 1, "o/x")
+        assert part.lower() not in taken
+        taken.add(part.lower())
+
+
+def test_unit_file_uses_the_stored_part(tmp_path: Path) -> None:
+    from gh_collect.checkpoint import RepoProgress
+
+    paths = DatasetPaths(tmp_path, 2025, "org")
+    repo = RepoProgress(full_name="other/x", name="x", file_part="x~5")
+    assert paths.unit_file("pulls", repo) == paths.endpoint_dir("pulls") / "repo=x~5.jsonl"
+    old = RepoProgress(full_name="org/..", name="..")
+    assert paths.unit_file("pulls", old) == paths.endpoint_file("pulls", "..")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gh_collect import storage
-from gh_collect.errors import StorageError
+from gh_collect.errors import RawDataMismatchError, StorageError
 from gh_collect.storage import JsonlSink, RawStore, encode_lines, envelope, write_atomic
 
 
@@ -46,9 +46,18 @@ def test_reopening_cuts_back_to_the_saved_offset(tmp_path: Path) -> None:
 def test_file_shorter_than_checkpoint_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "f.jsonl"
     path.write_bytes(b"{}\n")
-    with pytest.raises(StorageError, match="shorter"):
+    with pytest.raises(RawDataMismatchError, match="shorter") as info:
         JsonlSink(path, 100)
+    assert info.value.exit_code == 2  # only a human can mend it: retrying later cannot
+    assert "--force" in str(info.value) and "restore" in str(info.value)
     assert path.read_bytes() == b"{}\n"
+
+
+def test_missing_file_the_checkpoint_counts_is_refused_and_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "gone.jsonl"
+    with pytest.raises(RawDataMismatchError, match="shorter"):
+        JsonlSink(path, 10)
+    assert not path.exists()
 
 
 def test_disk_full_leaves_no_partial_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -97,3 +97,18 @@ def test_the_table_and_the_exit_status_report_a_loss(
     assert not tally.ok
     table = torture.render([tally])
     assert "missing" in table.splitlines()[0] and "False" in table.splitlines()[1]
+
+
+def test_hostile_mode_prints_a_row_per_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    code = load_script().main(["--mode", "hostile", "--scenario", "link-elsewhere"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = [line for line in out.splitlines() if line.startswith("| link-elsewhere |")]
+    assert len(rows) == 1 and "| yes |" in rows[0], out
+    assert "1 of 1 scenarios held" in out
+
+
+def test_hostile_mode_fails_on_an_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = run_torture(capsys, "--mode", "hostile", "--scenario", "no-such-thing")
+    assert code == 1 and not report["ok"]
+    assert report["modes"][0]["problems"] == ["no scenario named 'no-such-thing'"]

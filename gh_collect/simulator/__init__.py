@@ -1,4 +1,7 @@
 """MUTATION API READY: Simulator.mutate(update=, repos=, seed=), add_repo(name, items=, seed=), now.
+Hostile scenarios: add_pull(name, created_at=) (a new page behind a full last page),
+add_alias(owner, name, of=) (same name under another owner, or a case-only twin),
+fail(needle, status=, times=) / clear_failures() (a scripted outage of one list).
 
 A simulated GitHub REST API on 127.0.0.1, for demos, end-to-end tests and benchmarks.
 

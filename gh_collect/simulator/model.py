@@ -194,6 +194,7 @@ class OrgModel:
     org_object: tuple[bytes, ...]
     generator: _Generator | None = field(default=None, repr=False)
     edits: int = 0
+    aliases: tuple[RepoData, ...] = ()
     _by_name: dict[str, RepoData] = field(default_factory=dict, repr=False)
     _by_id: dict[int, RepoData] = field(default_factory=dict, repr=False)
 
@@ -277,6 +278,47 @@ class OrgModel:
         self._by_id[repo.id] = repo
         self.org_object = self.generator.org_object(len(self.repos))
         return repo
+
+    def add_pull(self, name: str, created_at: str) -> int:
+        """A pull (and its issues-list twin) appears in repo ``name``, created at
+        ``created_at``: e.g. one created after every other, so that it lands on a new page
+        behind a full last page. Cloned from the repo's newest pull; returns its id."""
+        repo = self.repo_by_name(name)
+        if repo is None or not repo.pulls or self.generator is None:
+            raise ValueError(f"no generated repo named {name!r} with pulls to clone")
+        gen, stamp = self.generator, created_at
+        number = max(item.number for item in repo.issues) + 1
+        model_pull = max(repo.pulls, key=lambda item: item.number)
+        twin = next(i for i in repo.issues if i.is_pull and i.number == model_pull.number)
+        pull = _clone(model_pull, gen.next_pull_id, number, stamp)
+        entry = _clone(twin, gen.next_issue_id, number, stamp)
+        gen.next_pull_id, gen.next_issue_id = gen.next_pull_id + 1, gen.next_issue_id + 1
+        repo.pulls, repo.issues = (*repo.pulls, pull), (*repo.issues, entry)
+        repo._orders.clear()
+        return pull.id
+
+    def add_alias(self, owner: str, name: str, of: str) -> RepoData:
+        """List one more repo, ``owner/name`` with its own id, serving the pulls and issues
+        of repo ``of``: two listed repos with the same ``name`` (another owner) or names
+        that differ only in case, as a hostile or odd server may send. Requests for
+        ``/repos/{owner}/{name}`` match it exactly (case-sensitively)."""
+        target = self.repo_by_name(of)
+        if target is None:
+            raise ValueError(f"no repo named {of!r} in the simulated org")
+        repo_id = max(repo.id for repo in (*self.repos, *self.aliases)) + 1
+        listing = json.loads(b"".join(target.listing))
+        listing.update(id=repo_id, name=name, full_name=f"{owner}/{name}")
+        raw = json.dumps(listing, ensure_ascii=False, separators=(",", ":")).encode()
+        alias = replace(
+            target, id=repo_id, owner=owner, name=name, current_name=name, role=None,
+            listing=(raw,), current=(raw,), _orders={},
+        )  # fmt: skip
+        self.aliases = (*self.aliases, alias)
+        self._by_id[repo_id] = alias
+        return alias
+
+    def alias_for(self, owner: str, name: str) -> RepoData | None:
+        return next((r for r in self.aliases if (r.owner, r.name) == (owner, name)), None)
 
     def _mutable(self, names: Sequence[str] | None) -> list[RepoData]:
         if names is None:
@@ -373,6 +415,21 @@ def _revise(item: Item, updated_at: str, suffix: str) -> Item:
     obj["updated_at"] = updated_at
     raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
     return replace(item, updated_at=updated_at, fragments=(raw,))
+
+
+def _clone(item: Item, new_id: int, number: int, created_at: str) -> Item:
+    """A copy of ``item`` as a new object: its own id and number, created and updated at
+    ``created_at``, open."""
+    obj = json.loads(b"".join(item.fragments))
+    obj.update(id=new_id, number=number, created_at=created_at, updated_at=created_at)
+    obj.update(state="open", closed_at=None)
+    if "merged_at" in obj:
+        obj["merged_at"] = None
+    raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return replace(
+        item, id=new_id, number=number, state="open", created_at=created_at,
+        updated_at=created_at, fragments=(raw,),
+    )  # fmt: skip
 
 
 def _window_items(repo: RepoData, endpoint: str, low: str, high: str) -> list[Item]:

@@ -316,6 +316,15 @@ def _match(path: str) -> tuple[_Route, dict[str, str]]:
 
 
 @dataclass
+class _Scripted:
+    """A scripted failure: ``status`` for paths containing ``needle``, ``times`` left."""
+
+    needle: str
+    status: int
+    times: int | None
+
+
+@dataclass
 class _Reply:
     """An answer before headers common to all answers are added."""
 
@@ -397,6 +406,7 @@ class SimulatorApp:
         self._selections: dict[tuple[object, ...], Selection] = {}
         self._request_ids = 0
         self._renderers: dict[str, _Renderer] = {}
+        self._scripted: list[_Scripted] = []
         self._handlers: dict[str, Callable[[_Call], _Reply]] = {
             "rate_limit": self._rate_limit,
             "org": self._org,
@@ -422,6 +432,37 @@ class SimulatorApp:
             self.model.add_repo(name, items, seed)
         finally:
             self._forget()
+
+    def add_pull(self, name: str, created_at: str) -> int:
+        """Add a pull (``OrgModel.add_pull``); must run where requests are served."""
+        try:
+            return self.model.add_pull(name, created_at)
+        finally:
+            self._forget()
+
+    def add_alias(self, owner: str, name: str, of: str) -> None:
+        """List one more repo serving ``of``'s data (``OrgModel.add_alias``)."""
+        try:
+            self.model.add_alias(owner, name, of)
+        finally:
+            self._forget()
+
+    def fail(self, needle: str, status: int, times: int | None) -> None:
+        """Answer ``status`` to the next ``times`` GETs (None: all) whose path contains
+        ``needle``, before any other fault; a scripted outage of one list."""
+        self._scripted.append(_Scripted(needle, status, times))
+
+    def clear_failures(self) -> None:
+        self._scripted.clear()
+
+    def _scripted_failure(self, call: _Call) -> _Reply | None:
+        for script in self._scripted:
+            if script.needle in call.path and script.times != 0:
+                if script.times is not None:
+                    script.times -= 1
+                self.stats.fault(f"scripted {script.status}")
+                return _error(script.status, "Server Error")
+        return None
 
     def _forget(self) -> None:
         """Drop what was derived from the old state. Renderers too: they cache by object
@@ -473,6 +514,9 @@ class SimulatorApp:
         if refused is not None:
             return refused
         assert call.client is not None
+        scripted = self._scripted_failure(call) if call.request.method == "GET" else None
+        if scripted is not None:
+            return scripted
         if not call.client.admit(self.cfg, call.route.endpoint, time.monotonic()):
             self.stats.count("secondary_limited")
             return self._secondary()
@@ -683,7 +727,8 @@ class SimulatorApp:
         default = "asc" if sort == "full_name" else "desc"
         descending = _choice(call.query, "direction", ("asc", "desc"), default) == "desc"
         repos = sorted(
-            (r for r in self.model.repos if _repo_type_ok(r, kind)), key=_REPO_SORTS[sort]
+            (r for r in (*self.model.repos, *self.model.aliases) if _repo_type_ok(r, kind)),
+            key=_REPO_SORTS[sort],
         )
         is_org = call.route.template.startswith(("/orgs", "/organizations"))
         link_path = f"/{'organizations' if is_org else 'user'}/{self.model.org_id}/repos"
@@ -781,8 +826,11 @@ class SimulatorApp:
     def _resolve_repo(self, call: _Call) -> RepoData:
         """The repo a ``/repos/{o}/{r}`` or ``/repositories/{id}`` call names; raises the 404
         (unknown, vanished) or the 301 (renamed: old name) GitHub would send."""
+        alias = self.model.alias_for(call.args.get("owner", ""), call.args.get("repo", ""))
         if "repo_id" in call.args:
             repo = self.model.repo_by_id(_int(call.args["repo_id"], -1))
+        elif alias is not None:
+            repo = alias
         elif call.args["owner"].lower() != self.model.org.lower():
             repo = None
         else:
@@ -1090,6 +1138,22 @@ class Simulator:
         """A new repo appears in the org listing with ``items`` pulls and issues."""
         self._on_loop(lambda: self._app.add_repo(name, items, seed))
 
+    def add_pull(self, name: str, *, created_at: str) -> int:
+        """A pull created at ``created_at`` appears in repo ``name``; returns its id."""
+        return self._on_loop(lambda: self._app.add_pull(name, created_at))
+
+    def add_alias(self, owner: str, name: str, *, of: str) -> None:
+        """The listing shows ``owner/name`` too (its own id), serving repo ``of``'s data."""
+        self._on_loop(lambda: self._app.add_alias(owner, name, of))
+
+    def fail(self, needle: str, *, status: int = 502, times: int | None = None) -> None:
+        """Answer ``status`` to GETs whose path contains ``needle`` (``times`` of them, or
+        all until ``clear_failures``)."""
+        self._on_loop(lambda: self._app.fail(needle, status, times))
+
+    def clear_failures(self) -> None:
+        self._on_loop(self._app.clear_failures)
+
     def _on_loop(self, change: Callable[[], T]) -> T:
         """Run a change on the server's event loop, between requests: handlers never await
         while reading the model, so no request ever sees half a change."""
@@ -1107,11 +1171,13 @@ class Simulator:
             raise RuntimeError("the simulator is not running: call start() first")
         return self._url
 
-    def start(self) -> str:
-        """Serve on 127.0.0.1 at a free port; returns ``http://127.0.0.1:PORT``."""
+    def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1 at ``port`` (0: a free one); returns ``http://127.0.0.1:PORT``.
+
+        A fixed port is for datasets made earlier: ``api_url`` is part of their digest."""
         if self._thread is not None:
             return self.url
-        sock = _bind("127.0.0.1", 0)
+        sock = _bind("127.0.0.1", port)
         loop = asyncio.new_event_loop()
         ready = threading.Event()
         failure: list[BaseException] = []
