@@ -190,7 +190,7 @@ class PhaseProgress(_Model):
 class RateLimitSnapshot(_Model):
     limit: int = Field(ge=0)
     remaining: int = Field(ge=0)
-    reset: float  # epoch seconds
+    reset: float = Field(ge=0, allow_inf_nan=False)  # epoch seconds; JSON has no NaN
     resource: str | None = None
     seen_at: AwareDatetime
 
@@ -1017,10 +1017,18 @@ class CheckpointManager:
     def record_rate_limit(
         self, limit: int, remaining: int, reset: float, resource: str | None
     ) -> str | None:
-        """Remember the budget seen last; saves (returning the reason) if a strategy fires."""
-        self.state.rate_limit = RateLimitSnapshot(
-            limit=limit, remaining=remaining, reset=reset, resource=resource, seen_at=_utcnow()
-        )
+        """Remember the budget seen last; saves (returning the reason) if a strategy fires.
+
+        The client parses these from headers and drops bad ones; a reading that still cannot
+        be stored (NaN would be written as null, which no later load accepts) is ignored,
+        so a server value never makes the checkpoint unreadable."""
+        try:
+            snapshot = RateLimitSnapshot(
+                limit=limit, remaining=remaining, reset=reset, resource=resource, seen_at=_utcnow()
+            )
+        except ValidationError:
+            return None
+        self.state.rate_limit = snapshot
         return self.maybe_save()
 
     def count_request(self, n: int = 1) -> None:

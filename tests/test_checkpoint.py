@@ -921,3 +921,16 @@ def test_old_checkpoint_with_colliding_names_separates_the_one_without_data(
         repos = manager.state.repos
         assert repos["sample-org/Twin"].raw_part == "Twin"  # holds data: its file stays
         assert repos["other/twin"].raw_part.lower() != "twin"
+
+
+@pytest.mark.parametrize("reset", [float("nan"), float("inf"), -1.0])
+def test_a_rate_reading_that_cannot_be_stored_is_ignored(tmp_path: Path, reset: float) -> None:
+    """Belt and braces behind the client's header parser: the checkpoint stays loadable."""
+    manager = CheckpointManager(tmp_path / "checkpoint.json", tmp_path / "checkpoint.json.lock")
+    with manager:
+        manager.create_new(make_config())
+        manager.record_rate_limit(5000, 4000, 1_900_000_000.0, "core")
+        manager.record_rate_limit(5000, 3999, reset, "core")
+        manager.save("test")
+    loaded = ckpt.read_checkpoint(tmp_path / "checkpoint.json")
+    assert loaded.rate_limit is not None and loaded.rate_limit.remaining == 4000
