@@ -414,7 +414,7 @@ class Ctx:
         """Run ``gh-collect ARGS -c config`` and check the universal rules on its output."""
         outcome = self.spawn(*args, token=token, env=env).wait(timeout)
         self.outcomes.append(outcome)
-        self.result.steps.append(f"{' '.join(args)} -> {outcome.code}")
+        self.result.steps.append(f"{' '.join(args)} -> {outcome.code} {_cost(outcome)}")
         self._check_output(outcome, expect)
         return outcome
 
@@ -428,7 +428,8 @@ class Ctx:
     def reap(self, running: Running, *, expect: int | None, timeout: float = 90) -> Outcome:
         outcome = running.wait(timeout)
         self.outcomes.append(outcome)
-        self.result.steps.append(f"{outcome.args[0]} (background) -> {outcome.code}")
+        step = f"{outcome.args[0]} (background) -> {outcome.code} {_cost(outcome)}"
+        self.result.steps.append(step)
         self._check_output(outcome, expect)
         return outcome
 
@@ -507,6 +508,10 @@ class Ctx:
                 self.fail(f"the token is written in {path.relative_to(self.folder)}")
 
 
+def _cost(outcome: Outcome) -> str:
+    return f"({outcome.seconds:.1f} s, {outcome.max_rss_mb:.0f} MB)"
+
+
 def _secret_parts(token: str) -> list[str]:
     return [part for part in token.split() if len(part) >= 8]
 
@@ -564,18 +569,34 @@ def run_cli(args: list[str], env_extra: dict[str, str], timeout: float) -> Outco
 
 
 def _wait(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int | None, int]:
+    """Exit code (None: killed at ``deadline``) and peak RSS in kB.
+
+    The peak is the process's own high-water mark (``VmHWM``, monotonic, fresh at exec),
+    read while it runs: ``wait4``'s ``ru_maxrss`` would count the parent's memory at fork.
+    """
+    peak = 0
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        peak = max(peak, _high_water_kb(proc.pid))
+        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = code = os.waitstatus_to_exitcode(status)
-            return (code if code >= 0 else 128 - code), usage.ru_maxrss
+            return (code if code >= 0 else 128 - code), peak
         if time.monotonic() > deadline:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            _, status, usage = os.wait4(proc.pid, 0)
+            _, status, _ = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
-            return None, usage.ru_maxrss
+            return None, peak
         time.sleep(0.02)
+
+
+def _high_water_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) if match else 0
 
 
 # --------------------------------------------------------------------------- scenarios

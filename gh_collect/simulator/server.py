@@ -421,29 +421,24 @@ class SimulatorApp:
         self, update: int, repos: Sequence[str] | None, seed: int
     ) -> dict[str, dict[str, list[int]]]:
         """Edit objects (``OrgModel.mutate``); must run where requests are served."""
-        try:
-            return self.model.mutate(update, repos, seed)
-        finally:
-            self._forget()
+        return self._edit(lambda: self.model.mutate(update, repos, seed))
 
     def add_repo(self, name: str, items: int, seed: int) -> None:
         """Add a repo (``OrgModel.add_repo``); must run where requests are served."""
-        try:
-            self.model.add_repo(name, items, seed)
-        finally:
-            self._forget()
+        self._edit(lambda: self.model.add_repo(name, items, seed))
 
     def add_pull(self, name: str, created_at: str) -> int:
         """Add a pull (``OrgModel.add_pull``); must run where requests are served."""
-        try:
-            return self.model.add_pull(name, created_at)
-        finally:
-            self._forget()
+        return self._edit(lambda: self.model.add_pull(name, created_at))
 
     def add_alias(self, owner: str, name: str, of: str) -> None:
         """List one more repo serving ``of``'s data (``OrgModel.add_alias``)."""
+        self._edit(lambda: self.model.add_alias(owner, name, of))
+
+    def _edit(self, change: Callable[[], T]) -> T:
+        """Apply a change to the model, then drop what was derived from the old one."""
         try:
-            self.model.add_alias(owner, name, of)
+            return change()
         finally:
             self._forget()
 
