@@ -273,7 +273,7 @@ def test_files_get_the_users_umask_and_nothing_is_world_writable(
         mode = stat.S_IMODE(path.stat().st_mode)
         expected = (0o777 if path.is_dir() else 0o666) & ~umask_027
         if path.name.endswith(".lock"):
-            expected &= 0o644  # filelock's own default, narrowed by the umask
+            expected &= 0o644  # the holder file (lock.py), narrowed by the umask
         if mode != expected or mode & stat.S_IWOTH:
             wrong[str(path.relative_to(tmp_path))] = oct(mode)
     assert wrong == {}
