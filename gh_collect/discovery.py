@@ -4,11 +4,13 @@ The listing is walked one page per call (``RepoListing.next_page``) from a ``Lis
 the run checkpoints after every page, so a run stopped mid-discovery (``--max-requests``, a
 signal, a crash) continues from the next page: every run makes progress.
 
-A refresh asks each page "changed since?" with its stored ETag, except the last: its ETag
-covers its body, not its Link header, so a 304 would hide a page added behind a full last
-page (exactly 100 repos, then a 101st). The last page is read in full; if its body and its
-``next`` are as stored, the listing did not change. Once a page changed after unchanged
-ones, the walk starts over in full: the unchanged pages' repos were never read.
+A refresh asks each page "changed since?" with its stored ETag, except a full last page: its
+ETag covers its body, not its Link header, so a 304 would hide a page added behind it
+(exactly 100 repos, then a 101st). That page is read in full; if its body and its ``next``
+are as stored, the listing did not change. A last page that is not full cannot hide one: a
+new repo would land on it and change its body (``Validator.settled``). Once a page changed
+after unchanged ones, the walk starts over in full: the unchanged pages' repos were never
+read.
 
 Every repo object is checked before it is used: a listing we cannot read whole stops
 discovery with one line, since dropping one silently would drop that repo's data.
