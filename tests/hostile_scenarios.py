@@ -443,6 +443,21 @@ def curated_is_file(world: World) -> Drive:
     return drive
 
 
+@scenario("9", "export when output.root is a file")
+def root_is_file(world: World) -> Drive:
+    world.repo("a", pulls=1, issues=1)
+
+    def drive(ctx: Ctx) -> None:
+        ctx.root.parent.mkdir(parents=True, exist_ok=True)
+        ctx.root.write_text("not a folder")
+        ctx.write_config(checkpoint={"every_pages": 1})  # any config naming that root
+        out = ctx.cli("export", expect=2)
+        ctx.message_matches(out, r"output.root|not a folder|file")
+        ctx.expect(ctx.root.read_text() == "not a folder", "the file in the way was changed")
+
+    return drive
+
+
 # --------------------------------------------------------------------------- 10: mistyped
 
 
