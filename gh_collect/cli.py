@@ -17,11 +17,11 @@ import click
 
 from gh_collect import __version__
 from gh_collect.config import Config, load_config, resolve_token
+from gh_collect.durable.paths import DatasetPaths
 from gh_collect.errors import GhCollectError
-from gh_collect.paths import DatasetPaths
-from gh_collect.progress import LiveReporter, LogReporter, Reporter
-from gh_collect.run import RunOptions, RunResult, collect
-from gh_collect.status import read_status, render_status
+from gh_collect.harvest.run import RunOptions, RunResult, collect
+from gh_collect.report.progress import LiveReporter, LogReporter, Reporter
+from gh_collect.report.status import read_status, render_status
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,7 +102,7 @@ def collect_command(
     config = load_config(config_path)
     token = resolve_token(config)
     if dry_run:
-        from gh_collect.plan import estimate_sync, requests_per_second
+        from gh_collect.harvest.plan import estimate_sync, requests_per_second
 
         click.echo(estimate_sync(config, token).describe(requests_per_second(config)))
         return
@@ -149,9 +149,9 @@ def export_command(config_path: Path) -> None:
 
     Example: gh-collect export -c config/example.yaml
     """
-    from gh_collect.export import export_dataset, require_dataset
-    from gh_collect.lock import DatasetLock
-    from gh_collect.manifest import update_export
+    from gh_collect.curated.export import export_dataset, require_dataset
+    from gh_collect.durable.lock import DatasetLock
+    from gh_collect.report.manifest import update_export
 
     config = load_config(config_path)
     paths = dataset_paths(config)

@@ -19,16 +19,16 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gh_collect import endpoints
 from gh_collect.errors import ConfigError
 
 ENV_PREFIX = "GH_COLLECT_"
-EndpointName = Literal["pulls", "issues"]
 DEADLINE_TIMEOUTS = 4  # default total deadline of one request, in read timeouts (timeout_s)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 # What h11/httpx can send in a header value: visible ASCII, spaces and tabs, nothing else.
@@ -102,16 +102,21 @@ class Config(_Strict):
     target: TargetSettings
     year: int = Field(ge=2008, le=2100)
     github: GitHubSettings = GitHubSettings()
-    endpoints: list[EndpointName] = ["pulls", "issues"]
+    endpoints: list[str] = ["pulls", "issues"]
     rate_limit: RateLimitSettings = RateLimitSettings()
     checkpoint: CheckpointSettings = CheckpointSettings()
     output: OutputSettings = OutputSettings()
 
     @field_validator("endpoints")
     @classmethod
-    def _unique_endpoints(cls, value: list[str]) -> list[str]:
+    def _declared_endpoints(cls, value: list[str]) -> list[str]:
+        """Names from the declarations (``gh_collect.endpoints``), each once."""
+        known = endpoints.names()
         if not value:
-            raise ValueError("list at least one endpoint: pulls, issues")
+            raise ValueError(f"list at least one endpoint: {', '.join(known)}")
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise ValueError(f"unknown endpoint {unknown[0]!r}: choose from {', '.join(known)}")
         if len(set(value)) != len(value):
             raise ValueError("each endpoint may appear once")
         return value

@@ -17,11 +17,11 @@ from typing import Any
 import yaml
 
 from gh_collect.config import Config, GitHubSettings, OutputSettings, TargetSettings
-from gh_collect.paths import DatasetPaths
-from gh_collect.progress import Reporter
-from gh_collect.run import RunOptions, RunResult, collect
+from gh_collect.durable.envelope import read_envelopes
+from gh_collect.durable.paths import DatasetPaths
+from gh_collect.harvest.run import RunOptions, RunResult, collect
+from gh_collect.report.progress import Reporter
 from gh_collect.simulator import SCENARIO_REPOS, Simulator, SimulatorConfig
-from gh_collect.storage import read_jsonl
 
 DEMO_ORG = "sample-org"
 DEMO_YEAR = 2025
@@ -60,7 +60,7 @@ def compare_with_truth(paths: DatasetPaths, truth: dict[str, dict[str, list[Any]
         got = Counter(
             line["data"]["id"]
             for path in paths.endpoint_dir(endpoint).glob("*.jsonl")
-            for line in read_jsonl(path)
+            for line in read_envelopes(path)
         )
         missing, extra = expected - got, got - expected
         if missing or extra:

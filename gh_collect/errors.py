@@ -145,6 +145,10 @@ class EmptyRepositoryError(SkippableApiError):
     pass
 
 
+class PaginationLoop(SkippableApiError):
+    """The server linked back to a page already read in this walk: following it would loop."""
+
+
 class FatalApiError(ApiError):
     pass
 

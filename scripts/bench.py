@@ -350,10 +350,11 @@ HARVEST = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    import gh_collect.checkpoint as checkpoint
+    import gh_collect.durable.checkpoint as checkpoint
+    from gh_collect.durable.checkpoint import writer
     from gh_collect.config import load_config, resolve_token
-    from gh_collect.progress import LogReporter
-    from gh_collect.run import RunOptions, collect
+    from gh_collect.report.progress import LogReporter
+    from gh_collect.harvest.run import RunOptions, collect
 
     saves = {"loop": 0.0, "count": 0, "writer": 0.0}
 
@@ -371,7 +372,7 @@ HARVEST = textwrap.dedent(
     manager = checkpoint.CheckpointManager
     manager.save = timed(manager.save, "loop", 1)  # on the event loop, whole
     manager._submit_save = timed(manager._submit_save, "loop", 1)  # the loop's part
-    checkpoint._GroupCommit._write_next = timed(checkpoint._GroupCommit._write_next, "writer", 0)
+    writer.GroupCommit._write_next = timed(writer.GroupCommit._write_next, "writer", 0)
     config = load_config(Path(sys.argv[1]))
     started = time.perf_counter()
     code = 2

@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gh_collect.paths import DatasetPaths  # noqa: E402
+from gh_collect.durable.paths import DatasetPaths  # noqa: E402
 
 ORG = "bench-org"
 YEAR = 2025
@@ -234,8 +234,8 @@ def generate(paths: DatasetPaths, records: int, repos: int, seed: int = 1) -> li
 EXPORT_CHILD = f"""
 import json, resource, sys, time
 from pathlib import Path
-from gh_collect.export import ExportLimits, export_dataset
-from gh_collect.paths import DatasetPaths
+from gh_collect.curated.export import ExportLimits, export_dataset
+from gh_collect.durable.paths import DatasetPaths
 root, workers = sys.argv[1], int(sys.argv[2])
 limits = ExportLimits(workers=workers) if workers else ExportLimits()
 started = time.perf_counter()

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from gh_collect.config import Config
-from gh_collect.plan import estimate_sync
-from gh_collect.run import collect
+from gh_collect.harvest.plan import estimate_sync
+from gh_collect.harvest.run import collect
 from gh_collect.simulator import Simulator, SimulatorConfig
 
 TOKEN = "cron-figures-token"

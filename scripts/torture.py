@@ -50,9 +50,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gh_collect.checkpoint import CheckpointState, read_checkpoint  # noqa: E402
+from gh_collect.durable.checkpoint import CheckpointState, read_checkpoint  # noqa: E402
+from gh_collect.durable.paths import DatasetPaths  # noqa: E402
 from gh_collect.errors import CheckpointError  # noqa: E402
-from gh_collect.paths import DatasetPaths  # noqa: E402
 from gh_collect.simulator import SCENARIO_REPOS, Simulator, SimulatorConfig  # noqa: E402
 
 ORG = "sample-org"
@@ -335,7 +335,7 @@ def failed_repos(paths: DatasetPaths) -> set[str]:
     return {
         repo.name
         for repo in state.repos.values()
-        if any(str(ep.status) == "failed" for ep in repo.endpoints.values())
+        if any(str(ep.status) == "failed" for ep in repo.units.values())
     }
 
 
@@ -343,7 +343,7 @@ def offsets_vs_files(state: CheckpointState, paths: DatasetPaths) -> tuple[int, 
     """(files holding unsaved bytes past their offset, files shorter than their offset)."""
     torn, short = 0, []
     for repo in state.repos.values():
-        for endpoint, progress in repo.endpoints.items():
+        for endpoint, progress in repo.units.items():
             path = paths.endpoint_file(endpoint, repo.name)
             size = path.stat().st_size if path.exists() else 0
             torn += size > progress.byte_offset

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gh_collect.paths import DatasetPaths
+from gh_collect.durable.envelope import read_envelopes
+from gh_collect.durable.paths import DatasetPaths
 from gh_collect.simulator import Simulator, SimulatorConfig
-from gh_collect.storage import read_jsonl
 
 TOKEN = "ghp_e2eSECRETtoken0123456789"
 ORG = "sample-org"
@@ -87,7 +87,7 @@ def harvested_ids(paths: DatasetPaths, endpoint: str) -> Counter[int]:
     return Counter(
         line["data"]["id"]
         for path in sorted(paths.endpoint_dir(endpoint).glob("*.jsonl"))
-        for line in read_jsonl(path)
+        for line in read_envelopes(path)
     )
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gh_collect import export as export_module
-from gh_collect.atomic import SAVE_STEPS
+from gh_collect.curated import publish as publish_module
+from gh_collect.durable.atomic import SAVE_STEPS
 
 CRASH_EXIT = 99  # the child's exit status when the crash point fired
 TOKEN_ENV = "GH_CRASH_TOKEN"
@@ -46,25 +46,46 @@ class Point:
 
 
 WRITE_POINTS = [
-    Point("append-page-torn", "gh_collect.storage:JsonlSink", "_write", 4, torn=True),
+    Point("append-page-torn", "gh_collect.durable.storage:JsonlSink", "_write", 4, torn=True),
     Point(
-        "update-state", "gh_collect.checkpoint:CheckpointManager", "update_progress", 4, io=False
+        "update-state",
+        "gh_collect.durable.checkpoint:CheckpointManager",
+        "record_page",
+        4,
+        io=False,
     ),
-    Point("fsync-data", "gh_collect.storage", "fsync_path", 1),  # a data file, first
-    Point("fsync-new-file-folder", "gh_collect.storage", "fsync_path", 2),
-    Point("discovery-repos-file", "gh_collect.storage", "write_atomic", 1),
-    *(Point(f"save-{step.lstrip('_')}", "gh_collect.atomic", step, 4) for step in SAVE_STEPS),
-    Point("save-write_temp-torn", "gh_collect.atomic", "_write_temp", 4, torn=True),
-    Point("save-done", "gh_collect.checkpoint:CheckpointManager", "save", 4, after=True, io=False),
+    Point("fsync-data", "gh_collect.durable.storage", "fsync_path", 1),  # a data file, first
+    Point("fsync-new-file-folder", "gh_collect.durable.storage", "fsync_path", 2),
+    Point("discovery-repos-file", "gh_collect.durable.storage", "write_atomic", 1),
+    *(
+        Point(f"save-{step.lstrip('_')}", "gh_collect.durable.atomic", step, 4)
+        for step in SAVE_STEPS
+    ),
+    Point("save-write_temp-torn", "gh_collect.durable.atomic", "_write_temp", 4, torn=True),
+    Point(
+        "save-done",
+        "gh_collect.durable.checkpoint:CheckpointManager",
+        "_write",
+        4,
+        after=True,
+        io=False,
+    ),
 ]
 PUBLISH_STEPS = ("_build_staging", "_sync_tree", "_exchange", "_sync_parents", "_discard_previous")
 FALLBACK_STEPS = ("_move_aside", "_move_in", "_sync_parents", "_discard_previous")
+
+
+def _step_module(step: str) -> str:
+    """Where a publication step lives: staging is built by export, the rest is publish's."""
+    return "gh_collect.curated.export" if step == "_build_staging" else "gh_collect.curated.publish"
+
+
 EXPORT_POINTS = [
-    *(Point(f"publish{step}", "gh_collect.export", step, 1) for step in PUBLISH_STEPS),
-    *(Point(f"fallback{s}", "gh_collect.export", s, 1, fallback=True) for s in FALLBACK_STEPS),
+    *(Point(f"publish{step}", _step_module(step), step, 1) for step in PUBLISH_STEPS),
+    *(Point(f"fallback{s}", _step_module(s), s, 1, fallback=True) for s in FALLBACK_STEPS),
 ]
 FIRST_EXPORT_POINTS = [
-    Point(f"first{step}", "gh_collect.export", step, 1)
+    Point(f"first{step}", _step_module(step), step, 1)
     for step in ("_build_staging", "_sync_tree", "_move_in", "_sync_parents")
 ]
 ALL_POINTS = {p.id: p for p in [*WRITE_POINTS, *EXPORT_POINTS, *FIRST_EXPORT_POINTS]}
@@ -158,7 +179,7 @@ def install(point: Point, variant: str, setattr_: Callable[[Any, str, Any], None
     else:
         setattr_(owner, point.attr, wrapper)
     if point.fallback:
-        setattr_(export_module, "_exchange", lambda _staging, _current: False)
+        setattr_(publish_module, "_exchange", lambda _staging, _current: False)
     return fired
 
 
@@ -167,9 +188,9 @@ def child_main(point_id: str, action: str, config_path: str, endpoints: str = ""
     point = ALL_POINTS[point_id]
     install(point, "exit", setattr)
     from gh_collect.config import load_config
-    from gh_collect.export import export_dataset
-    from gh_collect.paths import DatasetPaths
-    from gh_collect.run import RunOptions, collect
+    from gh_collect.curated.export import export_dataset
+    from gh_collect.durable.paths import DatasetPaths
+    from gh_collect.harvest.run import RunOptions, collect
 
     config = load_config(Path(config_path))
     if action == "collect":

@@ -37,10 +37,10 @@ from urllib.parse import unquote
 import yaml
 from aiohttp import web
 
-from gh_collect.checkpoint import read_checkpoint
+from gh_collect.durable.checkpoint import read_checkpoint
+from gh_collect.durable.envelope import read_envelopes
+from gh_collect.durable.paths import DatasetPaths
 from gh_collect.errors import GhCollectError
-from gh_collect.paths import DatasetPaths
-from gh_collect.storage import read_jsonl
 
 TOKEN = "ghp_hostileSECRETtoken0123456789"
 TOKEN_ENV = "GH_HOSTILE_TOKEN"
@@ -466,7 +466,7 @@ class Ctx:
         return Counter(
             line["data"]["id"]
             for path in sorted(folder.glob("*.jsonl"))
-            for line in read_jsonl(path)
+            for line in read_envelopes(path)
         )
 
     def expect_raw_exact(self, endpoint: str, truth: Counter[int] | None = None) -> None:

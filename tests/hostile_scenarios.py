@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gh_collect.checkpoint import read_checkpoint
+from gh_collect.durable.checkpoint import read_checkpoint
 from tests.hostile import Call, Ctx, Drive, Hook, HostileServer, World, error_response, scenario
 
 STREAM_SECONDS = 60.0  # a hostile stream stops by itself after this long, whoever listens

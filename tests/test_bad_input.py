@@ -7,7 +7,7 @@ problem), never a traceback, and never at the cost of data already collected.
 
 The CLI runs in-process through click's CliRunner (a traceback would show up as
 ``result.exception``); server misbehaviour is injected with an httpx transport in front of
-the simulator, which ``gh_collect.run.collect`` accepts.
+the simulator, which ``gh_collect.harvest.run.collect`` accepts.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from gh_collect.checkpoint import read_checkpoint
 from gh_collect.cli import cli
 from gh_collect.config import Config
-from gh_collect.paths import DatasetPaths
-from gh_collect.run import RunOptions, collect
+from gh_collect.durable.checkpoint import read_checkpoint
+from gh_collect.durable.paths import DatasetPaths
+from gh_collect.durable.storage import JsonlSink
+from gh_collect.harvest.run import RunOptions, collect
 from gh_collect.simulator import SCENARIO_REPOS, Simulator, SimulatorConfig
-from gh_collect.storage import JsonlSink
 
 from .conftest import (
     ORG,
@@ -86,9 +86,9 @@ def progress(path: Path) -> dict[str, Any]:
     """What the checkpoint says about each unit, without save bookkeeping."""
     state = read_checkpoint(path)
     return {
-        f"{name} {endpoint}": (str(p.status), p.pages_collected, p.byte_offset, p.next_url)
+        f"{name} {endpoint}": (str(p.status), p.pages_collected, p.byte_offset, p.resume_token)
         for name, repo in state.repos.items()
-        for endpoint, p in repo.endpoints.items()
+        for endpoint, p in repo.units.items()
     }
 
 
@@ -205,7 +205,7 @@ def test_401_on_a_finished_dataset_overwrites_nothing(
         return httpx.Response(401, json={"message": "Bad credentials"}, request=request)
 
     monkeypatch.setattr(
-        "gh_collect.run.GitHubClient.__init__", _with_transport(httpx.MockTransport(refuse))
+        "gh_collect.harvest.run.GitHubClient.__init__", _with_transport(httpx.MockTransport(refuse))
     )
     result = run("collect", "-c", str(config))
     assert_one_line_error(result, 2, "bad credentials", TOKEN_ENV)
@@ -216,7 +216,7 @@ def test_401_on_a_finished_dataset_overwrites_nothing(
 
 def _with_transport(transport: httpx.AsyncBaseTransport) -> Callable[..., None]:
     """GitHubClient.__init__ with ``transport`` forced: the CLI has no transport option."""
-    from gh_collect.client import GitHubClient
+    from gh_collect.github.client import GitHubClient
 
     real = GitHubClient.__init__
 
@@ -333,7 +333,7 @@ def test_disk_full_while_appending_stops_cleanly_and_resumes_exactly(
     state = read_checkpoint(paths.checkpoint)
     assert state.last_save_reason == "stopped: StorageError"
     for repo in state.repos.values():  # the half-written line was cut back off
-        for endpoint, unit in repo.endpoints.items():
+        for endpoint, unit in repo.units.items():
             file = paths.endpoint_file(endpoint, repo.name)
             assert (file.stat().st_size if file.exists() else 0) == unit.byte_offset
     assert run("collect", "-c", str(config), "--quiet").exit_code == 1
@@ -343,7 +343,7 @@ def test_disk_full_while_appending_stops_cleanly_and_resumes_exactly(
 def test_disk_full_while_saving_the_checkpoint_keeps_the_previous_one(
     tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gh_collect import atomic as checkpoint_module
+    from gh_collect.durable import atomic as checkpoint_module
 
     config = write_config(tmp_path, sim.url, checkpoint={"every_pages": 1})
     real, calls = checkpoint_module._write_temp, {"n": 0}

@@ -17,7 +17,6 @@ import httpx
 import pytest
 import respx
 
-from gh_collect.client import MAX_SERVER_WAIT, GitHubClient, Page, RateLimit, error_for_response
 from gh_collect.config import GitHubSettings, RateLimitSettings
 from gh_collect.errors import (
     BadCredentialsError,
@@ -30,8 +29,17 @@ from gh_collect.errors import (
     SecondaryRateLimitError,
     SkippableApiError,
 )
-from gh_collect.pacing import Pacer
-from gh_collect.pagination import LinkPaginator
+from gh_collect.github.client import (
+    MAX_SERVER_WAIT,
+    ClientOptions,
+    GitHubClient,
+    Page,
+    RateLimit,
+    error_for_response,
+)
+from gh_collect.github.observer import ClientObserver
+from gh_collect.github.pacing import Pacer
+from gh_collect.github.pagination import LinkPaginator
 
 API = "https://api.github.com"
 TOKEN = "ghp_SECRETtokenValue0123456789abcdef"
@@ -67,14 +75,34 @@ def router() -> Iterator[respx.MockRouter]:
         yield mock
 
 
+class Recorder:
+    """A ClientObserver that writes down what it is told, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.rates: list[RateLimit] = []
+
+    def admit(self, resource: str) -> None:
+        self.events.append(("admit", resource))
+
+    def sent(self, resource: str, *, redirect: bool) -> None:
+        self.events.append(("hop" if redirect else "sent", resource))
+
+    def rate_seen(self, resource: str, rate: RateLimit) -> None:
+        self.rates.append(rate)
+
+
 def make_client(
     ft: FakeTime,
     *,
     api_url: str = API,
     pause_below: int = 50,
     concurrency: int = 8,
+    observer: ClientObserver | None = None,
+    on_rate_limit: str = "wait",
     **options: Any,
 ) -> GitHubClient:
+    """A client on fake time; ``options`` are ``ClientOptions`` fields."""
     settings = GitHubSettings(api_url=api_url, concurrency=concurrency, timeout_s=5)
     pacer = Pacer(concurrency, 900, 90.0, clock=ft.clock, sleep=ft.sleep)
     options.setdefault("pacer", pacer)
@@ -82,9 +110,9 @@ def make_client(
         settings,
         TOKEN,
         rate_settings=RateLimitSettings(pause_below=pause_below),
-        clock=ft.clock,
-        sleep=ft.sleep,
-        **options,
+        on_rate_limit="exit" if on_rate_limit == "exit" else "wait",
+        observer=observer,
+        options=ClientOptions(clock=ft.clock, sleep=ft.sleep, **options),
     )
 
 
@@ -261,17 +289,16 @@ def test_renamed_repository_301_is_followed_and_reported(
     moved, target = (ex for ex in recorded("rename-repository") if ex["method"] == "get")
     router.get(f"{API}{moved['path']}").mock(return_value=recorded_response(moved))
     final = router.get(f"{API}{target['path']}").mock(return_value=recorded_response(target))
-    sent: list[str] = []
-    client = make_client(
-        ft, on_request=lambda: sent.append("asked"), on_redirect=lambda: sent.append("hop")
-    )
+    recorder = Recorder()
+    client = make_client(ft, observer=recorder)
     page = get(client, moved["path"])
     assert page.moved_to == f"{API}/repositories/1000"
     assert page.url == f"{API}/repos/octokit-fixture-org/rename-repository"
     assert page.data["name"] == "rename-repository-newname"
     assert final.calls.last.request.headers["authorization"] == f"Bearer {TOKEN}"  # same host
     assert client.stats.requests == 2
-    assert sent == ["asked", "hop"]  # the hop is counted but was never up for refusal
+    # the hop is counted but was never up for refusal
+    assert recorder.events == [("admit", "core"), ("sent", "core"), ("hop", "core")]
     assert client.stats.by_status == {301: 1, 200: 1}
 
 
@@ -494,7 +521,7 @@ def test_primary_exhaustion_waits_for_the_reset(
     ft: FakeTime, router: respx.MockRouter, status: int
 ) -> None:
     reset = ft.now + 1200
-    seen: list[RateLimit] = []
+    recorder = Recorder()
     router.get(f"{API}/repos/o/r/issues").mock(
         side_effect=[
             httpx.Response(
@@ -505,11 +532,11 @@ def test_primary_exhaustion_waits_for_the_reset(
             httpx.Response(200, json=[{"id": 3}], headers=rate_headers(4999, reset + 3600)),
         ]
     )
-    client = make_client(ft, on_rate_seen=seen.append)
+    client = make_client(ft, observer=recorder)
     assert get(client, "/repos/o/r/issues").items == [{"id": 3}]
     assert ft.sleeps == [pytest.approx(1201)]
     assert client.stats.primary_waits == 1 and client.stats.waited_seconds == pytest.approx(1201)
-    assert [rate.remaining for rate in seen] == [0, 4999]
+    assert [rate.remaining for rate in recorder.rates] == [0, 4999]
     assert client.rate is not None and client.rate.remaining == 4999
 
 
@@ -666,14 +693,14 @@ def test_a_bad_optional_rate_header_is_absent(header: str, value: str) -> None:
 def test_bad_rate_headers_on_a_page_are_not_reported(
     ft: FakeTime, router: respx.MockRouter
 ) -> None:
-    seen: list[RateLimit] = []
+    recorder = Recorder()
     headers = {**good_rate(), "x-ratelimit-reset": "nan"}
     router.get(f"{API}/repos/o/r/pulls").mock(
         return_value=httpx.Response(200, json=[], headers=headers)
     )
-    client = make_client(ft, on_rate_seen=seen.append)
+    client = make_client(ft, observer=recorder)
     page = get(client, "/repos/o/r/pulls")
-    assert page.rate is None and client.rate is None and seen == []
+    assert page.rate is None and client.rate is None and recorder.rates == []
 
 
 @pytest.mark.parametrize("reset", ["nan", "inf", "-1", "garbage"])

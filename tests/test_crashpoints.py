@@ -9,7 +9,7 @@ reached (the test checks it fired), then a rerun must give exactly the ground tr
 Write path, in the order a page travels: append the page (cut short mid-line) -> update
 the state -> fsync the data -> fsync a new file's folder -> write the temp checkpoint
 (``checkpoint.SAVE_STEPS``: create, write, cut short, fsync, rename, fsync folder) -> saved.
-Publication: every named step of ``export._publish`` on the exchange path, on the fallback
+Publication: every named step of ``publish.publish`` on the exchange path, on the fallback
 path (no ``renameat2``) and for a first export.
 """
 
@@ -27,12 +27,13 @@ import pyarrow.dataset as pads
 import pytest
 import yaml
 
-from gh_collect.checkpoint import CheckpointManager, read_checkpoint
 from gh_collect.config import Config
+from gh_collect.curated.export import export_dataset
+from gh_collect.curated.publish import WORK_DIR
+from gh_collect.durable.checkpoint import CheckpointManager, read_checkpoint
+from gh_collect.durable.paths import DatasetPaths
 from gh_collect.errors import GhCollectError, StorageError
-from gh_collect.export import WORK_DIR, export_dataset
-from gh_collect.paths import DatasetPaths
-from gh_collect.run import RunOptions, collect
+from gh_collect.harvest.run import RunOptions, collect
 from gh_collect.simulator import Simulator, SimulatorConfig
 
 from .conftest import ORG, TOKEN, YEAR, assert_exactly_truth, truth_ids
@@ -98,7 +99,7 @@ def assert_resumable(paths: DatasetPaths) -> None:
     if paths.checkpoint.exists():
         state = read_checkpoint(paths.checkpoint)
         for repo in state.repos.values():
-            for endpoint, progress in repo.endpoints.items():
+            for endpoint, progress in repo.units.items():
                 file = paths.endpoint_file(endpoint, repo.name)
                 size = file.stat().st_size if file.exists() else 0
                 assert size >= progress.byte_offset, f"{file}: bytes the checkpoint counts are gone"

@@ -90,3 +90,17 @@ def test_readme_query_examples_run_on_a_harvested_dataset(demo_dataset: Path, in
     )
     assert proc.returncode == 0, proc.stderr
     assert "sample-org/" in proc.stdout or "issues" in proc.stdout
+
+
+def test_the_architecture_doc_names_only_files_that_exist() -> None:
+    """docs/ARCHITECTURE.md says where each rule lives: every place it names must exist."""
+    doc = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    named = set(re.findall(r"`((?:[a-z_]+/)+(?:[a-z_]+\.py)?|[a-z_]+\.py)", doc))
+    assert len(named) > 20
+    missing = [
+        name
+        for name in sorted(named)
+        if not any((ROOT / base / name).exists() for base in ("gh_collect", "."))
+    ]
+    assert not missing, f"docs/ARCHITECTURE.md names what does not exist: {missing}"
+    assert "docs/ARCHITECTURE.md" in README

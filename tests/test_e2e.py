@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gh_collect.checkpoint import CheckpointManager
+from gh_collect.durable.checkpoint import CheckpointManager
 from gh_collect.simulator import SCENARIO_REPOS
 
 from .conftest import (
@@ -238,11 +238,11 @@ def test_from_repo_starts_at_that_repo(tmp_path: Path, start_simulator: Any) -> 
 
 def _repos(tmp_path: Path, sim: Any, config: Path) -> list[dict[str, Any]]:
     """Discovery only: run with an endpoint filter that needs no repo pages."""
-    from gh_collect.storage import read_jsonl
+    from gh_collect.durable.envelope import read_envelopes
 
     proc = run_cli("collect", "-c", str(config), "--only", "pulls", "--from-repo", "zzz")
     assert proc.returncode == 2  # unknown repo, but discovery already ran and was saved
-    return list(read_jsonl(dataset(tmp_path).repos_file))
+    return list(read_envelopes(dataset(tmp_path).repos_file))
 
 
 def test_missing_token_exits_2_naming_the_variable(tmp_path: Path, start_simulator: Any) -> None:

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gh_collect.endpoints import ENDPOINTS, Window
+from gh_collect import endpoints
+from gh_collect.curated.schemas import schema_for
+from gh_collect.endpoints import Window, WindowRule
 
 WINDOW = Window(datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
+RULE = WindowRule()
 
 
 def item(created: str, updated: str, **extra: object) -> dict[str, object]:
@@ -12,19 +15,20 @@ def item(created: str, updated: str, **extra: object) -> dict[str, object]:
 
 
 def test_window_keeps_created_before_end_and_updated_since_start() -> None:
-    assert WINDOW.contains(item("2024-05-01T00:00:00Z", "2025-01-01T00:00:00Z"))
-    assert WINDOW.contains(item("2025-12-31T23:59:59Z", "2026-03-01T00:00:00Z"))
-    assert not WINDOW.contains(item("2024-05-01T00:00:00Z", "2024-12-31T23:59:59Z"))
-    assert not WINDOW.contains(item("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"))
+    assert RULE.keeps(item("2024-05-01T00:00:00Z", "2025-01-01T00:00:00Z"), WINDOW)
+    assert RULE.keeps(item("2025-12-31T23:59:59Z", "2026-03-01T00:00:00Z"), WINDOW)
+    assert not RULE.keeps(item("2024-05-01T00:00:00Z", "2024-12-31T23:59:59Z"), WINDOW)
+    assert not RULE.keeps(item("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"), WINDOW)
 
 
 def test_items_without_timestamps_are_kept_rather_than_lost() -> None:
-    assert WINDOW.contains({"id": 1})
+    assert RULE.keeps({"id": 1}, WINDOW)
 
 
 def test_issues_drop_pull_requests_and_use_since() -> None:
-    spec = ENDPOINTS["issues"]
-    url, params = spec.first_request("o/r", WINDOW)
+    spec = endpoints.get("issues")
+    first = spec.first_request("o/r", WINDOW)
+    url, params = first.url, dict(first.params or {})
     assert url == "/repos/o/r/issues"
     assert params["since"] == "2025-01-01T00:00:00Z"
     assert params["state"] == "all" and params["per_page"] == 100
@@ -39,8 +43,8 @@ def test_issues_drop_pull_requests_and_use_since() -> None:
 
 
 def test_pulls_read_oldest_first_without_since_and_stop_past_the_window() -> None:
-    spec = ENDPOINTS["pulls"]
-    _, params = spec.first_request("o/r", WINDOW)
+    spec = endpoints.get("pulls")
+    params = dict(spec.first_request("o/r", WINDOW).params or {})
     assert "since" not in params
     assert (params["sort"], params["direction"]) == ("created", "asc")
     kept, stop = spec.select(
@@ -53,3 +57,32 @@ def test_pulls_read_oldest_first_without_since_and_stop_past_the_window() -> Non
     assert len(kept) == 1 and stop is True
     _, stop = spec.select([item("2025-06-01T00:00:00Z", "2025-06-02T00:00:00Z")], WINDOW)
     assert stop is False
+
+
+def test_the_declaration_decides_what_the_curated_table_keeps() -> None:
+    """ "Drop PRs from the issues list" lives in one place: the declaration's ``skip``."""
+    issues, pulls = schema_for("issues"), schema_for("pulls")
+    line = b'{"endpoint":"issues","repo":"o/r","data":{"id":1,"pull_request":{}}}'
+    assert issues.extract(line) is None
+    assert pulls.extract(line) is not None
+    assert [c.name for c in issues.columns] == [c.name for c in endpoints.get("issues").columns]
+
+
+def test_a_registered_endpoint_is_known_to_config_and_refused_twice() -> None:
+    from gh_collect.config import Config
+
+    toy = endpoints.Endpoint(name="toys", path="/repos/{full_name}/toys", columns=())
+    endpoints.register(toy)
+    try:
+        config = Config.model_validate(
+            {"target": {"org": "o"}, "year": 2025, "endpoints": ["toys"]}
+        )
+        assert config.endpoints == ["toys"]
+        try:
+            endpoints.register(toy)
+        except ValueError as exc:
+            assert "already declared" in str(exc)
+        else:
+            raise AssertionError("a second declaration of one name was accepted")
+    finally:
+        endpoints.unregister("toys")

@@ -16,11 +16,16 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from gh_collect import export
+from gh_collect import endpoints
+from gh_collect.curated import export, parts, publish
+from gh_collect.curated.columns import FETCHED_AT, ID, TIMES, col
+from gh_collect.curated.columns import REPO as REPO_COLUMN
+from gh_collect.curated.export import ExportLimits, export_dataset
+from gh_collect.curated.schemas import curated_schema
+from gh_collect.durable.envelope import parse_envelope
+from gh_collect.durable.paths import DatasetPaths
+from gh_collect.endpoints import Endpoint
 from gh_collect.errors import DataError, ExportRefused
-from gh_collect.export import ExportLimits, export_dataset
-from gh_collect.paths import DatasetPaths
-from gh_collect.schemas import CURATED_SCHEMA, parse_envelope
 
 ORG = "octokit-fixture-org"
 FIXTURE = Path(__file__).parent / "fixtures" / "octokit" / "paginate-issues"
@@ -297,11 +302,89 @@ def test_every_file_has_the_shared_schema(paths: DatasetPaths) -> None:
     write_dataset(paths)
     export_dataset(paths, ["pulls", "issues"])
     for part in (paths.root / "curated").rglob("*.parquet"):
-        assert pq.read_schema(part).remove_metadata() == CURATED_SCHEMA
+        assert pq.read_schema(part).remove_metadata() == curated_schema()
     repos = curated_rows(paths, "repos")
     assert {r["merged_at"] for r in repos} == {None} and {r["comments"] for r in repos} == {None}
     assert [r["full_name"] for r in repos] == [f"{ORG}/hello-world", f"{ORG}/hello-world"]
     assert [r["stargazers_count"] for r in repos] == [42, 42]
+
+
+def toy(number: int, updated: str | None, title: str) -> dict[str, Any]:
+    return {
+        "id": number,
+        "title": title,
+        "created_at": "2025-01-01T00:00:00Z",
+        "updated_at": updated,
+    }
+
+
+def register_toys(*extra: Any) -> Endpoint:
+    toys = Endpoint(
+        name="toys",
+        path="/repos/{full_name}/toys",
+        columns=(ID, REPO_COLUMN, col("title", "str"), *TIMES, *extra, FETCHED_AT),
+    )
+    endpoints.register(toys)
+    return toys
+
+
+def test_a_registered_endpoint_is_exported_by_its_declaration(paths: DatasetPaths) -> None:
+    """A plugin endpoint needs only its declaration: one row per id, latest updated_at wins."""
+    register_toys()
+    try:
+        write_raw(
+            paths,
+            "toys",
+            "hello-world",
+            [
+                toy(1, "2025-05-01T00:00:00Z", "newest"),
+                toy(2, "2025-02-01T00:00:00Z", "only"),
+                toy(1, "2025-03-01T00:00:00Z", "older, read later"),
+                toy(3, None, "no version"),
+            ],
+        )
+        write_raw(paths, "toys", "tools", [toy(3, "2025-01-01T00:00:00Z", "versioned")])
+        result = export_dataset(paths, ["toys"], limits=TINY)
+
+        folder = paths.curated_endpoint_dir("toys")
+        assert folder.name == "endpoint=toys" and folder.is_dir()
+        rows = curated_rows(paths, "toys")
+        assert [(r["id"], r["title"]) for r in rows] == [
+            (1, "newest"),
+            (2, "only"),
+            (3, "versioned"),
+        ]
+        assert rows[0]["repo"] == f"{ORG}/hello-world" and rows[2]["repo"] == f"{ORG}/tools"
+        toys = result.endpoints["toys"]
+        assert (toys.records_read, toys.duplicates_dropped, toys.rows_written) == (5, 2, 3)
+        for part in folder.glob("*.parquet"):
+            assert pq.read_schema(part).remove_metadata() == curated_schema()
+    finally:
+        endpoints.unregister("toys")
+
+
+def test_a_registered_endpoints_columns_join_every_files_schema(paths: DatasetPaths) -> None:
+    """The file schema is read when the export runs, not at import: a plugin's new column is
+    in every part, null in the other endpoints'."""
+    write_dataset(paths)
+    register_toys(col("colour", "str"))
+    try:
+        write_raw(paths, "toys", "hello-world", [toy(1, None, "red one") | {"colour": "red"}])
+        export_dataset(paths, ["pulls", "toys"], limits=TINY)
+        schema = curated_schema()
+        assert schema.field("colour").type == pa.string() and schema.names[-2:] == [
+            "fetched_at",
+            "raw",
+        ]
+        parts_written = list((paths.root / "curated").rglob("*.parquet"))
+        assert len({p.parent.name for p in parts_written}) == 3  # repos, pulls, toys
+        for part in parts_written:
+            assert pq.read_schema(part).remove_metadata() == schema
+        assert [r["colour"] for r in curated_rows(paths, "toys")] == ["red"]
+        assert {r["colour"] for r in curated_rows(paths, "pulls")} == {None}
+    finally:
+        endpoints.unregister("toys")
+    assert "colour" not in curated_schema().names
 
 
 def test_readme_query_merged_pulls_per_repo_per_month(paths: DatasetPaths) -> None:
@@ -583,7 +666,7 @@ AFTER_SWAP = "new"
 CRASH_POINTS = [
     # (step, how it fails, use renameat2 exchange, what a reader sees at the live path)
     ("_build_staging", crash_after, True, BEFORE_SWAP),
-    ("_write_ranges", crash_on_second_call, True, BEFORE_SWAP),
+    ("write_ranges", crash_on_second_call, True, BEFORE_SWAP),
     ("_sync_tree", lambda real: crash, True, BEFORE_SWAP),
     ("_exchange", lambda real: crash, True, BEFORE_SWAP),
     ("_exchange", crash_after, True, AFTER_SWAP),
@@ -609,7 +692,7 @@ def test_crash_at_any_publication_step_keeps_a_whole_dataset(
     visible: str,
     hard: bool,
 ) -> None:
-    if exchange and export._renameat2() is None:
+    if exchange and publish._renameat2() is None:
         pytest.skip("renameat2 exchange is not available here")
     write_dataset(paths)
     export_dataset(paths, ["pulls", "issues"], limits=TINY)
@@ -621,10 +704,11 @@ def test_crash_at_any_publication_step_keeps_a_whole_dataset(
 
     with monkeypatch.context() as patch:
         if not exchange:
-            patch.setattr(export, "_exchange", lambda staging, current: False)
+            patch.setattr(publish, "_exchange", lambda staging, current: False)
         if hard:  # kill -9: no handler runs, the next export must sort it out
-            patch.setattr(export, "_rollback", lambda layout: None)
-        patch.setattr(export, step, failure(getattr(export, step)))
+            patch.setattr(publish, "rollback", lambda layout: None)
+        home = next(module for module in (export, parts, publish) if hasattr(module, step))
+        patch.setattr(home, step, failure(getattr(home, step)))
         with pytest.raises(Crash):
             export_dataset(paths, ["pulls", "issues"], limits=TINY)
 

@@ -18,21 +18,21 @@ from typing import Any
 
 import pytest
 
-from gh_collect import export
-from gh_collect import manifest as manifest_module
-from gh_collect.checkpoint import (
+from gh_collect.curated import publish
+from gh_collect.curated.export import ExportLimits, export_dataset
+from gh_collect.durable.checkpoint import (
     DISCOVERY_PHASE,
     CheckpointState,
     CheckpointStatus,
-    EndpointProgress,
     PhaseProgress,
     RepoProgress,
+    UnitProgress,
 )
+from gh_collect.durable.paths import DatasetPaths
 from gh_collect.errors import ExportRefused, StorageError
-from gh_collect.export import ExportLimits, export_dataset
-from gh_collect.manifest import write_manifest
-from gh_collect.paths import DatasetPaths
-from gh_collect.run import collect
+from gh_collect.harvest.run import collect
+from gh_collect.report import manifest as manifest_module
+from gh_collect.report.manifest import write_manifest
 
 from .conftest import TOKEN, dataset, run_cli, write_config
 from .test_export import (
@@ -62,10 +62,10 @@ def write_checkpoint(paths: DatasetPaths, repos: list[str]) -> CheckpointState:
     now = datetime.now(UTC)
     done = CheckpointStatus.COMPLETE
 
-    def unit(endpoint: str, repo: str) -> EndpointProgress:
+    def unit(endpoint: str, repo: str) -> UnitProgress:
         file = paths.endpoint_file(endpoint, repo)
         size = file.stat().st_size if file.exists() else 0
-        return EndpointProgress(status=done, pages_collected=1, byte_offset=size)
+        return UnitProgress(status=done, pages_collected=1, byte_offset=size)
 
     state = CheckpointState(
         config_digest="0" * 64,
@@ -78,7 +78,7 @@ def write_checkpoint(paths: DatasetPaths, repos: list[str]) -> CheckpointState:
                 full_name=f"{ORG}/{repo}",
                 name=repo,
                 status=done,
-                endpoints={e: unit(e, repo) for e in ENDPOINTS},
+                units={e: unit(e, repo) for e in ENDPOINTS},
             )
             for repo in repos
         },
@@ -315,7 +315,7 @@ def test_read_only_output_is_one_storage_error_and_keeps_the_previous_data(
     small_dataset(paths)
     export_dataset(paths, ["pulls", "issues"])
     before = curated_bytes(paths.root)
-    monkeypatch.setattr(export, "_sync_tree", _read_only)
+    monkeypatch.setattr(publish, "_sync_tree", _read_only)
 
     with pytest.raises(StorageError) as caught:
         export_dataset(paths, ["pulls", "issues"])
@@ -331,7 +331,7 @@ def test_read_only_root_on_a_first_export_creates_nothing(
     paths: DatasetPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     small_dataset(paths)
-    monkeypatch.setattr(export, "_prepare", _read_only)
+    monkeypatch.setattr(publish, "prepare", _read_only)
     with pytest.raises(StorageError, match="Read-only file system"):
         export_dataset(paths, ["pulls", "issues"])
     assert sorted(p.name for p in paths.root.iterdir()) == ["raw"]

@@ -8,13 +8,14 @@ the same org on the same port.
 
 from __future__ import annotations
 
+import json
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gh_collect.checkpoint import read_checkpoint
+from gh_collect.durable.checkpoint import FORMAT_VERSION, V1_BACKUP_NAME, read_checkpoint
 from gh_collect.simulator import Simulator, SimulatorConfig
 from tests.conftest import assert_exactly_truth, dataset, run_cli, write_config
 
@@ -45,8 +46,11 @@ def test_a_format1_dataset_resumes_exactly_once(
 ) -> None:
     config = unpack(name, tmp_path)
     paths = dataset(tmp_path)
-    before = read_checkpoint(paths.checkpoint)
-    assert before.format_version == 1
+    original = paths.checkpoint.read_bytes()
+    assert json.loads(original)["format_version"] == 1
+    before = read_checkpoint(paths.checkpoint)  # migrated in memory, nothing written
+    assert paths.checkpoint.read_bytes() == original
+    assert not paths.checkpoint.with_name(V1_BACKUP_NAME).exists()
 
     result = run_cli("collect", "-c", str(config), "--quiet")
 
@@ -54,5 +58,15 @@ def test_a_format1_dataset_resumes_exactly_once(
     assert "Traceback" not in result.stderr
     assert_exactly_truth(paths, simulator)
     after = read_checkpoint(paths.checkpoint)
+    assert json.loads(paths.checkpoint.read_bytes())["format_version"] == FORMAT_VERSION == 2
+    assert paths.checkpoint.with_name(V1_BACKUP_NAME).read_bytes() == original
     assert all(phase.status == "complete" for phase in after.phases.values())
     assert set(after.repos) == set(before.repos)
+    # what 0.1.0 had saved carried over: no unit went backwards
+    for name, repo in before.repos.items():
+        for unit, progress in repo.units.items():
+            assert after.repos[name].units[unit].byte_offset >= progress.byte_offset
+    again = run_cli("collect", "-c", str(config), "--quiet")  # format 2 now: a plain refresh
+    assert again.returncode == 0, again.stderr
+    assert paths.checkpoint.with_name(V1_BACKUP_NAME).read_bytes() == original
+    assert_exactly_truth(paths, simulator)

@@ -22,10 +22,10 @@ import httpx
 import pytest
 from aiohttp import web
 
-from gh_collect.client import MAX_BODY_BYTES, GitHubClient
 from gh_collect.config import GitHubSettings, RateLimitSettings
 from gh_collect.errors import RateLimitExit, RetriableApiError, SkippableApiError
-from gh_collect.run import RunOptions, collect
+from gh_collect.github.client import MAX_BODY_BYTES, ClientOptions, GitHubClient
+from gh_collect.harvest.run import RunOptions, collect
 from gh_collect.simulator import SCENARIO_REPOS
 
 from .conftest import TOKEN, dataset, run_cli, write_config
@@ -66,7 +66,7 @@ def against(
             TOKEN,
             rate_settings=RateLimitSettings(),
             on_rate_limit="exit" if on_rate_limit == "exit" else "wait",
-            max_body_bytes=max_body_bytes,
+            options=ClientOptions(max_body_bytes=max_body_bytes),
         )
         try:
             async with client as gh:

@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gh_collect.checkpoint import CheckpointState, read_checkpoint
+from gh_collect.durable.checkpoint import CheckpointState, read_checkpoint
+from gh_collect.durable.envelope import read_envelopes
+from gh_collect.durable.paths import DatasetPaths
 from gh_collect.errors import ApiError, CheckpointError, UsageError
-from gh_collect.paths import DatasetPaths
-from gh_collect.run import RunOptions, collect
+from gh_collect.harvest.run import RunOptions, collect
 from gh_collect.simulator import SCENARIO_REPOS
-from gh_collect.storage import read_jsonl
 
 from .conftest import (
     ORG,
@@ -72,7 +72,7 @@ def state_of(tmp_path: Path) -> CheckpointState:
 
 def unit_ids(paths: DatasetPaths, state: CheckpointState, repo: str, endpoint: str) -> Counter[int]:
     path = paths.unit_file(endpoint, state.repos[repo])
-    return Counter(line["data"]["id"] for line in read_jsonl(path))
+    return Counter(line["data"]["id"] for line in read_envelopes(path))
 
 
 def truth_of(sim: Any, name: str, endpoint: str) -> Counter[int]:
@@ -123,7 +123,7 @@ def test_same_name_under_two_owners_keeps_both_repos_data(
             (f"{ORG}/{HUNDRED.upper()}", TWO_HUNDRED),
         ):
             assert unit_ids(paths, state, repo, endpoint) == truth_of(sim, source, endpoint)
-            claimed = state.repos[repo].endpoints[endpoint].records_collected
+            claimed = state.repos[repo].units[endpoint].records_collected
             assert claimed == sum(truth_of(sim, source, endpoint).values())
     assert state.repos[f"{ORG}/{HUNDRED}"].file_part == HUNDRED  # a GitHub name stays readable
     assert_token_nowhere(tmp_path, proc.stdout, proc.stderr)
@@ -151,7 +151,7 @@ def test_failed_refresh_retried_keeps_every_record_it_had(
     retried = run_cli("collect", "-c", str(config), "--retry-failed")
     assert retried.returncode == 1, retried.stderr  # the vanished repo stays failed
     assert unit.read_bytes().startswith(before), "what the unit held was cut back and re-fetched"
-    progress = state_of(tmp_path).repos[f"{ORG}/{HUNDRED}"].endpoints["pulls"]
+    progress = state_of(tmp_path).repos[f"{ORG}/{HUNDRED}"].units["pulls"]
     assert str(progress.status) == "complete" and progress.passes == 2
     assert_exactly_truth(paths, sim)
     assert_token_nowhere(tmp_path, refresh.stdout, refresh.stderr, retried.stderr)
@@ -438,7 +438,7 @@ def test_timestamp_without_timezone_is_read_as_utc_and_kept(
 def test_crash_mid_discovery_resumes_at_the_next_page_exactly_once(
     tmp_path: Path, start_simulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gh_collect.discovery import RepoListing
+    from gh_collect.harvest.listing import RepoListing
 
     from .test_run import Crash
 
@@ -464,14 +464,14 @@ def test_crash_mid_discovery_resumes_at_the_next_page_exactly_once(
     routes = sim.stats()["by_route"]
     assert routes.get("/orgs/{org}/repos", 0) + routes["/organizations/{org_id}/repos"] == 1
     paths = dataset(tmp_path)
-    listed = [line["data"]["id"] for line in read_jsonl(paths.repos_file)]
+    listed = [line["data"]["id"] for line in read_envelopes(paths.repos_file)]
     assert len(listed) == len(set(listed)) == 229  # all but the fork, each once
     assert not paths.discovery_pages.exists()
     assert_exactly_truth(paths, sim)
 
 
 def test_refresh_compares_a_mistyped_id_instead_of_crashing(tmp_path: Path) -> None:
-    from gh_collect.conditional import KnownVersions
+    from gh_collect.durable.validators import KnownVersions
 
     known = KnownVersions(tmp_path / "none.jsonl", 0)
     odd = [{"id": [1, 2], "updated_at": "2025-01-01T00:00:00Z"}, {"id": {"x": 1}}]

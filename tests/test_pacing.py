@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gh_collect.pacing import Pacer, endpoint_key
+from gh_collect.github.pacing import Pacer, endpoint_key
 
 
 class VirtualTime:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gh_collect.errors import RetriableApiError, SkippableApiError
-from gh_collect.pagination import LinkPaginator, object_items, parse_link_header
+from gh_collect.github.pagination import LinkPaginator, object_items, parse_link_header
 
 FIXTURES = Path(__file__).parent / "fixtures" / "octokit"
 

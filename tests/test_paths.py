@@ -5,7 +5,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from gh_collect.paths import MAX_PART_BYTES, DatasetPaths, safe_part, unique_part
+from gh_collect.durable.paths import MAX_PART_BYTES, DatasetPaths, safe_part, unique_part
 
 
 def test_layout_matches_spec() -> None:
@@ -58,7 +58,7 @@ def test_unique_part_is_unique_whatever_is_taken() -> None:
 
 
 def test_unit_file_uses_the_stored_part(tmp_path: Path) -> None:
-    from gh_collect.checkpoint import RepoProgress
+    from gh_collect.durable.checkpoint import RepoProgress
 
     paths = DatasetPaths(tmp_path, 2025, "org")
     repo = RepoProgress(full_name="other/x", name="x", file_part="x~5")

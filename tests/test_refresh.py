@@ -10,11 +10,11 @@ from typing import Any
 import pyarrow.dataset as ds
 import pytest
 
-from gh_collect.checkpoint import CheckpointManager
+from gh_collect.durable.checkpoint import CheckpointManager
+from gh_collect.durable.envelope import read_envelopes
 from gh_collect.errors import RateLimitExit
-from gh_collect.plan import estimate_sync
-from gh_collect.run import RunOptions, collect
-from gh_collect.storage import read_jsonl
+from gh_collect.harvest.plan import estimate_sync
+from gh_collect.harvest.run import RunOptions, collect
 
 from .conftest import ORG, TOKEN, YEAR, dataset, run_cli, write_config
 from .test_run import make_config
@@ -43,7 +43,7 @@ def raw_versions(paths: Any, endpoint: str) -> Counter[tuple[int, str]]:
     return Counter(
         (line["data"]["id"], line["data"]["updated_at"])
         for path in paths.endpoint_dir(endpoint).glob("*.jsonl")
-        for line in read_jsonl(path)
+        for line in read_envelopes(path)
     )
 
 
@@ -109,7 +109,7 @@ def test_crash_during_a_refresh_resumes_exactly_once(
     config = make_config(tmp_path, sim.url, checkpoint={"every_pages": 1})
     collect(config, TOKEN)
     sim.mutate(update=12, seed=9)
-    real_update = CheckpointManager.update_progress
+    real_update = CheckpointManager.record_page
     calls = {"n": 0}
 
     def die_midway(self: CheckpointManager, *args: Any, **kwargs: Any) -> Any:
@@ -118,7 +118,7 @@ def test_crash_during_a_refresh_resumes_exactly_once(
             raise Crash
         return real_update(self, *args, **kwargs)
 
-    monkeypatch.setattr(CheckpointManager, "update_progress", die_midway)
+    monkeypatch.setattr(CheckpointManager, "record_page", die_midway)
     with pytest.raises(Crash):
         collect(config, TOKEN)
     monkeypatch.undo()

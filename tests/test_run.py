@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gh_collect.checkpoint import CheckpointManager
 from gh_collect.config import Config
+from gh_collect.durable.checkpoint import CheckpointManager
+from gh_collect.durable.envelope import read_envelopes
 from gh_collect.errors import DigestMismatchError, UsageError
-from gh_collect.run import RunOptions, collect
+from gh_collect.harvest.run import RunOptions, collect
 from gh_collect.simulator import SCENARIO_REPOS
-from gh_collect.storage import read_jsonl
 
 from .conftest import ORG, TOKEN, YEAR, assert_exactly_truth, dataset, harvested_ids
 
@@ -74,7 +74,7 @@ def test_crash_between_jsonl_write_and_checkpoint_save_leaves_no_duplicate(
     sim = start_simulator()
     config = make_config(tmp_path, sim.url, checkpoint={"every_pages": 2})
     calls = {"n": 0}
-    real_update = CheckpointManager.update_progress
+    real_update = CheckpointManager.record_page
 
     def update_then_die(self: CheckpointManager, *args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -82,16 +82,14 @@ def test_crash_between_jsonl_write_and_checkpoint_save_leaves_no_duplicate(
             raise Crash
         return real_update(self, *args, **kwargs)
 
-    monkeypatch.setattr(CheckpointManager, "update_progress", update_then_die)
+    monkeypatch.setattr(CheckpointManager, "record_page", update_then_die)
     with pytest.raises(Crash):
         collect(config, TOKEN)
     monkeypatch.undo()
     paths = dataset(tmp_path)
     # the crash left bytes past the saved offsets on disk
     state = json.loads(paths.checkpoint.read_text())
-    saved = sum(
-        ep["byte_offset"] for r in state["repos"].values() for ep in r["endpoints"].values()
-    )
+    saved = sum(ep["byte_offset"] for r in state["repos"].values() for ep in r["units"].values())
     on_disk = sum(p.stat().st_size for p in paths.raw_dir.glob("endpoint=*/*.jsonl"))
     assert on_disk > saved
     result = collect(config, TOKEN)
@@ -146,7 +144,7 @@ def test_window_excludes_what_is_outside_the_year(tmp_path: Path, start_simulato
     paths = dataset(tmp_path)
     for endpoint in ("pulls", "issues"):
         for path in paths.endpoint_dir(endpoint).glob("*.jsonl"):
-            for line in read_jsonl(path):
+            for line in read_envelopes(path):
                 data = line["data"]
                 assert data["created_at"] < "2026-01-01" and data["updated_at"] >= "2025-01-01"
                 assert endpoint == "pulls" or "pull_request" not in data
@@ -155,7 +153,7 @@ def test_window_excludes_what_is_outside_the_year(tmp_path: Path, start_simulato
 def test_a_crash_during_the_export_reexports_without_a_refresh(
     tmp_path: Path, start_simulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gh_collect.export as export_module
+    import gh_collect.curated.export as export_module
 
     sim = start_simulator()
     config = make_config(tmp_path, sim.url)
@@ -176,7 +174,7 @@ def test_a_crash_during_the_export_reexports_without_a_refresh(
 
 def test_big_repos_are_walked_first(tmp_path: Path, start_simulator: Any) -> None:
     """Longest first: a big repo started last would leave a one-request tail to a phase."""
-    from gh_collect.progress import LogReporter
+    from gh_collect.report.progress import LogReporter
 
     class Order(LogReporter):
         def __init__(self) -> None:
@@ -193,7 +191,7 @@ def test_big_repos_are_walked_first(tmp_path: Path, start_simulator: Any) -> Non
     collect(config, TOKEN, reporter=reporter)
     paths = dataset(tmp_path)
     open_issues = {
-        line["repo"]: line["data"]["open_issues_count"] for line in read_jsonl(paths.repos_file)
+        line["repo"]: line["data"]["open_issues_count"] for line in read_envelopes(paths.repos_file)
     }
     pulls = [repo for endpoint, repo in reporter.units if endpoint == "pulls"]
     hints = [open_issues[repo] for repo in pulls]

@@ -29,9 +29,9 @@ from click.testing import CliRunner, Result
 
 from gh_collect.cli import cli
 from gh_collect.config import Config
+from gh_collect.durable.paths import DatasetPaths
 from gh_collect.errors import GhCollectError
-from gh_collect.paths import DatasetPaths
-from gh_collect.run import RunOptions, collect
+from gh_collect.harvest.run import RunOptions, collect
 from gh_collect.simulator import SCENARIO_REPOS, Simulator, SimulatorConfig
 
 from .conftest import ORG, TOKEN, YEAR, assert_exactly_truth, dataset, write_config

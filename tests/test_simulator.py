@@ -790,3 +790,89 @@ def test_benchmark_orgs_can_leave_out_the_scenario_repos() -> None:
     model = OrgModel.generate(0, 10, scenarios=False, sizes=(5,))
     assert all(repo.role is None for repo in model.repos) and len(model.repos) == 10
     assert all(len(repo.issues) == 5 for repo in model.repos)
+
+
+# -- list routes a test adds (Simulator.add_list_route) ----------------------------------------
+
+TOYS = f"/repos/{ORG}/{{name}}/toys"
+
+
+def toys(count: int, tag: str = "") -> list[dict[str, Any]]:
+    return [{"id": i, "name": f"toy {i}{tag}"} for i in range(1, count + 1)]
+
+
+def test_an_added_list_pages_like_the_built_in_lists(make: Make) -> None:
+    sim = make()
+    asked: list[str] = []
+
+    def items(full_name: str) -> list[dict[str, Any]]:
+        asked.append(full_name)
+        return toys(250)
+
+    sim.add_list_route("/repos/{owner}/{repo}/toys", items)
+    rid = repo_id(sim, "hundred-repo")
+    with client(sim) as http:
+        first = http.get(f"/repos/{ORG}/hundred-repo/toys?per_page=100&sort=created&state=all")
+        walked = walk(http, f"/repos/{ORG}/hundred-repo/toys", {"per_page": 100})
+        default = http.get(f"/repos/{ORG}/hundred-repo/toys")
+        capped = http.get(f"/repositories/{rid}/toys?per_page=500")
+    base = f"{sim.url}/repositories/{rid}/toys?per_page=100&sort=created&state=all"
+    assert first.status_code == 200 and ids(first.json()) == list(range(1, 101))
+    assert first.headers["link"] == f'<{base}&page=2>; rel="next", <{base}&page=3>; rel="last"'
+    assert ids(walked) == list(range(1, 251)), "every item once, in the order given"
+    assert len(default.json()) == 30 and len(capped.json()) == 100
+    assert set(asked) == {f"{ORG}/hundred-repo"} and len(asked) == 6, "asked on every request"
+    by_route = sim.stats()["by_route"]
+    assert by_route["/repos/{owner}/{repo}/toys"] == 3
+    assert by_route["/repositories/{repo_id}/toys"] == 3
+
+
+def test_an_added_list_answers_304_until_its_items_change(make: Make) -> None:
+    sim = make()
+    current = {"items": toys(5)}
+    sim.add_list_route("/repos/{owner}/{repo}/toys", lambda _name: current["items"])
+    url = TOYS.format(name="hundred-repo")
+    with client(sim) as http:
+        first = http.get(url)
+        etag = first.headers["etag"]
+        same = http.get(url, headers={"If-None-Match": etag})
+        current["items"] = toys(5, tag=" (edited)")
+        changed = http.get(url, headers={"If-None-Match": etag})
+    assert etag.startswith('W/"') and same.status_code == 304 and same.content == b""
+    assert same.headers["x-ratelimit-remaining"] == first.headers["x-ratelimit-remaining"]
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    assert changed.json()[0]["name"] == "toy 1 (edited)"
+    assert sim.stats()["not_modified"] == 1 and sim.stats()["budget_spent"] == 2
+
+
+def test_an_added_list_resolves_repos_and_charges_the_budget() -> None:
+    sim = Simulator(SimulatorConfig(seed=1, repos=8, org=ORG, rate_limit=10))
+    sim.add_list_route("/repos/{owner}/{repo}/toys", lambda _name: toys(3))  # before start()
+    with sim, client(sim) as http:
+        counted = [http.get(TOYS.format(name="hundred-repo")) for _ in range(3)]
+        unknown = http.get(TOYS.format(name="nope"))
+        vanished = http.get(TOYS.format(name="vanished-repo"))
+        moved = http.get(TOYS.format(name="renamed-repo"), follow_redirects=False)
+        followed = http.get(moved.headers["location"])
+        url = sim.url
+    assert [int(r.headers["x-ratelimit-remaining"]) for r in counted] == [9, 8, 7]
+    assert unknown.status_code == vanished.status_code == 404
+    assert unknown.json()["message"] == "Not Found" and unknown.json()["status"] == "404"
+    renamed = repo_id(sim, "renamed-repo")
+    assert moved.status_code == 301
+    assert moved.headers["location"] == f"{url}/repositories/{renamed}/toys"
+    assert followed.status_code == 200 and len(followed.json()) == 3
+
+
+def test_an_added_list_is_secondary_limited_and_faulty_like_the_others(make: Make) -> None:
+    sim = make(max_per_minute=2, faults={"500": 1.0})
+    sim.add_list_route("/repos/{owner}/{repo}/issues/{number}/toys", lambda _name: toys(3))
+    with client(sim) as http:
+        answers = [http.get(f"/repos/{ORG}/hundred-repo/issues/1/toys") for _ in range(3)]
+    assert [r.status_code for r in answers[:2]] == [500, 500]
+    assert_secondary(answers[2])
+    with pytest.raises(ValueError, match="already routed"):
+        sim.add_list_route("/repos/{owner}/{repo}/issues/{number}/toys", lambda _name: [])
+    for bad in ("/orgs/{org}/toys", "/repos/{owner}/{repo}", "/repos/{owner}/{repo}/pulls"):
+        with pytest.raises(ValueError):
+            sim.add_list_route(bad, lambda _name: [])

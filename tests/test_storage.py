@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from gh_collect import storage
+from gh_collect.durable import storage as storage
+from gh_collect.durable.envelope import encode_lines, envelope
+from gh_collect.durable.storage import JsonlSink, RawStore, write_atomic
 from gh_collect.errors import RawDataMismatchError, StorageError
-from gh_collect.storage import JsonlSink, RawStore, encode_lines, envelope, write_atomic
 
 
 def lines(n: int, start: int = 0) -> bytes:
@@ -136,7 +137,7 @@ def test_envelope_shape() -> None:
 
 def test_envelope_line_of_json_text_is_the_line_encode_lines_writes() -> None:
     from gh_collect.codec import dumps_line
-    from gh_collect.storage import envelope_line
+    from gh_collect.durable.envelope import envelope_line
 
     obj = {"id": 7, "full_name": 'org/ré"po', "nested": {"a": [1, None]}, "fork": False}
     text = dumps_line(obj)[:-1]

@@ -2,6 +2,7 @@
 Hostile scenarios: add_pull(name, created_at=) (a new page behind a full last page),
 add_alias(owner, name, of=) (same name under another owner, or a case-only twin),
 fail(needle, status=, times=) / clear_failures() (a scripted outage of one list).
+Toy endpoints: add_list_route(path, items) serves items(full_name) as one more repo list.
 
 A simulated GitHub REST API on 127.0.0.1, for demos, end-to-end tests and benchmarks.
 

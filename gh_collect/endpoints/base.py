@@ -1,0 +1,162 @@
+"""What an endpoint declaration says, and the rules a declaration picks from.
+
+One ``Endpoint`` says everything gh-collect needs to know about one endpoint (in the spirit
+of singer-sdk's stream classes): how it is read (transport, path, query), what identifies a
+record and its version (``key``, ``version``), which records the year keeps (``window``),
+in which order pages come and when a walk may stop (``order``), the parent it fans out from,
+and its curated columns. The walk, the checkpoint's units, the dry-run plan, the curated
+schema and config validation all read it; nothing else names an endpoint's particulars.
+
+Timestamps come from the server: one that cannot be parsed makes the item "unknown" (kept:
+losing data is worse than one extra row), and one without a timezone (``2025-03-01T10:00:00``)
+is read as UTC, the zone GitHub always serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import quote
+
+from gh_collect.curated.columns import Column
+from gh_collect.github.pagination import PER_PAGE, PageRequest
+
+__all__ = [
+    "OLDEST_CREATED_FIRST",
+    "Endpoint",
+    "JsonObject",
+    "Order",
+    "Window",
+    "WindowRule",
+    "keep_all",
+    "path_segment",
+    "timestamp",
+]
+
+JsonObject = dict[str, Any]
+Transport = Literal["rest"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """The UTC year ``[start, end)`` a dataset covers."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def since(self) -> str:
+        return self.start.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class WindowRule:
+    """Which records the year keeps: created before its end and updated on or after its start.
+
+    ``since_param`` names the query parameter that narrows the list server-side (``issues``
+    has ``since``; ``pulls`` has none, so its window is applied to what is read).
+    """
+
+    created: str = "created_at"
+    updated: str = "updated_at"
+    since_param: str | None = None
+
+    def keeps(self, item: Mapping[str, Any], window: Window) -> bool:
+        created, updated = timestamp(item, self.created), timestamp(item, self.updated)
+        if created is None or updated is None:
+            return True  # keep what we cannot judge: losing data is worse than one extra row
+        return created < window.end and updated >= window.start
+
+    def is_past(self, item: Mapping[str, Any], window: Window) -> bool:
+        """Created at or after the window's end: no later record can be in the year."""
+        created = timestamp(item, self.created)
+        return created is not None and created >= window.end
+
+
+@dataclass(frozen=True)
+class Order:
+    """The order a list is read in, and so when a walk may stop early.
+
+    Oldest-created first (``sort=created&direction=asc``): new activity appends at the end
+    instead of reshuffling pages under a resumed run (``sort=updated`` can skip items,
+    google/go-github#566), and once a page holds an item created after the window, every
+    later page does too, so the walk stops there.
+    """
+
+    params: Mapping[str, str | int]
+    stops_past_window: bool = True
+
+
+OLDEST_CREATED_FIRST = Order({"sort": "created", "direction": "asc"})
+
+
+def keep_all(_item: Mapping[str, Any]) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint, declared once (see the module docstring)."""
+
+    name: str
+    path: str  # formatted with ``full_name`` (each part percent-encoded)
+    columns: tuple[Column, ...]
+    params: Mapping[str, str | int] = field(default_factory=dict)
+    transport: Transport = "rest"
+    source: str = "github_rest"  # the envelope's ``source``
+    key: str = "id"
+    version: str | None = "updated_at"
+    window: WindowRule = WindowRule()
+    order: Order = OLDEST_CREATED_FIRST
+    parent: str | None = None  # the endpoint this one fans out from (one unit per parent)
+    # Records the list serves that belong to another endpoint (the issues list serves PRs).
+    skip: Callable[[Mapping[str, Any]], bool] = keep_all
+
+    def first_request(
+        self, full_name: str, window: Window, *, parent: str | None = None
+    ) -> PageRequest:
+        """The first page's request for ``full_name`` (and, for a fan-out, ``parent``)."""
+        params: dict[str, str | int] = {**self.params, **self.order.params, "per_page": PER_PAGE}
+        if self.window.since_param is not None:
+            params[self.window.since_param] = window.since
+        owner, _, name = full_name.partition("/")
+        repo = f"{path_segment(owner)}/{path_segment(name)}"
+        path = self.path.format(full_name=repo, parent=path_segment(parent or ""))
+        return PageRequest(path, params)
+
+    def keep(self, items: list[JsonObject], window: Window) -> list[JsonObject]:
+        """The items of a page this dataset keeps."""
+        return [i for i in items if not self.skip(i) and self.window.keeps(i, window)]
+
+    def stops(self, items: list[JsonObject], window: Window) -> bool:
+        """Whether a walk can stop after a page holding ``items``."""
+        return self.order.stops_past_window and any(self.window.is_past(i, window) for i in items)
+
+    def select(self, items: list[JsonObject], window: Window) -> tuple[list[JsonObject], bool]:
+        """``keep`` and ``stops`` at once."""
+        return self.keep(items, window), self.stops(items, window)
+
+    def keeps_record(self, item: Mapping[str, Any]) -> bool:
+        """Whether a stored record belongs to this endpoint (the exporter asks)."""
+        return not self.skip(item)
+
+
+def path_segment(value: str) -> str:
+    """One URL path segment for a name the server sent, percent-encoded so that neither a
+    "/" or NUL nor a dot-segment (``.``, ``..``, which URL normalisation removes: httpx
+    sends ``/repos/o/../pulls`` as ``/repos/pulls``) can change the resource asked for."""
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded.strip(".") == "" else encoded
+
+
+def timestamp(item: Mapping[str, Any], key: str) -> datetime | None:
+    value = item.get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

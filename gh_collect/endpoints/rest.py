@@ -1,0 +1,99 @@
+"""The REST endpoints gh-collect reads, one declaration each: a new endpoint is one entry here.
+
+``issues`` narrows server-side with ``since``; ``pulls`` has no ``since`` (github-api.md), so
+its window is applied to what is read. The issues list also serves pull requests (objects
+with a ``pull_request`` key): they are dropped from ``issues``, since ``pulls`` holds them.
+``repos`` is the org listing discovery reads; it is declared for its curated columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gh_collect.curated.columns import AUTHOR, FETCHED_AT, ID, LABELS, NODE_ID, REPO, TIMES, col
+from gh_collect.endpoints.base import Endpoint, WindowRule
+
+__all__ = ["ISSUES", "PULLS", "REPOS"]
+
+
+def is_pull_request(item: Mapping[str, Any]) -> bool:
+    return "pull_request" in item
+
+
+PULLS = Endpoint(
+    name="pulls",
+    path="/repos/{full_name}/pulls",
+    params={"state": "all"},
+    columns=(
+        ID,
+        NODE_ID,
+        REPO,
+        col("number", "int"),
+        col("title", "str"),
+        col("state", "str"),
+        *AUTHOR,
+        LABELS,
+        col("draft", "bool"),
+        col("locked", "bool"),
+        *TIMES,
+        col("closed_at", "timestamp"),
+        col("merged_at", "timestamp"),
+        col("base_ref", "str", "base.ref"),
+        col("base_sha", "str", "base.sha"),
+        col("head_ref", "str", "head.ref"),
+        col("head_sha", "str", "head.sha"),
+        col("merge_commit_sha", "str"),
+        col("body", "str"),
+        col("html_url", "str"),
+        FETCHED_AT,
+    ),
+)
+
+ISSUES = Endpoint(
+    name="issues",
+    path="/repos/{full_name}/issues",
+    params={"state": "all"},
+    window=WindowRule(since_param="since"),
+    skip=is_pull_request,
+    columns=(
+        ID,
+        NODE_ID,
+        REPO,
+        col("number", "int"),
+        col("title", "str"),
+        col("state", "str"),
+        col("state_reason", "str"),
+        *AUTHOR,
+        LABELS,
+        col("comments", "int"),
+        col("locked", "bool"),
+        *TIMES,
+        col("closed_at", "timestamp"),
+        col("body", "str"),
+        col("html_url", "str"),
+        FETCHED_AT,
+    ),
+)
+
+REPOS = Endpoint(
+    name="repos",
+    path="/orgs/{org}/repos",
+    columns=(
+        ID,
+        NODE_ID,
+        REPO,
+        col("name", "str"),
+        col("full_name", "str"),
+        col("fork", "bool"),
+        col("archived", "bool"),
+        col("private", "bool"),
+        col("default_branch", "str"),
+        col("language", "str"),
+        col("stargazers_count", "int"),
+        *TIMES,
+        col("pushed_at", "timestamp"),
+        col("html_url", "str"),
+        FETCHED_AT,
+    ),
+)

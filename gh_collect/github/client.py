@@ -1,0 +1,499 @@
+"""The async GitHub client: the one request loop every endpoint's HTTP goes through.
+
+Endpoint code above it sees only pages of data or a domain error from ``gh_collect.errors``;
+how a request is sent, retried, paced and waited for is decided here, once, for REST and
+(later) GraphQL alike. What the loop leans on lives beside it:
+
+- ``auth``: the token goes only to ``api_url``'s origin; Link URLs and redirects elsewhere
+  are refused before any request; no message shows a header's value;
+- ``responses``: a ``ResponseMapper`` (chosen per request, REST by default) turns an answer
+  into data or an error; tenacity retries exactly the retriable ones (5xx, timeouts,
+  resets, malformed or oversized bodies);
+- ``ratelimit``: headers parsed at one boundary, one budget per resource (core, search,
+  graphql); ``waiting``: a request waits only on the budget it will spend, never below
+  ``pause_below``, for the reset (or exits 75, as the user chose), and honours secondary
+  limits, which the ``Pacer`` (``pacing``) is there to avoid;
+- ``observer``: the run is told about each request, and may refuse one before it is paced.
+
+301 (renamed repo) is followed and reported, 304 (ETag matched) is a cheap empty page.
+Everything a server sends is untrusted, so every wait and buffer is bounded: server-asked
+waits by ``MAX_SERVER_WAIT`` (``waiting``), bodies by ``MAX_BODY_BYTES`` (``responses``),
+and each attempt by a total deadline (``github.request_deadline_s``, default 4 x
+``timeout_s``) covering redirects and the whole body, since ``timeout_s`` bounds each read
+and a body dripping a byte at a time never trips it; running out is retried like a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    RetryError,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from gh_collect import __version__, codec
+from gh_collect.config import GitHubSettings, RateLimitSettings, check_token
+from gh_collect.errors import (
+    ApiError,
+    FatalApiError,
+    RateLimitError,
+    RetriableApiError,
+    SecondaryRateLimitError,
+)
+from gh_collect.github.auth import (
+    TokenAuth,
+    check_redirect,
+    describe,
+    origin,
+    resolve_url,
+    safe_cause,
+)
+from gh_collect.github.observer import ClientObserver
+from gh_collect.github.pacing import Pacer, endpoint_key
+from gh_collect.github.pagination import PageRequest, parse_link_header
+from gh_collect.github.ratelimit import MAX_SERVER_WAIT, RateBuckets, RateLimit, resource_for
+from gh_collect.github.responses import (
+    MAX_BODY_BYTES,
+    REST,
+    Exchange,
+    ResponseMapper,
+    decode_body,
+    error_for_response,
+    read_capped,
+)
+from gh_collect.github.stats import ClientStats
+from gh_collect.github.waiting import RateLimitWaits
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_SERVER_WAIT",
+    "ClientOptions",
+    "ClientStats",
+    "GitHubClient",
+    "Page",
+    "RateLimit",
+    "ResponseMapper",
+    "decode_body",
+    "error_for_response",
+    "read_capped",
+]
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2022-11-28"
+_PERMANENT_REDIRECTS = frozenset({301, 308})
+# Transport failures worth another try; UnsupportedProtocol & co. are our bugs, not weather.
+_TRANSIENT_HTTP_ERRORS: tuple[type[httpx.HTTPError], ...] = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+    httpx.ProxyError,
+    httpx.DecodingError,
+)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """Knobs a run leaves alone and tests turn: time, attempts, pacing, caps, identity.
+
+    ``clock`` (epoch seconds) and ``sleep`` must agree; ``pacer`` defaults to one built from
+    the settings on the monotonic clock; ``max_attempts`` to ``github.retries``.
+    """
+
+    clock: Callable[[], float] = time.time
+    sleep: Sleep = asyncio.sleep
+    max_attempts: int | None = None
+    pacer: Pacer | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+    user_agent: str = f"gh-collect/{__version__}"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One answer: the parsed body plus what pagination, caching and checkpoints need."""
+
+    url: str
+    status: int
+    items: list[Any]
+    data: Any
+    next_url: str | None = None
+    last_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    rate: RateLimit | None = None
+    moved_to: str | None = None
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """A request as the loop resends it: resolved, encoded, its budget and mapper chosen."""
+
+    method: str
+    url: str
+    params: dict[str, str | int] | None
+    headers: dict[str, str]
+    content: bytes | None
+    resource: str
+    mapper: ResponseMapper
+
+    @property
+    def name(self) -> str:
+        """``GET https://...``: how messages name it (URLs never carry the token)."""
+        return f"{self.method} {self.url}"
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An accepted response, its parsed body and the budget it reported."""
+
+    response: httpx.Response
+    data: Any
+    rate: RateLimit | None
+
+
+class GitHubClient:
+    """GitHub over HTTP: ``async with GitHubClient(...) as gh: page = await gh.get_page(path)``.
+
+    One pooled ``httpx.AsyncClient`` per ``async with``; safe to share between tasks, which
+    the pacer admits. ``observer`` hears of every request (and may refuse one);
+    ``transport`` replaces the network (the simulator, a mock).
+    """
+
+    def __init__(
+        self,
+        settings: GitHubSettings,
+        token: str,
+        *,
+        rate_settings: RateLimitSettings,
+        on_rate_limit: Literal["wait", "exit"] = "wait",
+        observer: ClientObserver | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        options: ClientOptions | None = None,
+    ) -> None:
+        options = options or ClientOptions()
+        self._settings = settings
+        api_origin = origin(httpx.URL(settings.api_url))
+        self._auth = TokenAuth(check_token(token, settings.token_env), api_origin)
+        self._observer = observer
+        self._transport = transport
+        self._options = options
+        self._clock, self._sleep = options.clock, options.sleep
+        self._max_attempts = max(1, options.max_attempts or settings.retries)
+        self._http: httpx.AsyncClient | None = None
+        self._rates = RateBuckets()
+        self.pacer = options.pacer or _default_pacer(settings, options.sleep)
+        self.stats = ClientStats()
+        self._waits = RateLimitWaits(
+            rates=self._rates,
+            pacer=self.pacer,
+            stats=self.stats,
+            pause_below=rate_settings.pause_below,
+            on_rate_limit=on_rate_limit,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+
+    async def __aenter__(self) -> GitHubClient:
+        concurrency = self._settings.concurrency
+        self._http = httpx.AsyncClient(
+            auth=self._auth,
+            headers={
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": self._options.user_agent,
+            },
+            timeout=httpx.Timeout(self._settings.timeout_s),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            follow_redirects=False,  # followed by _send_following, within api_url's origin only
+            transport=self._transport,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # -- public API -----------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """The API root requests go to (``github.api_url``); the token goes nowhere else."""
+        return self._settings.api_url
+
+    @property
+    def rate(self) -> RateLimit | None:
+        """The budget a run reports and plans by: core, or the latest seen if core never was."""
+        return self._rates.headline
+
+    @property
+    def rates(self) -> Mapping[str, RateLimit]:
+        """The freshest budget of every resource seen so far (core, search, graphql...)."""
+        return self._rates.all
+
+    async def fetch(
+        self,
+        request: PageRequest,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        mapper: ResponseMapper = REST,
+    ) -> Page:
+        """Send ``request`` until it has a usable answer; the one way anything is sent.
+
+        ``request.url``: a path under ``api_url`` or an absolute (Link) URL, verbatim. A POST
+        (a GraphQL query: a read, so retried like a GET) sends ``request.body`` as JSON and
+        never the validators, which only a GET can be answered 304 for. ``mapper`` decides
+        what the answer means (REST statuses by default).
+        """
+        url = resolve_url(request.url, self._settings)
+        headers: dict[str, str] = {}
+        content: bytes | None = None
+        if request.method == "POST":
+            if request.body is not None:
+                headers["Content-Type"] = "application/json"
+                content = codec.dumps_line(request.body).removesuffix(b"\n")
+        else:
+            headers = _conditional_headers(etag, last_modified)
+        outgoing = _Outgoing(
+            method=request.method,
+            url=url,
+            params=dict(request.params) if request.params else None,
+            headers=headers,
+            content=content,
+            resource=resource_for(request.method, url),
+            mapper=mapper,
+        )
+        return _page(await self._request(outgoing))
+
+    async def get_page(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> Page:
+        """GET one page (``fetch`` of a GET ``PageRequest``)."""
+        request = PageRequest(url, params)
+        return await self.fetch(request, etag=etag, last_modified=last_modified)
+
+    async def get_json(self, path: str) -> Any:
+        """The parsed body of one GET (an object such as ``/repos/{owner}/{repo}``)."""
+        return (await self.get_page(path)).data
+
+    # -- the request loop: rate limits outside, retries inside -----------------------------
+
+    async def _request(self, out: _Outgoing) -> _Answer:
+        """Send until usable: waits out primary resets and secondary hits around retries
+        (each attempt first waits, if it must, for its budget to be above ``pause_below``)."""
+        secondary_hits = primary_hits = 0
+        while True:
+            try:
+                return await self._with_retries(out)
+            except RateLimitError as exc:
+                primary_hits += 1
+                await self._waits.primary(exc.reset_at, primary_hits, out.resource)
+            except SecondaryRateLimitError as exc:
+                secondary_hits += 1
+                await self._waits.secondary(exc, secondary_hits)
+
+    async def _with_retries(self, out: _Outgoing) -> _Answer:
+        backoff = self._settings.retry_initial_s
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=wait_exponential_jitter(multiplier=backoff, max=60, jitter=backoff),
+            retry=retry_if_exception_type((RetriableApiError, *_TRANSIENT_HTTP_ERRORS)),
+            sleep=self._sleep,
+            before_sleep=self._count_retry,
+        )
+        try:
+            return await retrying(self._send_once, out)
+        except RetryError as exc:
+            raise _gave_up(exc, out) from exc.last_attempt.exception()
+
+    async def _send_once(self, out: _Outgoing) -> _Answer:
+        """One HTTP exchange (plus its redirects) through the pacer; raises mapped errors."""
+        response, body = await self._exchange(out)
+        now = self._clock()
+        rate = self._observe(response, now, out.resource)
+        exchange = Exchange(
+            method=out.method,
+            url=out.url,
+            response=response,
+            body=body,
+            now=now,
+            token_env=self._settings.token_env,
+        )
+        return _Answer(response, out.mapper.read(exchange), rate)
+
+    async def _exchange(self, out: _Outgoing) -> tuple[httpx.Response, bytes]:
+        """The HTTP call itself, within its deadline; httpx errors no retry can mend become
+        ApiErrors, and the deadline running out is retried like a timeout.
+
+        The observer admits the request before anything waits for it: a refused request
+        never sleeps for a reset, takes no slot and is never counted. The pacer's slot
+        closes when the response headers arrive: that is the server's share of the request
+        (GitHub's "response time" estimate of its CPU time). Reading a large body, and
+        waiting while other pages are decoded, happens on our side, outside it. The deadline
+        starts once the pacer admits the request: waiting our turn is not slow.
+        """
+        client = self._client()
+        if self._observer is not None:
+            self._observer.admit(out.resource)
+        await self._waits.before_send(out.resource)
+        request = client.build_request(
+            out.method, out.url, params=out.params, headers=out.headers, content=out.content
+        )
+        try:
+            async with self.pacer.slot(endpoint_key(out.method, out.url)):
+                self._count_sent(out.resource, redirect=False)
+                deadline = asyncio.get_running_loop().time() + self._settings.deadline_s
+                self._waits.in_flight[out.resource] += 1
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        response = await self._send_following(client, request, out)
+                finally:
+                    self._waits.in_flight[out.resource] -= 1
+            try:
+                async with asyncio.timeout_at(deadline):
+                    cap = self._options.max_body_bytes
+                    body = await read_capped(response, url=out.url, method=out.method, cap=cap)
+            finally:
+                await response.aclose()
+        except TimeoutError:
+            raise RetriableApiError(self._deadline_message(out), url=out.url) from None
+        except _TRANSIENT_HTTP_ERRORS:
+            raise
+        except httpx.HTTPError as exc:
+            message = f"{out.name}: {describe(exc)}; check github.api_url"
+            raise FatalApiError(message, url=out.url) from safe_cause(exc)
+        return response, body
+
+    async def _send_following(
+        self, client: httpx.AsyncClient, request: httpx.Request, out: _Outgoing
+    ) -> httpx.Response:
+        """Send, following redirects only within api_url's origin; the hops are its history."""
+        hops: list[httpx.Response] = []
+        while True:
+            response = await client.send(request, stream=True, follow_redirects=False)
+            following = response.next_request
+            if following is None:
+                response.history = hops
+                return response
+            await response.aclose()
+            hops.append(response)
+            check_redirect(
+                following.url,
+                method=out.method,
+                url=out.url,
+                hops=len(hops),
+                settings=self._settings,
+            )
+            self._count_sent(out.resource, redirect=True)
+            request = following
+
+    def _deadline_message(self, out: _Outgoing) -> str:
+        return (
+            f"{out.name}: no complete answer within {self._settings.deadline_s:g} s "
+            "(github.request_deadline_s): the server is too slow or drips its answer"
+        )
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            raise RuntimeError("use GitHubClient in 'async with' before sending requests")
+        return self._http
+
+    def _count_sent(self, resource: str, *, redirect: bool) -> None:
+        """A request, or a redirect hop (sent whatever the quota says), is going out."""
+        self.stats.requests += 1
+        if self._observer is not None:
+            self._observer.sent(resource, redirect=redirect)
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+        outcome = state.outcome.exception() if state.outcome else None
+        log.info("retrying after attempt %d: %s", state.attempt_number, describe(outcome))
+
+    def _observe(self, response: httpx.Response, now: float, resource: str) -> RateLimit | None:
+        """Count statuses and keep the freshest view of the budget this answer reports."""
+        for hop in response.history:
+            self.stats.by_status[hop.status_code] += 1
+        self.stats.by_status[response.status_code] += 1
+        if response.status_code == 304:
+            self.stats.not_modified += 1
+        rate = RateLimit.from_headers(response.headers, now=now)
+        if rate is None:
+            return None
+        bucket = self._rates.seen(rate, resource)
+        if self._observer is not None:
+            self._observer.rate_seen(bucket, rate)
+        return rate
+
+
+def _page(answer: _Answer) -> Page:
+    """Package an accepted answer; ``moved_to`` only for permanent redirects (301/308)."""
+    response, data = answer.response, answer.data
+    first = response.history[0] if response.history else response
+    moved = any(hop.status_code in _PERMANENT_REDIRECTS for hop in response.history)
+    links = parse_link_header(response.headers.get("link"))
+    return Page(
+        url=str(first.request.url),
+        status=response.status_code,
+        items=data if isinstance(data, list) else [],
+        data=data,
+        next_url=links.get("next"),
+        last_url=links.get("last"),
+        etag=response.headers.get("etag"),
+        last_modified=response.headers.get("last-modified"),
+        rate=answer.rate,
+        moved_to=str(response.url) if moved else None,
+    )
+
+
+def _default_pacer(settings: GitHubSettings, sleep: Sleep) -> Pacer:
+    return Pacer(
+        settings.concurrency,
+        settings.max_requests_per_minute,
+        settings.max_busy_seconds_per_minute,
+        sleep=sleep,
+    )
+
+
+def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def _gave_up(exc: RetryError, out: _Outgoing) -> RetriableApiError:
+    last = exc.last_attempt.exception()
+    attempts = exc.last_attempt.attempt_number
+    status = last.status if isinstance(last, ApiError) else None
+    message = (
+        f"{out.name} failed after {attempts} attempts ({describe(last)}); "
+        "GitHub or the network is unwell: run again later to resume"
+    )
+    return RetriableApiError(message, status=status, url=out.url)

@@ -1,0 +1,190 @@
+"""A phase: every unit of one endpoint with work left, walked by a bounded pool of workers.
+
+Exactly once, per page: the walk's answer is appended to the unit's raw file and the
+checkpoint records the page (count, resume token, new file size) in one synchronous step,
+with no ``await`` between them, so every checkpoint taken at any point is consistent; the
+save itself happens at the run's one save point (``maybe_save_async``), after the step.
+Every raw file is opened cut back to the offset of the last save, so what a killed run
+wrote after it is fetched again, never kept twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+
+from gh_collect import endpoints
+from gh_collect.durable.checkpoint import CheckpointStatus, UnitKey, UnitProgress
+from gh_collect.durable.envelope import encode_lines, envelope, now_iso, read_envelopes
+from gh_collect.durable.validators import KnownVersions
+from gh_collect.errors import (
+    EmptyRepositoryError,
+    RetriableApiError,
+    SkippableApiError,
+)
+from gh_collect.github.client import GitHubClient
+from gh_collect.github.quota import QuotaReached
+from gh_collect.harvest.context import RunContext
+from gh_collect.harvest.walk import PageWalk, paginator_for
+
+__all__ = ["open_issue_counts", "run_bounded", "run_phase"]
+
+Job = Callable[[], Awaitable[None]]
+
+
+async def run_phase(
+    ctx: RunContext, client: GitHubClient, endpoint: str, size_hints: dict[str, int]
+) -> None:
+    """Walk the units of ``endpoint`` that have work left; end the phase as they stand."""
+    cp = ctx.cp
+    todo = cp.units_to_process(
+        endpoint, retry_failed=ctx.options.retry_failed, from_repo=ctx.options.from_repo
+    )
+    cp.set_current_phase(endpoint)
+    ctx.reporter.phase(endpoint, len(todo))
+    jobs = [_job(ctx, client, key) for key in largest_first(todo, size_hints)]
+    await run_bounded(jobs, ctx.config.github.concurrency)
+    await _end_phase(ctx, endpoint)
+
+
+def largest_first(units: list[UnitKey], hints: dict[str, int]) -> list[UnitKey]:
+    """Big repos first (longest-processing-time-first scheduling).
+
+    A repo's pages come one after another, so a phase lasts at least as long as its
+    biggest repo; started last, a big repo leaves a tail with one request in flight and
+    the other workers idle. The listing's ``open_issues_count`` is the only size hint
+    GitHub gives before the walk; ties keep discovery order.
+    """
+    return sorted(units, key=lambda key: -hints.get(key.repo, 0))
+
+
+async def _end_phase(ctx: RunContext, endpoint: str) -> None:
+    tally = ctx.cp.state.tally(endpoint)
+    failed = tally.count(CheckpointStatus.FAILED)
+    units = sum((tally.statuses or {}).values())
+    if failed:
+        ctx.cp.end_phase(endpoint, f"{failed} repos failed")
+        await ctx.cp.save_async(f"phase end: {endpoint} (failed)")
+    elif tally.count(CheckpointStatus.COMPLETE) == units:
+        ctx.cp.end_phase(endpoint)
+        await ctx.cp.save_async(f"phase end: {endpoint}")
+    else:
+        await ctx.cp.save_async(f"phase end: {endpoint} (partial)")
+
+
+def _job(ctx: RunContext, client: GitHubClient, key: UnitKey) -> Job:
+    return lambda: collect_unit(ctx, client, key)
+
+
+async def collect_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> None:
+    """One unit, to completion or to a recorded failure; other units go on either way."""
+    try:
+        pages, records = await _walk_unit(ctx, client, key)
+    except EmptyRepositoryError:
+        pages, records = 0, 0
+        ctx.cp.complete_unit(key, byte_offset=0)
+    except QuotaReached:
+        return  # stopped before sending; the unit's saved progress is its resume point
+    except (SkippableApiError, RetriableApiError) as exc:
+        ctx.cp.fail_unit(key, str(exc), retryable=isinstance(exc, RetriableApiError))
+        ctx.reporter.unit_done(key.repo, key.name, "failed", str(exc))
+        return
+    ctx.reporter.unit_done(key.repo, key.name, "complete", f"{pages} pages, {records} records")
+
+
+async def _walk_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> tuple[int, int]:
+    """Fetch the pages of one unit not yet saved, appending each exactly once."""
+    cp, endpoint, window = ctx.cp, endpoints.get(key.endpoint), ctx.window
+    progress = _walk_start(ctx, key)
+    path = ctx.paths.unit_file(key.endpoint, cp.state.repos[key.repo], key.parent)
+    sink = ctx.store.open(path, progress.byte_offset)
+    known = KnownVersions(path, progress.byte_offset) if progress.refreshing else None
+    try:
+        cp.start_unit(key)
+        page_number, records = progress.last_page_written, 0
+        if not (page_number and progress.resume_token is None):  # else: only completion left
+            pages = paginator_for(
+                endpoint, key.repo, window, parent=key.parent,
+                resume_token=progress.resume_token if page_number else None,
+                start_page=page_number + 1,
+            )  # fmt: skip
+            walk = PageWalk(
+                client,
+                pages,
+                validators=ctx.validators,
+                conditional=known is not None,
+                stop=lambda items: endpoint.stops(items, window),
+            )
+            while (step := await walk.next()) is not None:
+                kept = [] if step.items is None else endpoint.keep(step.items, window)
+                if known is not None:
+                    kept = known.changed(kept)
+                page_number += 1
+                fetched_at = now_iso()
+                offset = sink.append(
+                    encode_lines(
+                        envelope(key.endpoint, key.repo, page_number, item, fetched_at,
+                                 endpoint.source)
+                        for item in kept
+                    )
+                )  # fmt: skip
+                cp.record_validators(ctx.validators.offset)
+                cp.record_page(
+                    key, page=page_number, records=len(kept), resume_token=step.next_token,
+                    byte_offset=offset,
+                )  # fmt: skip
+                await cp.maybe_save_async()
+                records += len(kept)
+                ctx.reporter.page(key.repo, key.name, len(kept))
+        cp.complete_unit(key, byte_offset=sink.offset)
+        return page_number, records
+    finally:
+        ctx.store.release(path)
+
+
+def _walk_start(ctx: RunContext, key: UnitKey) -> UnitProgress:
+    """A retried failure with no saved resume token walks again from the first page: as a
+    refresh if the unit holds data (kept, only changes appended; a refresh that failed on
+    its first page), from zero if it holds nothing."""
+    progress = ctx.cp.unit(key)
+    if progress.status == CheckpointStatus.FAILED and not progress.resume_token:
+        if progress.holds_data:
+            ctx.cp.begin_refresh(key)
+        else:
+            ctx.cp.reset_unit(key)
+        progress = ctx.cp.unit(key)
+    return progress
+
+
+async def run_bounded(jobs: Sequence[Job], limit: int) -> None:
+    """Run jobs with at most ``limit`` at once; the first error cancels the rest and is raised."""
+    queue: Iterator[Job] = iter(jobs)
+
+    async def worker() -> None:
+        for job in queue:
+            await job()
+
+    tasks = [asyncio.create_task(worker()) for _ in range(min(limit, len(jobs)))]
+    if not tasks:
+        return
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def open_issue_counts(repos_file: Path) -> dict[str, int]:
+    """Full name -> open issues, from repos.jsonl; {} if it cannot be read (order only)."""
+    try:
+        return {
+            str(line["repo"]): int(line["data"].get("open_issues_count") or 0)
+            for line in read_envelopes(repos_file)
+        }
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}

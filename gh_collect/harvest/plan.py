@@ -1,0 +1,159 @@
+"""``collect --dry-run``: how many requests a full harvest will make, and how long it needs.
+
+Per repo x endpoint it reads the same first page the harvest would read. One page with no
+``next`` link is exact. Otherwise ``rel="last"`` gives the page count T, and since the walk
+stops at the first page holding an item created after the window (lists are oldest first),
+a binary search over page numbers finds that page in about log2(T) requests. Cursor-paged
+lists give no ``last``; they are counted as a guess and reported as such. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from gh_collect import endpoints
+from gh_collect.config import Config
+from gh_collect.endpoints import Endpoint, Window
+from gh_collect.errors import SkippableApiError
+from gh_collect.github.client import GitHubClient, RateLimit
+from gh_collect.github.pagination import PageRequest
+from gh_collect.harvest.listing import discover_repos
+from gh_collect.harvest.walk import PageWalk, paginator_for
+
+CURSOR_GUESS_PAGES = 11  # cursor paging starts where page numbers stop being served
+
+
+@dataclass
+class Plan:
+    repos: int = 0
+    discovery_pages: int = 0
+    pages: dict[str, int] = field(default_factory=dict)
+    guessed_units: int = 0
+    spent: int = 0
+    rate: RateLimit | None = None
+
+    @property
+    def requests(self) -> int:
+        return self.discovery_pages + sum(self.pages.values())
+
+    def describe(self, requests_per_second: float) -> str:
+        minutes = self.requests / requests_per_second / 60
+        lines = [
+            f"dry run: {self.repos} repos; a full harvest needs about {self.requests} requests "
+            f"({self.discovery_pages} discovery, "
+            + ", ".join(f"{n} {name}" for name, n in self.pages.items())
+            + ")",
+            f"at most ~{requests_per_second:.0f} requests/s (GitHub's secondary limits): "
+            f"about {minutes:.1f} min of requests",
+        ]
+        if self.rate is not None:
+            lines.append(self._budget_line())
+        if self.guessed_units:
+            lines.append(f"{self.guessed_units} cursor-paged lists counted as a guess")
+        lines.append(f"this estimate spent {self.spent} requests")
+        return "\n".join(lines)
+
+    def _budget_line(self) -> str:
+        assert self.rate is not None
+        rate, short = self.rate, self.requests - self.rate.remaining
+        reset = datetime.fromtimestamp(rate.reset, UTC).strftime("%H:%M UTC")
+        if short <= 0:
+            return f"budget: {rate.remaining}/{rate.limit} left (resets {reset}): enough"
+        hours = math.ceil(short / max(rate.limit, 1))
+        return (
+            f"budget: {rate.remaining}/{rate.limit} left (resets {reset}): "
+            f"needs about {hours} more reset(s), at least {hours} h of waiting"
+        )
+
+
+async def estimate(
+    config: Config, token: str, transport: httpx.AsyncBaseTransport | None = None
+) -> Plan:
+    plan = Plan(pages={name: 0 for name in config.endpoints})
+    window = Window(config.window_start, config.window_end)
+    async with GitHubClient(
+        config.github, token, rate_settings=config.rate_limit, transport=transport
+    ) as client:
+        repos = await discover_repos(client, config.target) or []
+        plan.repos = len(repos)
+        plan.discovery_pages = max(1, math.ceil(len(repos) / 100))
+        jobs = [(repo.fields["full_name"], name) for repo in repos for name in config.endpoints]
+        semaphore = asyncio.Semaphore(config.github.concurrency)
+
+        async def one(full_name: str, endpoint: str) -> None:
+            async with semaphore:
+                pages, guessed = await _unit_pages(client, full_name, endpoint, window)
+            plan.pages[endpoint] += pages
+            plan.guessed_units += guessed
+
+        await asyncio.gather(*(one(full_name, endpoint) for full_name, endpoint in jobs))
+        plan.spent, plan.rate = client.stats.requests, client.rate
+    return plan
+
+
+async def _unit_pages(
+    client: GitHubClient, full_name: str, endpoint: str, window: Window
+) -> tuple[int, int]:
+    """Requests the harvest walk will make for one unit, and 1 if that number is a guess."""
+    spec = endpoints.get(endpoint)
+    walk = PageWalk(
+        client, paginator_for(spec, full_name, window), stop=lambda i: spec.stops(i, window)
+    )
+    try:
+        first = await walk.next()
+    except SkippableApiError:
+        return 1, 0  # the harvest will try once and mark it failed
+    assert first is not None  # a fresh walk has a first page
+    hops = 1 if first.page.moved_to else 0  # a renamed repo's first page costs a 301 first
+    if first.next_token is None:
+        return 1 + hops, 0
+    total = _page_number(first.page.last_url)
+    if total is None:
+        return CURSOR_GUESS_PAGES + hops, 1
+    request = spec.first_request(full_name, window)
+    return await _stop_page(client, spec, request, total, window) + hops, 0
+
+
+async def _stop_page(
+    client: GitHubClient, spec: Endpoint, request: PageRequest, total: int, window: Window
+) -> int:
+    """The first page (of ``total``) holding an item past the window: the walk's last.
+
+    Probes by page number: the first page's ``last`` link says how many there are, and
+    lists are oldest first, so "past the window" is monotonic in the page number."""
+    params = dict(request.params or {})
+
+    async def past(page: int) -> bool:
+        answer = await client.get_page(request.url, params={**params, "page": page})
+        return spec.stops(answer.items, window)
+
+    if not await past(total):
+        return total
+    low, high = 2, total  # page 1 is not past the window; page ``total`` is
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if await past(middle) else (middle + 1, high)
+    return low
+
+
+def _page_number(url: str | None) -> int | None:
+    if not url:
+        return None
+    values = parse_qs(urlsplit(url).query).get("page")
+    return int(values[0]) if values and values[0].isdigit() else None
+
+
+def requests_per_second(config: Config) -> float:
+    """Our pacing ceiling: the per-endpoint minute limit (with its margin), one phase at a time."""
+    return config.github.max_requests_per_minute * 0.9 / 60
+
+
+def estimate_sync(config: Config, token: str, **kwargs: Any) -> Plan:
+    return asyncio.run(estimate(config, token, **kwargs))

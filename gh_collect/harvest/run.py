@@ -1,0 +1,312 @@
+"""A collect run: opens the dataset, runs discovery and the phases, exports, writes the manifest.
+
+The stages live beside it: ``discovery`` (the listing, page by page), ``phases`` (each
+endpoint's units, page by page, through the one ``walk``), ``plan`` (a dry run). This
+module only sequences them and decides how a run ends: its exit code, its last save, and
+what a stop (a signal, the rate limit, an error) leaves behind, which is always a
+checkpoint that counts exactly the data on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gh_collect.config import Config
+from gh_collect.durable.checkpoint import (
+    CheckpointManager,
+    CheckpointStatus,
+    strategy_from_settings,
+)
+from gh_collect.durable.paths import DatasetPaths
+from gh_collect.durable.storage import RawStore
+from gh_collect.durable.validators import ValidatorStore
+from gh_collect.errors import (
+    ConfigError,
+    GhCollectError,
+    Interrupted,
+    RateLimitExit,
+    UsageError,
+)
+from gh_collect.github.client import GitHubClient
+from gh_collect.github.quota import Quota
+from gh_collect.harvest.context import DISCOVERY, RunContext, RunOptions
+from gh_collect.harvest.discovery import discover
+from gh_collect.harvest.observer import RunObserver
+from gh_collect.harvest.phases import open_issue_counts, run_phase
+from gh_collect.report.manifest import build_manifest, write_manifest
+from gh_collect.report.progress import LogReporter, Reporter
+
+__all__ = ["RunOptions", "RunResult", "collect"]
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    paths: DatasetPaths
+    records: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def collect(
+    config: Config,
+    token: str,
+    options: RunOptions | None = None,
+    *,
+    reporter: Reporter | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> RunResult:
+    """Run (or resume) the harvest described by ``config``; raise a GhCollectError on failure."""
+    run = _Run(config, options or RunOptions(), reporter or LogReporter(quiet=True))
+    return asyncio.run(run.execute(token, transport))
+
+
+class _Run:
+    def __init__(self, config: Config, options: RunOptions, reporter: Reporter) -> None:
+        self.config = config
+        self.options = options
+        self.reporter = reporter
+        self.paths = DatasetPaths(config.output.root, config.year, config.target.org)
+        self.store = RawStore()
+        self.started_at = datetime.now(UTC)
+        self.phases = _phases(config, options)
+        self.stop_signal: int | None = None
+        self.quota = Quota(
+            max_requests=options.max_requests, budget_fraction=config.rate_limit.budget_fraction
+        )
+
+    async def execute(self, token: str, transport: httpx.AsyncBaseTransport | None) -> RunResult:
+        _ensure_writable(self.paths.raw_dir)
+        strategy = strategy_from_settings(self.config.checkpoint, self.config.rate_limit)
+        checkpoint = CheckpointManager(
+            self.paths.checkpoint,
+            self.paths.lock,
+            strategy=strategy,
+            take_sync=self.store.take_sync,
+        )
+        with checkpoint:
+            self.cp = checkpoint
+            self._open_checkpoint()
+            if self.options.from_repo is not None and checkpoint.state.repos:
+                checkpoint.check_from_repo(self.options.from_repo)  # before any request
+            validators = ValidatorStore(
+                self.paths.validators, checkpoint.state.validators_offset, self.store
+            )
+            self.ctx = RunContext(
+                self.config, self.options, self.paths, checkpoint, self.store, validators,
+                self.reporter, self.phases,
+            )  # fmt: skip
+            loop = asyncio.get_running_loop()
+            self._catch_stop_signals(loop)
+            try:
+                async with self._client(token, transport) as client:
+                    await self._harvest(client)
+                    requests = client.stats.requests
+            except asyncio.CancelledError:
+                self._stop(f"signal {_signal_name(self.stop_signal)}")
+                raise Interrupted(self.stop_signal or signal.SIGINT) from None
+            except GhCollectError as exc:
+                self._stop(f"stopped: {type(exc).__name__}")
+                if isinstance(exc, RateLimitExit):
+                    exc.message += f"; {self._units_left()} repo x endpoint pairs left to do"
+                raise
+            finally:
+                _release_stop_signals(loop)
+                self.store.close()
+            return await self._finish(requests)
+
+    def _client(self, token: str, transport: httpx.AsyncBaseTransport | None) -> GitHubClient:
+        return GitHubClient(
+            self.config.github,
+            token,
+            rate_settings=self.config.rate_limit,
+            on_rate_limit=self.options.on_rate_limit,
+            transport=transport,
+            observer=RunObserver(self.quota, self.reporter, self.cp),
+        )
+
+    def _catch_stop_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """SIGINT/SIGTERM cancel the harvest; ``execute`` then saves and exits 128+signum
+        (only it knows when fetching has stopped and the files are consistent)."""
+        main = asyncio.current_task()
+        assert main is not None
+
+        def stop(signum: int) -> None:
+            self.stop_signal = signum
+            main.cancel()
+
+        for signum in _STOP_SIGNALS:
+            loop.add_signal_handler(signum, stop, signum)
+
+    def _open_checkpoint(self) -> None:
+        cp = self.cp
+        if self.options.force:
+            cp.delete_if_exists()
+            _remove_raw_data(self.paths)
+        if cp.exists():
+            cp.load()  # a format-1 checkpoint is migrated here, before anything else
+            cp.validate_config(self.config)
+            return
+        if _has_raw_data(self.paths):
+            raise UsageError(
+                f"{self.paths.raw_dir} holds data but no checkpoint.json: "
+                "run with --force to start over (this deletes that data)"
+            )
+        cp.create_new(self.config)
+
+    async def _harvest(self, client: GitHubClient) -> None:
+        if self._finished_before():
+            if self.cp.state.export_pending:
+                self.reporter.info("the last run stopped while exporting: exporting again")
+            else:
+                await self._begin_refresh()
+        if not self.cp.is_phase_complete(DISCOVERY):
+            await discover(self.ctx, client)
+        hints = open_issue_counts(self.paths.repos_file)
+        for endpoint in self.phases:
+            await run_phase(self.ctx, client, endpoint, hints)
+            if self.quota.reached is not None:
+                raise self.quota.reached
+
+    def _finished_before(self) -> bool:
+        """Every phase this run covers ended: the run refreshes instead of doing nothing."""
+        phases = [DISCOVERY, *self.phases]
+        ended = (CheckpointStatus.COMPLETE, CheckpointStatus.FAILED)
+        return all(self.cp.state.phases[name].status in ended for name in phases)
+
+    async def _begin_refresh(self) -> None:
+        """Mark every completed unit (from ``--from-repo`` on) for a conditional re-walk,
+        in one save; repos before it keep their complete data untouched."""
+        cp = self.cp
+        cp.state.refreshes += 1
+        cp.set_current_phase(DISCOVERY)
+        skip = set(cp.repos_before(self.options.from_repo)) if self.options.from_repo else set()
+        for endpoint in self.phases:
+            cp.set_current_phase(endpoint)
+            for key, unit in cp.state.units(endpoint):
+                if key.repo not in skip and unit.status == CheckpointStatus.COMPLETE:
+                    cp.begin_refresh(key)
+        await cp.save_async(f"refresh {cp.state.refreshes} start")
+        self.reporter.info("dataset complete: refreshing what changed since the last run")
+
+    def _units_left(self) -> int:
+        retry = self.options.retry_failed
+        return sum(
+            unit.has_work(retry_failed=retry)
+            for endpoint in self.phases
+            for _key, unit in self.cp.state.units(endpoint)
+        )
+
+    def _stop(self, reason: str) -> None:
+        """Save what is durable; a save that itself fails leaves the previous checkpoint.
+
+        Synchronous on purpose: every request has stopped, nothing else runs."""
+        try:
+            self.cp.save(reason)
+        except (GhCollectError, OSError) as exc:
+            self.reporter.warning(f"could not save the checkpoint ({exc}); the previous one stays")
+
+    async def _finish(self, requests: int) -> RunResult:
+        state = self.cp.state
+        failures = state.failures()
+        pending = self._warn_pending()
+        state.export_pending = True
+        await self.cp.save_async("harvest done: exporting")
+        exported = None
+        if self.options.export:
+            # pyarrow: 0.2 s of imports a harvest never needs
+            from gh_collect.curated.export import export_dataset
+
+            exported = export_dataset(self.paths, ["repos", *self.config.endpoints])
+        manifest = build_manifest(
+            self.config, self.paths, self.cp.state, self.started_at, requests, failures, exported
+        )
+        if pending:  # exit 0 and "complete" mean the whole dataset: this run left some out
+            manifest["status"] = "partial"
+        write_manifest(self.paths.manifest, manifest)
+        self.cp.state.export_pending = False
+        await self.cp.save_async("run end")
+        records = {name: count["records"] for name, count in manifest["counts"].items()}
+        code = 1 if failures or pending else 0
+        return RunResult(code, self.paths, records, failures, requests, manifest)
+
+    def _warn_pending(self) -> int:
+        """Repos this run left uncollected (``--from-repo``, ``--only``), with what to do."""
+        pending = [
+            name
+            for name, repo in self.cp.state.repos.items()
+            if any(unit.pending for unit in repo.units.values())
+        ]
+        wanted = self.options.from_repo
+        if wanted is not None and pending:
+            before = set(self.cp.repos_before(wanted))
+            count = sum(name in before for name in pending)
+            self.reporter.warning(
+                f"{count} repos before {wanted} are not collected yet: "
+                "run without --from-repo to finish"
+            )
+        elif pending:
+            self.reporter.warning(
+                f"{len(pending)} repos are not collected yet for every endpoint: "
+                "run without --only to finish"
+            )
+        return len(pending)
+
+
+def _release_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
+    for signum in _STOP_SIGNALS:
+        loop.remove_signal_handler(signum)
+
+
+def _phases(config: Config, options: RunOptions) -> list[str]:
+    if not options.only:
+        return list(config.endpoints)
+    unknown = [name for name in options.only if name not in config.endpoints]
+    if unknown:
+        raise UsageError(
+            f"--only {','.join(unknown)}: not among the configured endpoints "
+            f"({', '.join(config.endpoints)})"
+        )
+    return [name for name in config.endpoints if name in options.only]
+
+
+def _ensure_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the output folder {folder}: {exc.strerror}; "
+            "set output.root to a writable folder"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"the output folder {folder} is not writable: set output.root to a writable folder"
+        )
+
+
+def _has_raw_data(paths: DatasetPaths) -> bool:
+    listed = paths.repos_file.exists() or paths.discovery_pages.exists()
+    return listed or any(paths.raw_dir.glob("endpoint=*/*.jsonl"))
+
+
+def _remove_raw_data(paths: DatasetPaths) -> None:
+    for folder in paths.raw_dir.glob("endpoint=*"):
+        shutil.rmtree(folder)
+    for path in (paths.repos_file, paths.discovery_pages, paths.manifest, paths.validators):
+        path.unlink(missing_ok=True)
+
+
+def _signal_name(signum: int | None) -> str:
+    return signal.Signals(signum).name if signum else "SIGINT"

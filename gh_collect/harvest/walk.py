@@ -1,0 +1,140 @@
+"""The page walk: the one conditional request loop every list reader shares.
+
+Discovery, a phase's units, a refresh and a dry run all walk lists the same way, one page
+per ``PageWalk.next()``:
+
+1. the paginator says which request comes now (``Paginator.request``);
+2. on a conditional walk (a refresh) the page's stored validator is looked up: its ETag
+   asks "changed since?" (a 304 costs no budget), unless the page is a full last page, whose
+   ETag covers its body but not its ``Link`` (``Validator.may_answer_304``); a page known
+   to have moved (301) is asked for where it lives now;
+3. a 304 means "as stored": no items, the stored next page; any other answer's body is
+   checked (``items``: a list of objects, or a listing's repos) before anything is kept;
+4. the walk stops early where the endpoint's order says nothing later can be in the year;
+5. the paginator advances (refusing a link back to a page already read), then the page's
+   validator is remembered, in the same synchronous step as the caller's append of the
+   page's records: ``next()`` returns without yielding to the event loop in between, so
+   no checkpoint can count the validator without the data it vouches for.
+
+A paginator's resume token is opaque and serialisable: a REST next URL as ``Link`` gave it
+today, a GraphQL cursor later. The caller stores it (``WalkPage.next_token``) with the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gh_collect.durable.validators import ValidatorStore
+from gh_collect.endpoints import Endpoint, Window
+from gh_collect.github.client import GitHubClient, Page
+from gh_collect.github.pagination import PER_PAGE, LinkPaginator, PageRequest, object_items
+
+__all__ = ["PageWalk", "Paginator", "WalkPage", "paginator_for"]
+
+
+class Paginator(Protocol):
+    """Where one walk over a paginated list stands (``LinkPaginator`` for REST)."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def page_number(self) -> int: ...
+
+    @property
+    def request(self) -> PageRequest: ...
+
+    def advance(self, next_token: str | None) -> None:
+        """The current page was read; ``next_token`` leads on (None: the walk is done).
+        Raises PaginationLoop for a token already walked."""
+        ...
+
+
+@dataclass(frozen=True)
+class WalkPage:
+    """One page walked: its number, its checked items (None: unchanged, a 304), the token
+    that leads on (None: the walk is done), and whether it is as stored."""
+
+    number: int
+    items: list[Any] | None
+    next_token: str | None
+    unchanged: bool
+    page: Page
+
+
+def _never(_items: list[Any]) -> bool:
+    return False
+
+
+class PageWalk:
+    """One walk over a list (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: GitHubClient,
+        paginator: Paginator,
+        *,
+        validators: ValidatorStore | None = None,
+        conditional: bool = False,
+        items: Callable[[Any, str], list[Any]] = object_items,
+        stop: Callable[[list[Any]], bool] = _never,
+    ) -> None:
+        self.client, self.paginator = client, paginator
+        self._validators = validators
+        self.conditional = conditional
+        self._items, self._stop = items, stop
+
+    @property
+    def finished(self) -> bool:
+        return self.paginator.finished
+
+    async def next(self) -> WalkPage | None:
+        """Walk one page; None once the walk is finished."""
+        paginator = self.paginator
+        if paginator.finished:
+            return None
+        request, number = paginator.request, paginator.page_number
+        key = request.key
+        stored = self._validators.get(key) if self.conditional and self._validators else None
+        ask = stored if stored is not None and stored.may_answer_304 else None
+        moved = stored.location if stored is not None else None
+        page = await self.client.get_page(
+            moved or request.url,
+            params=None if moved else request.params,
+            etag=ask.etag if ask else None,
+            last_modified=ask.last_modified if ask else None,
+        )
+        if page.status == 304 and ask is not None:
+            paginator.advance(ask.next_url)
+            return WalkPage(number, None, ask.next_url, True, page)
+        items = self._items(page.data, page.url)
+        stop = self._stop(items)
+        next_token = None if stop else page.next_url
+        paginator.advance(next_token)
+        unchanged = (
+            stored is not None and page.etag is not None and page.etag == stored.etag
+        ) and next_token == stored.next_url
+        if self._validators is not None:
+            self._validators.remember(
+                key, page.etag, page.last_modified, next_token, page.moved_to or moved,
+                settled=stop or len(items) < PER_PAGE,
+            )  # fmt: skip
+        return WalkPage(number, items, next_token, unchanged, page)
+
+
+def paginator_for(
+    endpoint: Endpoint,
+    repo: str,
+    window: Window,
+    *,
+    resume_token: str | None = None,
+    start_page: int = 1,
+    parent: str | None = None,
+) -> Paginator:
+    """A walk over ``endpoint`` of ``repo`` from its first page, or from a saved token."""
+    if resume_token is not None:
+        return LinkPaginator(resume_token, start_page=start_page)
+    first = endpoint.first_request(repo, window, parent=parent)
+    return LinkPaginator(first.url, first.params, start_page=start_page)

@@ -1,0 +1,380 @@
+"""Generation: one seeded pass that builds every repo, pull and issue of an org.
+
+All randomness flows from the seed through one ``random.Random``, in a fixed order, so the
+same arguments give byte-identical objects. Repos added later (``extra_repo``) draw from
+their own stream so that adding one leaves every existing object as it was. What each object
+looks like is in ``shapes``; this module only decides what goes in it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gh_collect.simulator.model.records import (
+    DATA_START,
+    MIN_REPOS_FOR_SCENARIOS,
+    RENAMED_TO,
+    SCENARIO_REPOS,
+    Item,
+    RepoData,
+    _created_key,
+    iso,
+    parse_time,
+    year_start,
+)
+from gh_collect.simulator.model.shapes import (
+    _Encoder,
+    _issue_object,
+    _issue_type,
+    _ItemSpec,
+    _pull_object,
+    _RepoContext,
+    _RepoInfo,
+    _Shapes,
+)
+from gh_collect.simulator.model.words import (
+    ADJECTIVES,
+    ASSOCIATIONS,
+    BOTS,
+    LOGINS,
+    NOUNS,
+    THINGS,
+    UNICODE,
+    VERBS,
+    WORDS,
+)
+
+
+@dataclass
+class _Plan:
+    """What one repo will be before its objects are rendered."""
+
+    index: int
+    name: str
+    role: str | None
+    n_items: int
+    pull_share: float
+    in_window_only: bool
+
+
+class _Generator(_Shapes):
+    """Builds an OrgModel; one instance, one seed, one pass."""
+
+    def __init__(
+        self, seed: int, org: str, now: int, sizes: Sequence[int] | None, scenarios: bool = True
+    ) -> None:
+        self.seed, self.org, self.now, self.scenarios = seed, org, now, scenarios
+        self.rng = random.Random(f"gh-simulator:{seed}")
+        self.enc = _Encoder()
+        self.sizes = tuple(sizes) if sizes else None
+        self.org_id = 9_000_000 + seed % 100_000
+        self.next_pull_id = 1_500_000_000 + (seed % 1000) * 1_000_000
+        self.next_issue_id = 2_500_000_000 + (seed % 1000) * 1_000_000
+        self.year = datetime.fromtimestamp(now, UTC).year - 1
+        self.logins = self._user_pool()
+        self.short_bodies, self.long_bodies = self._body_pools()
+
+    def build(self, n_repos: int) -> tuple[tuple[RepoData, ...], tuple[bytes, ...]]:
+        """The org's repos, newest first, and its organization object (``OrgModel.generate``
+        wraps them)."""
+        repos = [self._repo(plan) for plan in self._plans(n_repos)]
+        repos.sort(key=_created_key, reverse=True)
+        return tuple(repos), self._org_object(len(repos))
+
+    def extra_repo(self, name: str, n_items: int, seed: int, index: int) -> RepoData:
+        """A repo added after generation: its own seeded stream, so adding it leaves every
+        existing object as it was, and ids continue where generation stopped."""
+        self.rng = random.Random(f"gh-simulator:{self.seed}:add:{seed}:{name}")
+        return self._repo(_Plan(index, name, None, n_items, 0.45, False))
+
+    def org_object(self, n_repos: int) -> tuple[bytes, ...]:
+        return self._org_object(n_repos)
+
+    def user_object(self, login: str) -> dict[str, Any]:
+        """The simple user object (API URLs as ``API_PLACEHOLDER``), for detail routes."""
+        return self._user_object(login)
+
+    @staticmethod
+    def known_logins() -> frozenset[str]:
+        """Every login the org's objects can mention."""
+        return frozenset((*LOGINS, *BOTS))
+
+    # -- plans -------------------------------------------------------------------------------
+
+    def _plans(self, n_repos: int) -> list[_Plan]:
+        plans: list[_Plan] = []
+        if self.scenarios and n_repos >= MIN_REPOS_FOR_SCENARIOS:
+            plans = [self._scenario_plan(i, role) for i, role in enumerate(SCENARIO_REPOS)]
+        names = self._generic_names(n_repos - len(plans))
+        for k, name in enumerate(names):
+            size = self.sizes[k % len(self.sizes)] if self.sizes else self._random_size()
+            plans.append(_Plan(len(plans), name, None, size, 0.45, False))
+        return plans
+
+    def _scenario_plan(self, index: int, role: str) -> _Plan:
+        name = SCENARIO_REPOS[role]
+        if role == "empty":
+            return _Plan(index, name, role, 0, 0.0, False)
+        if role in ("hundred", "two_hundred"):
+            count = 100 if role == "hundred" else 200
+            return _Plan(index, name, role, 2 * count, 0.5, True)
+        return _Plan(index, name, role, self.rng.randint(12, 60), 0.45, False)
+
+    def _generic_names(self, count: int) -> list[str]:
+        names: list[str] = []
+        while len(names) < count:
+            base = f"{self.rng.choice(ADJECTIVES)}-{self.rng.choice(NOUNS)}"
+            name = base if base not in names else f"{base}-{len(names)}"
+            names.append(name)
+        return names
+
+    def _random_size(self) -> int:
+        roll = self.rng.random()
+        if roll < 0.6:
+            return self.rng.randint(0, 30)
+        if roll < 0.9:
+            return self.rng.randint(30, 120)
+        return self.rng.randint(120, 400)
+
+    # -- users -------------------------------------------------------------------------------
+
+    def _user_pool(self) -> list[str]:
+        logins = list(LOGINS)
+        self.rng.shuffle(logins)
+        return logins
+
+    def _author(self) -> tuple[str | None, str]:
+        """A (user marker, author_association); None is a deleted ("ghost") account."""
+        roll = self.rng.random()
+        if roll < 0.04:
+            return None, "NONE"
+        if roll < 0.14:
+            return self._user(self.rng.choice(BOTS)), "CONTRIBUTOR"
+        index = min(int(self.rng.expovariate(0.25)), len(self.logins) - 1)
+        login = self.logins[index]
+        return self._user(login), ASSOCIATIONS[index % len(ASSOCIATIONS)]
+
+    def _repo(self, plan: _Plan) -> RepoData:
+        repo_id = 600_000_000 + (self.seed % 1000) * 10_000 + plan.index * 7 + 1
+        current_name = RENAMED_TO if plan.role == "renamed" else plan.name
+        created = self.rng.randint(year_start(2015), year_start(2022))
+        info = _RepoInfo(repo_id, current_name, plan.role, created)
+        repo_marker = self.enc.share(f"repo:{repo_id}", lambda: self._repo_object(info))
+        pulls, issues = self._items(plan, info, repo_marker)
+        updated = max([created, *(parse_time(i.updated_at) for i in issues)])
+        info.updated = info.pushed = updated
+        info.open_issues = sum(1 for item in issues if item.state == "open")
+        listing_info = _RepoInfo(repo_id, plan.name, plan.role, created)
+        listing_info.updated = listing_info.pushed = updated
+        listing_info.open_issues = info.open_issues
+        return RepoData(
+            index=plan.index,
+            id=repo_id,
+            owner=self.org,
+            name=plan.name,
+            current_name=current_name,
+            role=plan.role,
+            fork=plan.role == "fork",
+            archived=plan.role == "archived",
+            private=False,
+            created_at=iso(created),
+            updated_at=iso(updated),
+            pushed_at=None if plan.role == "empty" else iso(updated),
+            default_branch="main",
+            listing=self.enc.encode(self._repo_object(listing_info)),
+            current=self.enc.encode(self._full_repo_object(info)),
+            pulls=tuple(pulls),
+            issues=tuple(issues),
+        )
+
+    # -- items -------------------------------------------------------------------------------
+
+    def _items(
+        self, plan: _Plan, info: _RepoInfo, repo_marker: str
+    ) -> tuple[list[Item], list[Item]]:
+        """Pulls and the issues list (pulls included), numbered in creation order."""
+        times = sorted(self._times(plan.in_window_only) for _ in range(plan.n_items))
+        kinds = self._kinds(plan)
+        ctx = _RepoContext(info, repo_marker, self._labels(info), self._milestones(info))
+        pulls: list[Item] = []
+        issues: list[Item] = []
+        for number, ((created, updated), is_pull) in enumerate(zip(times, kinds, strict=True), 1):
+            spec = self._item_spec(ctx, number, created, updated, is_pull)
+            if is_pull:
+                pulls.append(self._pull(ctx, spec))
+            issues.append(self._issue(ctx, spec))
+        return pulls, issues
+
+    def _kinds(self, plan: _Plan) -> list[bool]:
+        if plan.in_window_only:
+            kinds = [True] * (plan.n_items // 2) + [False] * (plan.n_items - plan.n_items // 2)
+            self.rng.shuffle(kinds)
+            return kinds
+        return [self.rng.random() < plan.pull_share for _ in range(plan.n_items)]
+
+    def _times(self, in_window_only: bool) -> tuple[int, int]:
+        """(created, updated): a good share in the report year, plenty before and after, and
+        old items touched in the year, so the window filter really matters."""
+        low, high = year_start(self.year), year_start(self.year + 1)
+        if in_window_only:
+            created = self.rng.randint(low, high - 7200)
+            return created, min(created + self.rng.randint(0, 30 * 86_400), high - 1)
+        roll = self.rng.random()
+        if roll < 0.35:
+            created = self.rng.randint(low, high - 1)
+        elif roll < 0.75 or high >= self.now:
+            created = self.rng.randint(parse_time(DATA_START), low - 1)
+        else:
+            created = self.rng.randint(high, self.now - 1)
+        created = min(created, self.now - 1)
+        return created, min(created + self._age(), self.now - 1)
+
+    def _age(self) -> int:
+        roll = self.rng.random()
+        if roll < 0.25:
+            return self.rng.randint(0, 3600)
+        mean_days = 20 if roll < 0.7 else 300
+        return int(self.rng.expovariate(1 / (mean_days * 86_400)))
+
+    def _item_spec(
+        self, ctx: _RepoContext, number: int, created: int, updated: int, is_pull: bool
+    ) -> _ItemSpec:
+        closed = self.rng.random() < (0.75 if self.now - created > 60 * 86_400 else 0.4)
+        closed_at = None
+        if closed:
+            closed_at = updated if self.rng.random() < 0.6 else self.rng.randint(created, updated)
+        user, association = self._author()
+        assignees = [self._user(self.rng.choice(self.logins)) for _ in range(self._small(0.3))]
+        return _ItemSpec(
+            number=number,
+            created=created,
+            updated=updated,
+            closed_at=closed_at,
+            merged=is_pull and closed and self.rng.random() < 0.7,
+            draft=is_pull and not closed and self.rng.random() < 0.1,
+            user=user,
+            association=association,
+            title=self._title(),
+            body=self._body(),
+            labels=self.rng.sample(ctx.labels, self._small(0.5, len(ctx.labels))),
+            assignees=list(dict.fromkeys(assignees)),
+            milestone=self.rng.choice(ctx.milestones) if self.rng.random() < 0.2 else None,
+            comments=int(self.rng.expovariate(1 / 3)),
+            is_pull=is_pull,
+        )
+
+    def _small(self, p: float, cap: int = 3) -> int:
+        """0..cap, geometric: most objects have none or one label/assignee."""
+        count = 0
+        while count < cap and self.rng.random() < p:
+            count += 1
+        return count
+
+    def _title(self) -> str:
+        title = f"{self.rng.choice(VERBS)} {self.rng.choice(THINGS)}"
+        if self.rng.random() < 0.15:
+            title += f" — {self.rng.choice(UNICODE)}"
+        return title
+
+    def _body(self) -> str | None:
+        roll = self.rng.random()
+        if roll < 0.15:
+            return None
+        if roll < 0.2:
+            return ""
+        pool = self.short_bodies if roll < 0.88 else self.long_bodies
+        return self.rng.choice(pool)
+
+    def _body_pools(self) -> tuple[list[str], list[str]]:
+        """Bodies are drawn from pools built once: rendering thousands of long markdown
+        bodies one by one made big orgs slow to generate, and variety beyond a few hundred
+        distinct bodies tests nothing more."""
+        short = [
+            " ".join(self.rng.choices(WORDS, k=self.rng.randint(5, 40))) + "." for _ in range(200)
+        ]
+        short += [
+            "\r\n".join(self.rng.choices(UNICODE, k=self.rng.randint(2, 6))) for _ in range(50)
+        ]
+        return short, [self._long_body() for _ in range(40)]
+
+    def _long_body(self) -> str:
+        lines = ["## Description", "", "Steps to reproduce:", ""]
+        for step in range(1, self.rng.randint(20, 120)):
+            words = " ".join(self.rng.choices(WORDS, k=self.rng.randint(8, 20)))
+            lines.append(f"{step}. {words}")
+        lines += ["", "```python", "raise RuntimeError('boom')", "```", self.rng.choice(UNICODE)]
+        return "\n".join(lines)
+
+    def _sha(self) -> str:
+        return f"{self.rng.getrandbits(160):040x}"
+
+    def _pull(self, ctx: _RepoContext, spec: _ItemSpec) -> Item:
+        pull_id = self.next_pull_id
+        self.next_pull_id += 1
+        obj = _pull_object(self.org, ctx, spec, pull_id, self._pull_extras(ctx, spec))
+        return Item(
+            id=pull_id,
+            number=spec.number,
+            state=spec.state,
+            created_at=iso(spec.created),
+            updated_at=iso(spec.updated),
+            comments=spec.comments,
+            is_pull=True,
+            fragments=self.enc.encode(obj),
+        )
+
+    def _pull_extras(self, ctx: _RepoContext, spec: _ItemSpec) -> dict[str, Any]:
+        """The pull-only parts that need randomness: refs, shas, reviewers."""
+        ref = f"feature/{spec.number}-{self.rng.choice(NOUNS)}"
+        head_repo: str | None = ctx.repo_marker if self.rng.random() > 0.03 else None
+        reviewers = [self._user(self.rng.choice(self.logins)) for _ in range(self._small(0.3))]
+        return {
+            "merge_commit_sha": self._sha() if spec.merged or spec.state == "open" else None,
+            "requested_reviewers": list(dict.fromkeys(reviewers)) if spec.is_open else [],
+            "head": {
+                "label": f"{self.org}:{ref}",
+                "ref": ref,
+                "sha": self._sha(),
+                "user": spec.user or self._org_user(),
+                "repo": head_repo,
+            },
+            "base": {
+                "label": f"{self.org}:main",
+                "ref": "main",
+                "sha": self._sha(),
+                "user": self._org_user(),
+                "repo": ctx.repo_marker,
+            },
+        }
+
+    def _issue(self, ctx: _RepoContext, spec: _ItemSpec) -> Item:
+        issue_id = self.next_issue_id
+        self.next_issue_id += 1
+        reactions = [int(self.rng.expovariate(1.5)) for _ in range(8)]
+        issue_type = None
+        if not spec.is_pull and self.rng.random() < 0.1:
+            issue_type = _issue_type(self.org_id)
+        obj = _issue_object(self.org, ctx, spec, issue_id, reactions, issue_type)
+        obj.update(self._issue_state(spec))
+        return Item(
+            id=issue_id,
+            number=spec.number,
+            state=spec.state,
+            created_at=iso(spec.created),
+            updated_at=iso(spec.updated),
+            comments=spec.comments,
+            is_pull=spec.is_pull,
+            fragments=self.enc.encode(obj),
+        )
+
+    def _issue_state(self, spec: _ItemSpec) -> dict[str, Any]:
+        reason: str | None
+        if spec.state == "closed":
+            reason = "completed" if spec.merged or self.rng.random() < 0.8 else "not_planned"
+        else:
+            reason = "reopened" if self.rng.random() < 0.05 else None
+        return {"state_reason": reason}

@@ -1,0 +1,245 @@
+"""The ``OrgModel``: the whole synthetic org, its lookups and its mutations.
+
+Lookups answer what the server's repo routes need (by current name, by id, by the renamed
+repo's old name, aliases). Mutations are what refresh and hostile tests script: edit objects,
+add a repo, a pull or an alias. Each keeps ``now`` moving forward so edits are strictly newer
+than anything served before.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gh_collect.simulator.model.generation import _Generator
+from gh_collect.simulator.model.records import (
+    ENDPOINTS,
+    RENAMED_TO,
+    Item,
+    RepoData,
+    _created_key,
+    iso,
+    parse_time,
+)
+from gh_collect.simulator.model.truth import ground_truth
+
+_REPO_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+@dataclass
+class OrgModel:
+    """The whole synthetic org; build it with ``OrgModel.generate``."""
+
+    org: str
+    org_id: int
+    now: str
+    repos: tuple[RepoData, ...]
+    org_object: tuple[bytes, ...]
+    generator: _Generator | None = field(default=None, repr=False)
+    edits: int = 0
+    aliases: tuple[RepoData, ...] = ()
+    _by_name: dict[str, RepoData] = field(default_factory=dict, repr=False)
+    _by_id: dict[int, RepoData] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for repo in self.repos:
+            self._by_name[repo.current_name.lower()] = repo
+            self._by_id[repo.id] = repo
+
+    @classmethod
+    def generate(
+        cls,
+        seed: int,
+        n_repos: int,
+        org: str = "sample-org",
+        now: str = "2026-07-01T00:00:00Z",
+        sizes: Sequence[int] | None = None,
+        scenarios: bool = True,
+    ) -> OrgModel:
+        """Same arguments, byte-identical objects: all randomness flows from ``seed``.
+        ``scenarios=False`` leaves out the special repos (empty, renamed, vanished, ...):
+        benchmarks want an org of ordinary repos only."""
+        generator = _Generator(seed, org, parse_time(now), sizes, scenarios)
+        repos, org_object = generator.build(n_repos)
+        return cls(org, generator.org_id, iso(generator.now), repos, org_object, generator)
+
+    def repo_by_name(self, name: str) -> RepoData | None:
+        """By CURRENT name, case-insensitively as GitHub does; the renamed repo's old name is
+        not here (see ``renamed_from``)."""
+        return self._by_name.get(name.lower())
+
+    def renamed_from(self, name: str) -> RepoData | None:
+        """The repo that used to be called ``name``, if it was renamed."""
+        repo = self._by_name.get(RENAMED_TO)
+        return repo if repo is not None and repo.name.lower() == name.lower() else None
+
+    def repo_by_id(self, repo_id: int) -> RepoData | None:
+        return self._by_id.get(repo_id)
+
+    # -- mutation: what "cron refresh" tests need --------------------------------------------
+
+    def mutate(
+        self, update: int = 0, repos: Sequence[str] | None = None, seed: int = 0
+    ) -> dict[str, dict[str, list[int]]]:
+        """Edit ``update`` existing entries of the issues list (a pull's entry edits the pull
+        too: GitHub keeps the twins in sync), chosen by ``seed`` among ``repos`` (default:
+        every repo a default harvest collects). Each edit gets a new title suffix and
+        ``updated_at`` = the advanced ``now``, one second later than the previous edit, so
+        edits are strictly newer than anything served before. ``created_at`` never changes,
+        so created-ordered pages without an edited item keep their bytes.
+
+        Returns endpoint -> discovered repo name -> ids changed, as the dataset sees them:
+        pull ids under ``pulls``; issue ids under ``issues`` only for real issues (the
+        edited twin of a pull is served, but the issues dataset drops pull requests).
+        """
+        if update < 0:
+            raise ValueError(f"update must be >= 0, got {update}")
+        pool = [(repo, i) for repo in self._mutable(repos) for i in range(len(repo.issues))]
+        if update > len(pool):
+            raise ValueError(f"cannot edit {update} objects: the chosen repos hold {len(pool)}")
+        picked = random.Random(f"gh-simulator:mutate:{seed}").sample(pool, update)
+        changed: dict[str, dict[str, list[int]]] = {"pulls": {}, "issues": {}}
+        if not picked:
+            self._tick()
+        for repo, index in picked:
+            self._edit(repo, index, changed)
+        return changed
+
+    def add_repo(self, name: str, items: int = 20, seed: int = 0) -> RepoData:
+        """A repo joins the org (created, transferred in or made visible): listed from now
+        on, with ``items`` pulls and issues timed like the generated ones (a good share in
+        the report year, which is what makes a refresh have to harvest it)."""
+        if self.generator is None:
+            raise RuntimeError("this model was not built by OrgModel.generate: cannot add repos")
+        if not _REPO_NAME.match(name) or name.strip(".") == "":
+            raise ValueError(f"invalid repo name {name!r}")
+        if self.repo_by_name(name) is not None or self.renamed_from(name) is not None:
+            raise ValueError(f"a repo named {name!r} already exists")
+        if items < 0:
+            raise ValueError(f"items must be >= 0, got {items}")
+        repo = self.generator.extra_repo(name, items, seed, index=len(self.repos))
+        self.repos = tuple(sorted([*self.repos, repo], key=_created_key, reverse=True))
+        self._by_name[repo.current_name.lower()] = repo
+        self._by_id[repo.id] = repo
+        self.org_object = self.generator.org_object(len(self.repos))
+        return repo
+
+    def add_pull(self, name: str, created_at: str) -> int:
+        """A pull (and its issues-list twin) appears in repo ``name``, created at
+        ``created_at``: e.g. one created after every other, so that it lands on a new page
+        behind a full last page. Cloned from the repo's newest pull; returns its id."""
+        repo = self.repo_by_name(name)
+        if repo is None or not repo.pulls or self.generator is None:
+            raise ValueError(f"no generated repo named {name!r} with pulls to clone")
+        gen, stamp = self.generator, created_at
+        number = max(item.number for item in repo.issues) + 1
+        model_pull = max(repo.pulls, key=lambda item: item.number)
+        twin = next(i for i in repo.issues if i.is_pull and i.number == model_pull.number)
+        pull = _clone(model_pull, gen.next_pull_id, number, stamp)
+        entry = _clone(twin, gen.next_issue_id, number, stamp)
+        gen.next_pull_id, gen.next_issue_id = gen.next_pull_id + 1, gen.next_issue_id + 1
+        repo.pulls, repo.issues = (*repo.pulls, pull), (*repo.issues, entry)
+        repo._orders.clear()
+        return pull.id
+
+    def add_alias(self, owner: str, name: str, of: str) -> RepoData:
+        """List one more repo, ``owner/name`` with its own id, serving the pulls and issues
+        of repo ``of``: two listed repos with the same ``name`` (another owner) or names
+        that differ only in case, as a hostile or odd server may send. Requests for
+        ``/repos/{owner}/{name}`` match it exactly (case-sensitively)."""
+        target = self.repo_by_name(of)
+        if target is None:
+            raise ValueError(f"no repo named {of!r} in the simulated org")
+        repo_id = max(repo.id for repo in (*self.repos, *self.aliases)) + 1
+        listing = json.loads(b"".join(target.listing))
+        listing.update(id=repo_id, name=name, full_name=f"{owner}/{name}")
+        raw = json.dumps(listing, ensure_ascii=False, separators=(",", ":")).encode()
+        alias = replace(
+            target, id=repo_id, owner=owner, name=name, current_name=name, role=None,
+            listing=(raw,), current=(raw,), _orders={},
+        )  # fmt: skip
+        self.aliases = (*self.aliases, alias)
+        self._by_id[repo_id] = alias
+        return alias
+
+    def alias_for(self, owner: str, name: str) -> RepoData | None:
+        return next((r for r in self.aliases if (r.owner, r.name) == (owner, name)), None)
+
+    def _mutable(self, names: Sequence[str] | None) -> list[RepoData]:
+        if names is None:
+            return [repo for repo in self.repos if not repo.vanished and not repo.fork]
+        chosen: list[RepoData] = []
+        for name in names:
+            short = name.rsplit("/", 1)[-1]
+            repo = self.repo_by_name(short) or self.renamed_from(short)
+            if repo is None:
+                raise ValueError(f"no repo named {name!r} in the simulated org")
+            chosen.append(repo)
+        return chosen
+
+    def _tick(self) -> str:
+        self.now = iso(parse_time(self.now) + 1)
+        return self.now
+
+    def _edit(self, repo: RepoData, index: int, changed: dict[str, dict[str, list[int]]]) -> None:
+        """One object (and its twin) edited; the repo's cached orderings are dropped."""
+        self.edits += 1
+        stamp, suffix = self._tick(), f" (edit {self.edits})"
+        entry = _revise(repo.issues[index], stamp, suffix)
+        repo.issues = (*repo.issues[:index], entry, *repo.issues[index + 1 :])
+        if entry.is_pull:
+            at = next(i for i, pull in enumerate(repo.pulls) if pull.number == entry.number)
+            pull = _revise(repo.pulls[at], stamp, suffix)
+            repo.pulls = (*repo.pulls[:at], pull, *repo.pulls[at + 1 :])
+            changed["pulls"].setdefault(repo.name, []).append(pull.id)
+        else:
+            changed["issues"].setdefault(repo.name, []).append(entry.id)
+        repo._orders.clear()
+
+    def ground_truth(
+        self,
+        base_url: str,
+        year: int,
+        endpoints: Iterable[str] = ENDPOINTS,
+        repos: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        include_forks: bool = False,
+        include_archived: bool = True,
+    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """What a correct harvest of ``year`` must hold, per endpoint and discovered name.
+
+        Repos are filtered like gh_collect's target settings. The vanished repo is left out
+        (it cannot be harvested); the renamed repo appears under its discovered (old) name.
+        Objects come in the default list order (created desc, then id desc).
+        """
+        return ground_truth(
+            self.repos, base_url, year, endpoints, repos, exclude, include_forks, include_archived
+        )
+
+
+def _revise(item: Item, updated_at: str, suffix: str) -> Item:
+    """The item edited: title suffixed, ``updated_at`` moved; every other byte as before."""
+    obj = json.loads(b"".join(item.fragments))
+    obj["title"] = f"{obj['title']}{suffix}"
+    obj["updated_at"] = updated_at
+    raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return replace(item, updated_at=updated_at, fragments=(raw,))
+
+
+def _clone(item: Item, new_id: int, number: int, created_at: str) -> Item:
+    """A copy of ``item`` as a new object: its own id and number, created and updated at
+    ``created_at``, open."""
+    obj = json.loads(b"".join(item.fragments))
+    obj.update(id=new_id, number=number, created_at=created_at, updated_at=created_at)
+    obj.update(state="open", closed_at=None)
+    if "merged_at" in obj:
+        obj["merged_at"] = None
+    raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return replace(
+        item, id=new_id, number=number, state="open", created_at=created_at,
+        updated_at=created_at, fragments=(raw,),
+    )  # fmt: skip

@@ -1,0 +1,78 @@
+"""What shapes a simulated GitHub: ``SimulatorConfig`` and the constants GitHub documents.
+
+Defaults are GitHub's documented limits (5000 requests an hour, 900 per minute per endpoint,
+100 concurrent, 90 s of server time per minute); tests and benchmarks override them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gh_collect.simulator.faults import validate_faults
+from gh_collect.simulator.model import parse_time
+
+DOCS = "https://docs.github.com/rest"
+API_VERSIONS = ("2022-11-28", "2026-03-10")
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+    "again. If you reach out to GitHub Support for help, please include the request ID {rid}."
+)
+DEEP_PAGE_MESSAGE = (
+    "Pagination with the page parameter is not supported for large datasets, please use "
+    "cursor based pagination (after/before)"
+)
+MAX_CURSOR_PAGE = 10
+WINDOW_S = 60.0
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """Everything that shapes a simulated GitHub; the defaults are GitHub's documented ones.
+
+    ``token=None`` accepts any non-empty token (each one a user with its own budget).
+    ``latency_ms`` delays every answer but is not server time; ``server_time_ms`` is, and
+    counts toward ``max_server_seconds_per_minute``. ``sizes`` overrides the item count
+    (pulls plus issues) of the ordinary repos, cycled, e.g. ``(2000,)`` for benchmarks.
+    ``now`` is the simulated present: all timestamps are before it, and the scenario repos'
+    items fall in the year before it. ``scenarios=False``: ordinary repos only (benchmarks).
+    """
+
+    seed: int = 0
+    repos: int = 12
+    org: str = "sample-org"
+    token: str | None = None
+    rate_limit: int = 5000
+    reset_seconds: float = 3600.0
+    latency_ms: float = 0.0
+    server_time_ms: float = 0.0
+    faults: Mapping[str, float] = field(default_factory=dict)
+    fault_seed: int | None = None
+    max_in_flight: int = 100
+    max_per_minute: int = 900
+    max_server_seconds_per_minute: float = 90.0
+    secondary_retry_after: int = 60
+    timeout_hold_s: float = 60.0
+    cursor_threshold: int = 1000
+    now: str = "2026-07-01T00:00:00Z"
+    sizes: tuple[int, ...] | None = None
+    scenarios: bool = True
+
+    def __post_init__(self) -> None:
+        validate_faults(self.faults)
+        positive = {
+            "rate_limit": self.rate_limit,
+            "reset_seconds": self.reset_seconds,
+            "max_in_flight": self.max_in_flight,
+            "max_per_minute": self.max_per_minute,
+            "max_server_seconds_per_minute": self.max_server_seconds_per_minute,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"SimulatorConfig.{name} must be positive, got {value}")
+        if self.repos < 0 or self.latency_ms < 0 or self.server_time_ms < 0:
+            raise ValueError("SimulatorConfig: repos, latency_ms and server_time_ms must be >= 0")
+        if self.sizes is not None and any(size < 0 for size in self.sizes):
+            raise ValueError("SimulatorConfig.sizes must hold item counts >= 0")
+        parse_time(self.now)
