@@ -142,12 +142,17 @@ def _skip(text: str, idx: int) -> int:
 
 def read_lines(path: Path, limit: int | None = None) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Each line of a raw file (its first ``limit`` bytes: what a checkpoint counts), with
-    its envelope parsed."""
+    its envelope parsed; streamed, so a large file is never held whole."""
+    remaining = limit
     with path.open("rb") as handle:
-        data = handle.read() if limit is None else handle.read(limit)
-    for line in data.splitlines(keepends=True):
-        if line.strip():
-            yield line, codec.loads(line)
+        for line in handle:
+            if remaining is not None:
+                if remaining <= 0:
+                    return
+                line = line[:remaining]  # offsets fall on line ends: a cut line is a bad file
+                remaining -= len(line)
+            if line.strip():
+                yield line, codec.loads(line)
 
 
 def read_envelopes(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
