@@ -115,17 +115,24 @@ class _Run:
                     await self._harvest(client)
                     requests = client.stats.requests
             except asyncio.CancelledError:
+                _release_stop_signals(loop)
                 self._stop(f"signal {_signal_name(self.stop_signal)}")
                 raise Interrupted(self.stop_signal or signal.SIGINT) from None
             except GhCollectError as exc:
+                _release_stop_signals(loop)
                 self._stop(f"stopped: {type(exc).__name__}")
                 if isinstance(exc, RateLimitExit):
                     exc.message += f"; {self._units_left()} repo x endpoint pairs left to do"
                 raise
             finally:
-                _release_stop_signals(loop)
                 self.store.close()
-            return await self._finish(requests)
+            try:
+                return await self._finish(requests)
+            except asyncio.CancelledError:  # a signal while exporting: stop as mid-harvest
+                self._stop(f"signal {_signal_name(self.stop_signal)}")
+                raise Interrupted(self.stop_signal or signal.SIGINT) from None
+            finally:
+                _release_stop_signals(loop)
 
     def _client(self, token: str, transport: httpx.AsyncBaseTransport | None) -> GitHubClient:
         return GitHubClient(
