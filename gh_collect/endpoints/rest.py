@@ -21,17 +21,16 @@ def is_pull_request(item: Mapping[str, Any]) -> bool:
     return "pull_request" in item
 
 
+# What a pull and an issue share, first and last, in this order (the curated column order).
+_ITEM_HEAD = (ID, NODE_ID, REPO, col("number", "int"), col("title", "str"), col("state", "str"))
+_ITEM_TAIL = (col("body", "str"), col("html_url", "str"), FETCHED_AT)
+
 PULLS = Endpoint(
     name="pulls",
     path="/repos/{full_name}/pulls",
     params={"state": "all"},
     columns=(
-        ID,
-        NODE_ID,
-        REPO,
-        col("number", "int"),
-        col("title", "str"),
-        col("state", "str"),
+        *_ITEM_HEAD,
         *AUTHOR,
         LABELS,
         col("draft", "bool"),
@@ -44,9 +43,7 @@ PULLS = Endpoint(
         col("head_ref", "str", "head.ref"),
         col("head_sha", "str", "head.sha"),
         col("merge_commit_sha", "str"),
-        col("body", "str"),
-        col("html_url", "str"),
-        FETCHED_AT,
+        *_ITEM_TAIL,
     ),
 )
 
@@ -57,12 +54,7 @@ ISSUES = Endpoint(
     window=WindowRule(since_param="since"),
     skip=is_pull_request,
     columns=(
-        ID,
-        NODE_ID,
-        REPO,
-        col("number", "int"),
-        col("title", "str"),
-        col("state", "str"),
+        *_ITEM_HEAD,
         col("state_reason", "str"),
         *AUTHOR,
         LABELS,
@@ -70,9 +62,7 @@ ISSUES = Endpoint(
         col("locked", "bool"),
         *TIMES,
         col("closed_at", "timestamp"),
-        col("body", "str"),
-        col("html_url", "str"),
-        FETCHED_AT,
+        *_ITEM_TAIL,
     ),
 )
 
