@@ -71,7 +71,9 @@ def test_a_catch_up_pass_stops_below_its_own_floor() -> None:
 
 def test_a_walk_resumed_from_a_0_1_0_url_finishes_in_its_own_order() -> None:
     spec = endpoints.get("pulls")
-    legacy = "http://h/repositories/1/pulls?state=all&sort=created&direction=asc&per_page=100&page=3"
+    legacy = (
+        "http://h/repositories/1/pulls?state=all&sort=created&direction=asc&per_page=100&page=3"
+    )
     order = spec.order_of(legacy)
     assert not order.newest_first and order.matches(legacy)
     past = [item("2026-02-01T00:00:00Z", "2026-02-01T00:00:00Z")]
