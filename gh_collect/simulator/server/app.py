@@ -338,6 +338,7 @@ class SimulatorApp:
             self._clients[token] = client
         return client
 
+
 _PRIMARY_DOCS = f"{DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"
 _SECONDARY_DOCS = f"{DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
 _EXPOSED = (
