@@ -11,6 +11,7 @@ live here too: every timestamp in the model is GitHub's second-precision UTC str
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -54,9 +55,16 @@ def parse_time(text: str) -> int:
 
 
 def iso(ts: int) -> str:
-    """GitHub's timestamp format: second precision, UTC, ``Z`` (``time.gmtime``: twice as
-    fast as datetime, and generation formats two stamps per item)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    """GitHub's timestamp format: second precision, UTC, ``Z``. The date part is formatted
+    once per day: generation formats two stamps for each of hundreds of thousands of items."""
+    day, second = divmod(int(ts), 86_400)
+    hours, rest = divmod(second, 3600)
+    return f"{_iso_day(day)}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
+
+
+@functools.lru_cache(maxsize=16_384)
+def _iso_day(day: int) -> str:
+    return time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
 
 
 def year_start(year: int) -> int:
