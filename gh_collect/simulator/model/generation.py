@@ -99,8 +99,12 @@ class _Lazy:
         return self._pair()[1]
 
     def _pair(self) -> tuple[tuple[bytes, ...] | None, tuple[bytes, ...]]:
+        """Rendered once, whichever threads ask: the server's renderers cache fragments by
+        identity, so an item must never be handed two different (if equal) tuples."""
         if self._done is None:
-            self._done = self._gen.render(self._ctx, self._core)
+            with self._gen.lock:
+                if self._done is None:
+                    self._done = self._gen.render(self._ctx, self._core)
         return self._done
 
 
@@ -120,7 +124,7 @@ class _Generator(_Shapes):
         created before it that are touched in it)."""
         self.seed, self.org, self.now, self.scenarios = seed, org, now, scenarios
         self.history_years, self.touched_share = history
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.rng = random.Random(f"gh-simulator:{seed}")
         self.enc = _Encoder()
         self.sizes = tuple(sizes) if sizes else None
