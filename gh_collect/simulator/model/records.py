@@ -4,8 +4,8 @@ An ``Item`` keeps the few fields sorting and filtering need, plus its JSON as pr
 fragments (see ``shapes._Encoder``), rendered the first time the object is served: a
 ten-year history holds far more objects than any harvest of one year reads, and generating
 only what orders and filters them keeps a big org's generation to seconds. Serving a page
-never re-encodes anything. Time helpers
-live here too: every timestamp in the model is GitHub's second-precision UTC string.
+never re-encodes anything. Time helpers live here too: every timestamp in the model is
+GitHub's second-precision UTC string.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ class RepoData:
             self.issues = changed
         for (cached_kind, sort), order in list(self._orders.items()):
             if cached_kind == kind:
-                self._orders[(kind, sort)] = _moved(order, old, new, SORT_KEYS[sort])
+                self._orders[(kind, sort)] = _reordered(order, old, new, SORT_KEYS[sort])
 
     def _ordered(self, kind: str, sort: str) -> tuple[Item, ...]:
         """Sorted once per (kind, sort): later queries only filter, never sort."""
@@ -207,7 +207,7 @@ SORT_KEYS: dict[str, Callable[[Item], str | int]] = {
 }
 
 
-def _moved(
+def _reordered(
     order: tuple[Item, ...], old: Item, new: Item, key: Callable[[Item], str | int]
 ) -> tuple[Item, ...]:
     """``order`` (ascending by key, then id) with ``old`` taken out and ``new`` put in place."""
