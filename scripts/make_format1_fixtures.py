@@ -1,12 +1,15 @@
 """Make the format-1 datasets of tests/fixtures/format1/ with gh-collect 0.1.0 itself.
 
     git worktree add /tmp/gh-collect-0.1.0 7f7f730      # the 0.1.0 release
-    .venv/bin/python scripts/make_format1_fixtures.py /tmp/gh-collect-0.1.0 tests/fixtures/format1
+    python3 -m venv /tmp/venv010 && /tmp/venv010/bin/pip install -e /tmp/gh-collect-0.1.0
+    /tmp/venv010/bin/python scripts/make_format1_fixtures.py /tmp/gh-collect-0.1.0 tests/fixtures/format1
 
 Why: a checkpoint format change must be tested against checkpoints the old release really
-wrote, killed where users kill it, not against files the new code imagines. This script
-imports the release's own package (from the checkout given), serves its simulator on a fixed
-port (the api_url is part of the config digest), and leaves three datasets:
+wrote, killed where users kill it, not against files the new code imagines. This script runs
+the release's own CLI (from the checkout given) against THIS checkout's simulator, the one
+tests/test_format1.py serves (so the data matches: regenerate the fixtures when the
+simulator's generated org changes), on a fixed port (the api_url is part of the config
+digest), and leaves three datasets:
 
 - ``complete``: a finished harvest;
 - ``killed-mid-pulls`` / ``killed-mid-issues``: a harvest killed with SIGKILL while that
@@ -36,14 +39,13 @@ KILL_TIMEOUT_S = 60.0
 
 
 def main(release: Path, out: Path) -> int:
-    sys.path.insert(0, str(release))
-    from gh_collect.simulator import Simulator, SimulatorConfig, server
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from gh_collect.simulator import Simulator, SimulatorConfig
 
-    bind = server._bind  # 0.1.0's Simulator.start takes no port: pin the one it binds
-    server._bind = lambda host, _port: bind(host, PORT)  # type: ignore[assignment]
     out.mkdir(parents=True, exist_ok=True)
-    with Simulator(SimulatorConfig(**SIMULATOR)) as sim:  # type: ignore[arg-type]
-        assert sim.url.endswith(f":{PORT}"), sim.url
+    sim = Simulator(SimulatorConfig(**SIMULATOR))  # type: ignore[arg-type]
+    sim.start(port=PORT)
+    try:
         for name, phase in (
             ("complete", None),
             ("killed-mid-pulls", "pulls"),
@@ -55,6 +57,8 @@ def main(release: Path, out: Path) -> int:
             print(f"{name}: {describe(folder)}")
             pack(folder / "data", out / f"{name}.tar.gz")
             shutil.rmtree(folder)
+    finally:
+        sim.stop()
     return 0
 
 
