@@ -2,7 +2,8 @@
 
     git worktree add /tmp/gh-collect-0.1.0 7f7f730      # the 0.1.0 release
     python3 -m venv /tmp/venv010 && /tmp/venv010/bin/pip install -e /tmp/gh-collect-0.1.0
-    /tmp/venv010/bin/python scripts/make_format1_fixtures.py /tmp/gh-collect-0.1.0 tests/fixtures/format1
+    /tmp/venv010/bin/python scripts/make_format1_fixtures.py /tmp/gh-collect-0.1.0 \
+        tests/fixtures/format1
 
 Why: a checkpoint format change must be tested against checkpoints the old release really
 wrote, killed where users kill it, not against files the new code imagines. This script runs
