@@ -22,6 +22,7 @@ from gh_collect.simulator.server.routes import _Call, bearer
 __all__ = [
     "ISSUES_DISABLED_MESSAGE",
     "OTHER_USER",
+    "OWN_REPOS",
     "PRIVATE_REPO",
     "SAML_MESSAGE",
     "apply_options",
@@ -29,6 +30,7 @@ __all__ = [
     "check_visible",
     "is_owner",
     "listed_repos",
+    "me",
     "org_hidden",
     "saml_refusal",
     "truth_without_disabled",
