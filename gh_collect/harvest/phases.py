@@ -39,12 +39,22 @@ async def run_phase(
     )
     cp.set_current_phase(endpoint)
     ctx.reporter.phase(endpoint, len(todo))
-    for key in [key for key in todo if (key.repo, key.endpoint) in hints.turned_off]:
-        todo.remove(key)
-        _complete_empty(ctx, key, f"{endpoint} turned off in the repo listing")
+    todo = _skip_turned_off(ctx, todo, hints)
     jobs = [_job(ctx, client, key) for key in largest_first(todo, hints.sizes)]
     await run_bounded(jobs, ctx.config.github.concurrency)
     await _end_phase(ctx, endpoint)
+
+
+def _skip_turned_off(ctx: RunContext, todo: list[UnitKey], hints: ListingHints) -> list[UnitKey]:
+    """Complete, without a request, the units the listing turns off (``has_issues: false``);
+    the others are left to walk."""
+    walk = []
+    for key in todo:
+        if (key.repo, key.endpoint) in hints.turned_off:
+            _complete_empty(ctx, key, f"{key.endpoint} turned off in the repo listing")
+        else:
+            walk.append(key)
+    return walk
 
 
 def largest_first(units: list[UnitKey], hints: dict[str, int]) -> list[UnitKey]:
@@ -84,7 +94,7 @@ async def collect_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> N
         return  # stopped before sending; the unit's saved progress is its resume point
     except (SkippableApiError, RetriableApiError) as exc:
         if _means_empty(key, exc):
-            _complete_empty(ctx, key, str(exc))
+            _complete_empty(ctx, key, f"{key.endpoint} answered {exc.status}, declared as none")
             return
         ctx.cp.fail_unit(key, str(exc), retryable=isinstance(exc, RetriableApiError))
         ctx.reporter.unit_done(key.repo, key.name, "failed", str(exc))
@@ -100,8 +110,9 @@ def _means_empty(key: UnitKey, exc: ApiError) -> bool:
 
 
 def _complete_empty(ctx: RunContext, key: UnitKey, why: str) -> None:
-    """Complete with nothing more: what the unit already holds stays (its saved bytes),
-    since a refresh that finds issues turned off must not drop the issues collected before."""
+    """Complete with nothing more: what the unit already holds stays (the bytes of the pages
+    it recorded), since a refresh that finds issues turned off must not drop the issues
+    collected before."""
     ctx.cp.complete_unit(key, byte_offset=ctx.cp.unit(key).byte_offset)
     ctx.reporter.unit_done(key.repo, key.name, "complete", f"0 records: {why}")
 
