@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gh_collect import RunOptions, collect, load_config
+from gh_collect import RunOptions, collect, estimate_sync, load_config
 from gh_collect.curated.columns import FETCHED_AT, ID, REPO, TIMES
 from gh_collect.durable.checkpoint import read_checkpoint
 from gh_collect.durable.envelope import read_envelopes
@@ -149,6 +149,20 @@ def test_issues_turned_off_in_the_listing_are_zero_without_a_request(
     off = unit(tmp_path, name, "issues")
     assert off.status == "complete" and off.records_collected == 0 and off.pages_collected == 0
     assert_exactly_truth(dataset(tmp_path), sim)
+
+
+def test_a_dry_run_counts_no_request_for_issues_turned_off(
+    tmp_path: Path, start_simulator: Any
+) -> None:
+    probe = small(start_simulator)
+    name = first_repo(probe)
+    sim = small(start_simulator, issues_disabled=(name,))
+    sim.fail(f"/{name}/issues", status=500)  # the tripwire again
+    plan = estimate_sync(load_config(write_config(tmp_path, sim.url)), TOKEN)
+    baseline = estimate_sync(load_config(write_config(tmp_path, probe.url)), TOKEN)
+    assert "scripted 500" not in sim.stats()["faults"]
+    assert plan.repos == baseline.repos == 3 and plan.pages["pulls"] == baseline.pages["pulls"]
+    assert plan.pages["issues"] < baseline.pages["issues"]
 
 
 def test_a_410_on_issues_the_listing_said_exist_is_zero_and_keeps_collected_data(
