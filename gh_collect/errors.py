@@ -24,10 +24,12 @@ settings, never from request headers.
         ├── RetriableApiError                    5xx, timeouts, resets, malformed bodies: retried
         ├── RateLimitError                       primary budget spent: wait for reset
         ├── SecondaryRateLimitError              secondary limit: wait retry-after
-        ├── SkippableApiError                    403/404/410/451 on a repo: repo FAILED, run goes on
-        │   └── EmptyRepositoryError             409: not an error, zero records
+        ├── SkippableApiError                    403/404/409/410/451 on a repo: unit FAILED, run
+        │                                        goes on (unless the endpoint declares the status
+        │                                        as zero records: ``Endpoint.empty_statuses``)
         └── FatalApiError                        stops the run
-            └── BadCredentialsError     exit 2   401
+            ├── BadCredentialsError     exit 2   401
+            └── SsoRequiredError        exit 2   403 with X-GitHub-SSO: the token is not authorised
 """
 
 from __future__ import annotations
@@ -141,10 +143,6 @@ class SkippableApiError(ApiError):
     """This repo x endpoint cannot be collected (gone, forbidden, blocked); others can."""
 
 
-class EmptyRepositoryError(SkippableApiError):
-    pass
-
-
 class PaginationLoop(SkippableApiError):
     """The server linked back to a page already read in this walk: following it would loop."""
 
@@ -155,3 +153,17 @@ class FatalApiError(ApiError):
 
 class BadCredentialsError(FatalApiError):
     exit_code = 2
+
+
+class SsoRequiredError(FatalApiError):
+    """The org enforces SAML SSO and the token is not authorised for it: every request to
+    the org would fail the same way, and only a human (at ``authorize_url``) can fix it."""
+
+    exit_code = 2
+
+    def __init__(
+        self, message: str, *, org: str, authorize_url: str | None, status: int | None, url: str
+    ) -> None:
+        super().__init__(message, status=status, url=url)
+        self.org = org
+        self.authorize_url = authorize_url

@@ -21,13 +21,13 @@ from gh_collect.config import GitHubSettings, RateLimitSettings
 from gh_collect.errors import (
     BadCredentialsError,
     ConfigError,
-    EmptyRepositoryError,
     GhCollectError,
     RateLimitError,
     RateLimitExit,
     RetriableApiError,
     SecondaryRateLimitError,
     SkippableApiError,
+    SsoRequiredError,
 )
 from gh_collect.github.client import (
     MAX_SERVER_WAIT,
@@ -352,6 +352,7 @@ def test_401_stops_with_bad_credentials_and_no_token_in_the_message(
         (410, "Gone"),
         (422, "Pagination with the page parameter is not supported for large datasets"),
         (403, "Resource protected by organization SAML enforcement."),
+        (409, "Git Repository is empty."),
     ],
 )
 def test_skippable_statuses_are_not_retried(
@@ -362,18 +363,65 @@ def test_skippable_statuses_are_not_retried(
     )
     with pytest.raises(SkippableApiError) as caught:
         get(make_client(ft), "/repos/o/gone/pulls")
-    assert not isinstance(caught.value, EmptyRepositoryError)
+    assert not isinstance(caught.value, SsoRequiredError)
     assert caught.value.status == status and message in str(caught.value)
     assert f"{API}/repos/o/gone/pulls" in str(caught.value)
     assert route.call_count == 1 and ft.sleeps == []
 
 
-def test_409_is_an_empty_repository(ft: FakeTime, router: respx.MockRouter) -> None:
-    router.get(f"{API}/repos/o/empty/commits").mock(
+def test_409_is_an_ordinary_failure_with_a_clear_message(
+    ft: FakeTime, router: respx.MockRouter
+) -> None:
+    """Only an endpoint that declares 409 (commits) reads it as "empty"; the client does not."""
+    router.get(f"{API}/repos/o/empty/pulls").mock(
         return_value=httpx.Response(409, json={"message": "Git Repository is empty."})
     )
-    with pytest.raises(EmptyRepositoryError, match="409"):
-        get(make_client(ft), "/repos/o/empty/commits")
+    with pytest.raises(SkippableApiError) as caught:
+        get(make_client(ft), "/repos/o/empty/pulls")
+    assert caught.value.status == 409
+    assert "conflict" in str(caught.value) and "\n" not in str(caught.value)
+
+
+SSO_URL = "https://github.com/orgs/acme/sso?authorization_request=A1B2"
+
+
+@pytest.mark.parametrize(
+    ("path", "header", "org", "link"),
+    [
+        ("/orgs/acme/repos", f"required; url={SSO_URL}", "acme", SSO_URL),
+        ("/repos/acme/r/issues", f"required; url={SSO_URL}", "acme", SSO_URL),
+        ("/repos/acme/r/pulls", "required; url=javascript:alert(1)", "acme", None),
+        ("/repos/acme/r/pulls", "required; url=https://x/\x1b[2J", "acme", None),
+    ],
+)
+def test_saml_sso_names_the_org_and_the_url_to_authorise(
+    ft: FakeTime, router: respx.MockRouter, path: str, header: str, org: str, link: str | None
+) -> None:
+    route = router.get(f"{API}{path}").mock(
+        return_value=httpx.Response(
+            403,
+            json={"message": "Resource protected by organization SAML enforcement."},
+            headers={"X-GitHub-SSO": header},
+        )
+    )
+    with pytest.raises(SsoRequiredError) as caught:
+        get(make_client(ft), path)
+    error = caught.value
+    assert error.exit_code == 2 and error.org == org and error.authorize_url == link
+    text = str(error)
+    assert f"organization {org} enforces SAML" in text and "GITHUB_TOKEN" in text
+    assert (link in text) if link else ("authorise it for that organization" in text)
+    assert "\n" not in text and "\x1b" not in text and TOKEN not in text
+    assert route.call_count == 1 and ft.sleeps == []
+
+
+def test_sso_partial_results_is_not_a_refusal(ft: FakeTime, router: respx.MockRouter) -> None:
+    router.get(f"{API}/orgs/acme/repos").mock(
+        return_value=httpx.Response(
+            200, json=[], headers={"X-GitHub-SSO": "partial-results; organizations=21955855"}
+        )
+    )
+    assert get(make_client(ft), "/orgs/acme/repos").items == []
 
 
 # -- retries --------------------------------------------------------------------------------

@@ -137,6 +137,17 @@ class Endpoint:
     legacy_orders: tuple[Order, ...] = ()
     # Records the list serves that belong to another endpoint (the issues list serves PRs).
     skip: Callable[[Mapping[str, Any]], bool] = keep_all
+    # Answers that mean "this repo has none", not a failure: only where GitHub documents
+    # them (commits of an empty repository: 409; issues turned off: 410). Elsewhere the
+    # status is an ordinary failure (github-api.md, "Repos and errors").
+    empty_statuses: frozenset[int] = frozenset()
+    # A repo field (of the listing) that, when false, means the repo has none of these
+    # (issues: ``has_issues``): its unit completes with zero records and no request.
+    enabled_by: str | None = None
+
+    def turned_off(self, repo: Mapping[str, Any]) -> bool:
+        """Whether ``repo``'s listing says it has none of these records (exactly false)."""
+        return self.enabled_by is not None and repo.get(self.enabled_by) is False
 
     def first_request(
         self, full_name: str, window: Window, *, parent: str | None = None

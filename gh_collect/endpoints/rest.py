@@ -62,6 +62,8 @@ ISSUES = Endpoint(
     params={"state": "all"},
     window=WindowRule(since_param="since"),
     skip=is_pull_request,
+    empty_statuses=frozenset({410}),  # "Issues are disabled for this repo"
+    enabled_by="has_issues",
     columns=(
         *_ITEM_HEAD,
         col("state_reason", "str"),

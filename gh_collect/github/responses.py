@@ -18,6 +18,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -25,11 +26,11 @@ from gh_collect import codec
 from gh_collect.errors import (
     ApiError,
     BadCredentialsError,
-    EmptyRepositoryError,
     RateLimitError,
     RetriableApiError,
     SecondaryRateLimitError,
     SkippableApiError,
+    SsoRequiredError,
 )
 from gh_collect.github.ratelimit import RateLimit, header_int, retry_after_seconds
 
@@ -49,6 +50,9 @@ SECONDARY_DEFAULT_WAIT = 60.0  # GitHub: "wait at least one minute" when retry-a
 MAX_BODY_BYTES = 64 * 1024 * 1024  # one answer's body, decoded; a 100-item page is a few MB
 _SECONDARY_MESSAGE = re.compile(r"secondary rate|abuse detection", re.IGNORECASE)
 _LOGIN_LOCKOUT = re.compile(r"maximum number of login attempts", re.IGNORECASE)
+_SSO_URL = re.compile(r"\burl=(\S+)")
+_SSO_ORG = re.compile(r"/orgs/([^/?#]+)/sso")
+_OWNER = re.compile(r"^(?:/api/v3)?/(?:orgs|repos|users)/([^/]+)")
 
 
 @dataclass(frozen=True)
@@ -129,9 +133,9 @@ def error_for_response(
             return limited
         if _LOGIN_LOCKOUT.search(message):
             return _bad_credentials(token_env, where, status, url)
-    if status == 409:
-        text = f"{where}: {message or 'conflict'} (an empty repository: zero records)"
-        return EmptyRepositoryError(text, status=status, url=url)
+        sso = _sso_required(response, where, url, token_env)
+        if sso is not None:
+            return sso
     if status >= 500:
         return RetriableApiError(f"{where}: {message or 'server error'}", status=status, url=url)
     return SkippableApiError(_skippable_message(status, message, where), status=status, url=url)
@@ -143,6 +147,42 @@ def _bad_credentials(token_env: str, where: str, status: int, url: str) -> BadCr
         f"the token is valid, not expired and exported as {token_env}, then run again"
     )
     return BadCredentialsError(message, status=status, url=url)
+
+
+def _sso_required(
+    response: httpx.Response, where: str, url: str, token_env: str
+) -> SsoRequiredError | None:
+    """``X-GitHub-SSO: required; url=...``: the org enforces SAML SSO and the token is not
+    authorised for it. The message names the org and the URL where a human authorises the
+    token (``partial-results`` is not a refusal: the answer is usable)."""
+    header = response.headers.get("x-github-sso", "")
+    if not header.strip().lower().startswith("required"):
+        return None
+    found = _SSO_URL.search(header)
+    link = found.group(1).rstrip(";,")[:500] if found else None
+    if link is not None and not (link.startswith("https://") and _printable(link)):
+        link = None  # a server's odd value is not shown: one clean line, no escapes
+    org = _sso_org(link, url)
+    how = f"authorise it at {link}" if link else "authorise it for that organization on GitHub"
+    message = (
+        f"{where}: organization {org} enforces SAML single sign-on and the token in "
+        f"${token_env} is not authorised for it: {how}, then run again"
+    )
+    return SsoRequiredError(
+        message, org=org, authorize_url=link, status=response.status_code, url=url
+    )
+
+
+def _sso_org(link: str | None, url: str) -> str:
+    """The org an SSO refusal is about: from its authorisation URL, else the request's path."""
+    found = _SSO_ORG.search(urlsplit(link).path) if link else None
+    found = found or _OWNER.match(urlsplit(url).path)
+    name = unquote(found.group(1))[:100] if found else ""
+    return name if name and _printable(name) else "(the target's organization)"
+
+
+def _printable(text: str) -> bool:
+    return text.isascii() and text.isprintable() and " " not in text
 
 
 def _rate_limit_error(
@@ -168,6 +208,7 @@ def _skippable_message(status: int, message: str, where: str) -> str:
     hint = {
         403: "forbidden: the token lacks access (permissions, SAML SSO or a locked repo)",
         404: "not found: gone, renamed away or private to this token",
+        409: "conflict (GitHub documents 409 only where git data is read: this list has none)",
         410: "gone",
         422: "unprocessable: the request was refused",
         451: "unavailable for legal reasons (blocked)",

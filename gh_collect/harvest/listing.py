@@ -18,18 +18,20 @@ discovery with one line, since dropping one silently would drop that repo's data
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from gh_collect import codec
+from gh_collect import codec, endpoints
 from gh_collect.config import TargetSettings
-from gh_collect.durable.envelope import read_lines
+from gh_collect.durable.envelope import read_envelopes, read_lines
 from gh_collect.durable.validators import ValidatorStore
 from gh_collect.endpoints import path_segment
 from gh_collect.errors import (
     ApiError,
+    BadCredentialsError,
     ConfigError,
     PaginationLoop,
     RetriableApiError,
@@ -40,6 +42,7 @@ from gh_collect.github.pagination import PER_PAGE, LinkPaginator, json_type, lis
 from gh_collect.harvest.walk import PageWalk, WalkPage
 
 Repo = dict[str, Any]
+OWN_REPOS = "/user/repos"  # a user target listed with that user's token: private repos too
 _LIST_PARAMS: dict[str, str | int] = {"sort": "full_name", "direction": "asc", "per_page": PER_PAGE}
 
 
@@ -60,7 +63,9 @@ class Listed:
 
     @classmethod
     def of(cls, repo: Repo) -> Listed:
-        return cls({key: repo.get(key) for key in _KEPT_FIELDS}, codec.dumps_line(repo)[:-1])
+        switches = (spec.enabled_by for spec in endpoints.declared() if spec.enabled_by)
+        kept = {key: repo.get(key) for key in (*_KEPT_FIELDS, *switches)}
+        return cls(kept, codec.dumps_line(repo)[:-1])
 
 
 @dataclass
@@ -143,7 +148,7 @@ class RepoListing:
         except SkippableApiError as exc:
             if exc.status != 404:
                 raise
-        self.position.path, self._walk = f"/users/{path_segment(self.target.org)}/repos", None
+        self.position.path, self._walk = await self._user_listing(), None
         try:
             return await self._step()
         except SkippableApiError as exc:
@@ -154,6 +159,20 @@ class RepoListing:
                 f"no organization or user named '{self.target.org}' at "
                 f"{self.client.api_url}: check target.org"
             ) from None
+
+    async def _user_listing(self) -> str:
+        """A user's repos: all they own (private too) with their own token, else the public
+        ones. One ``GET /user``, only once the org listing said 404, tells the two apart
+        (logins compared ignoring case, as GitHub does); a token that cannot say who it is
+        (none, an app's) gets the public listing."""
+        try:
+            me = await self.client.get_json("/user")
+        except (SkippableApiError, BadCredentialsError):
+            me = None
+        login = me.get("login") if isinstance(me, dict) else None
+        if isinstance(login, str) and login.lower() == self.target.org.lower():
+            return OWN_REPOS
+        return f"/users/{path_segment(self.target.org)}/repos"
 
     def _listing_walk(self) -> PageWalk:
         if self._walk is None:
@@ -185,8 +204,36 @@ class RepoListing:
 
 
 def _listing_params(path: str) -> dict[str, str | int]:
+    if path == OWN_REPOS:  # ``type`` with ``affiliation`` is a 422 on GitHub
+        return {"affiliation": "owner", **_LIST_PARAMS}
     kind = "owner" if path.startswith("/users/") else "all"
     return {"type": kind, **_LIST_PARAMS}
+
+
+@dataclass(frozen=True)
+class ListingHints:
+    """What repos.jsonl says before a phase sends anything: each repo's size
+    (``open_issues_count``, for big repos first) and the (repo, endpoint) pairs its listing
+    turns off (``Endpoint.enabled_by``: the issues of a repo with ``has_issues: false``)."""
+
+    sizes: dict[str, int] = field(default_factory=dict)
+    turned_off: frozenset[tuple[str, str]] = frozenset()
+
+
+def listing_hints(repos_file: Path, phases: Sequence[str]) -> ListingHints:
+    """The hints of ``repos_file`` for ``phases``; none if it cannot be read (then every
+    unit is walked, and a 410 still means zero issues)."""
+    declared = [endpoints.get(name) for name in phases]
+    sizes: dict[str, int] = {}
+    off: set[tuple[str, str]] = set()
+    try:
+        for line in read_envelopes(repos_file):
+            full_name, repo = str(line["repo"]), line["data"]
+            sizes[full_name] = int(repo.get("open_issues_count") or 0)
+            off.update((full_name, spec.name) for spec in declared if spec.turned_off(repo))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return ListingHints()
+    return ListingHints(sizes, frozenset(off))
 
 
 def repo_objects(data: Any, url: str) -> list[Listed]:

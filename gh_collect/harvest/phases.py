@@ -12,27 +12,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from pathlib import Path
 
+from gh_collect import endpoints
 from gh_collect.durable.checkpoint import CheckpointStatus, UnitKey, UnitProgress
-from gh_collect.durable.envelope import read_envelopes
-from gh_collect.errors import (
-    EmptyRepositoryError,
-    RetriableApiError,
-    SkippableApiError,
-)
+from gh_collect.errors import ApiError, RetriableApiError, SkippableApiError
 from gh_collect.github.client import GitHubClient
 from gh_collect.github.quota import QuotaReached
 from gh_collect.harvest.context import RunContext
+from gh_collect.harvest.listing import ListingHints
 from gh_collect.harvest.passes import walk_unit
 
-__all__ = ["open_issue_counts", "run_bounded", "run_phase"]
+__all__ = ["run_bounded", "run_phase"]
 
 Job = Callable[[], Awaitable[None]]
 
 
 async def run_phase(
-    ctx: RunContext, client: GitHubClient, endpoint: str, size_hints: dict[str, int]
+    ctx: RunContext, client: GitHubClient, endpoint: str, hints: ListingHints
 ) -> None:
     """Walk the units of ``endpoint`` that have work left; end the phase as they stand."""
     cp = ctx.cp
@@ -41,9 +37,22 @@ async def run_phase(
     )
     cp.set_current_phase(endpoint)
     ctx.reporter.phase(endpoint, len(todo))
-    jobs = [_job(ctx, client, key) for key in largest_first(todo, size_hints)]
+    todo = _skip_turned_off(ctx, todo, hints)
+    jobs = [_job(ctx, client, key) for key in largest_first(todo, hints.sizes)]
     await run_bounded(jobs, ctx.config.github.concurrency)
     await _end_phase(ctx, endpoint)
+
+
+def _skip_turned_off(ctx: RunContext, todo: list[UnitKey], hints: ListingHints) -> list[UnitKey]:
+    """Complete, without a request, the units the listing turns off (``has_issues: false``);
+    the others are left to walk."""
+    walk = []
+    for key in todo:
+        if (key.repo, key.endpoint) in hints.turned_off:
+            _complete_empty(ctx, key, f"{key.endpoint} turned off in the repo listing")
+        else:
+            walk.append(key)
+    return walk
 
 
 def largest_first(units: list[UnitKey], hints: dict[str, int]) -> list[UnitKey]:
@@ -80,16 +89,31 @@ async def collect_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> N
     try:
         _walk_start(ctx, key)
         pages, records = await walk_unit(ctx, client, key)
-    except EmptyRepositoryError:
-        pages, records = 0, 0
-        ctx.cp.complete_unit(key, byte_offset=0)
     except QuotaReached:
         return  # stopped before sending; the unit's saved progress is its resume point
     except (SkippableApiError, RetriableApiError) as exc:
+        if _means_empty(key, exc):
+            _complete_empty(ctx, key, f"{key.endpoint} answered {exc.status}, declared as none")
+            return
         ctx.cp.fail_unit(key, str(exc), retryable=isinstance(exc, RetriableApiError))
         ctx.reporter.unit_done(key.repo, key.name, "failed", str(exc))
         return
     ctx.reporter.unit_done(key.repo, key.name, "complete", f"{pages} pages, {records} records")
+
+
+def _means_empty(key: UnitKey, exc: ApiError) -> bool:
+    """An answer the endpoint declares as "none here" (issues turned off: 410)."""
+    return isinstance(exc, SkippableApiError) and exc.status in (
+        endpoints.get(key.endpoint).empty_statuses
+    )
+
+
+def _complete_empty(ctx: RunContext, key: UnitKey, why: str) -> None:
+    """Complete with nothing more: what the unit already holds stays (the bytes of the pages
+    it recorded), since a refresh that finds issues turned off must not drop the issues
+    collected before."""
+    ctx.cp.complete_unit(key, byte_offset=ctx.cp.unit(key).byte_offset)
+    ctx.reporter.unit_done(key.repo, key.name, "complete", f"0 records: {why}")
 
 
 def _walk_start(ctx: RunContext, key: UnitKey) -> UnitProgress:
@@ -126,14 +150,3 @@ async def run_bounded(jobs: Sequence[Job], limit: int) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def open_issue_counts(repos_file: Path) -> dict[str, int]:
-    """Full name -> open issues, from repos.jsonl; {} if it cannot be read (order only)."""
-    try:
-        return {
-            str(line["repo"]): int(line["data"].get("open_issues_count") or 0)
-            for line in read_envelopes(repos_file)
-        }
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return {}

@@ -84,7 +84,12 @@ async def estimate(
         repos = await discover_repos(client, config.target) or []
         plan.repos = len(repos)
         plan.discovery_pages = max(1, math.ceil(len(repos) / 100))
-        jobs = [(repo.fields["full_name"], name) for repo in repos for name in config.endpoints]
+        jobs = [
+            (repo.fields["full_name"], name)
+            for repo in repos
+            for name in config.endpoints
+            if not endpoints.get(name).turned_off(repo.fields)  # no request: zero records
+        ]
         semaphore = asyncio.Semaphore(config.github.concurrency)
 
         async def one(full_name: str, endpoint: str) -> None:

@@ -40,8 +40,9 @@ from gh_collect.github.client import GitHubClient
 from gh_collect.github.quota import Quota
 from gh_collect.harvest.context import DISCOVERY, RunContext, RunOptions
 from gh_collect.harvest.discovery import discover
+from gh_collect.harvest.listing import listing_hints
 from gh_collect.harvest.observer import RunObserver
-from gh_collect.harvest.phases import open_issue_counts, run_phase
+from gh_collect.harvest.phases import run_phase
 from gh_collect.report.manifest import build_manifest, write_manifest
 from gh_collect.report.progress import LogReporter, Reporter
 
@@ -182,7 +183,7 @@ class _Run:
             await self.cp.save_async("resume: sweep of the units earlier runs completed")
         if not self.cp.is_phase_complete(DISCOVERY):
             await discover(self.ctx, client)
-        hints = open_issue_counts(self.paths.repos_file)
+        hints = listing_hints(self.paths.repos_file, self.phases)
         for endpoint in self.phases:
             await run_phase(self.ctx, client, endpoint, hints)
             if self.quota.reached is not None:

@@ -29,8 +29,18 @@ LogFormat = Literal["text", "json"]
 
 
 @dataclass
+class PhaseCounts:
+    """What the current phase alone has done: its line shows these, not the run's totals
+    (an issues line counting the pulls read before it would overstate the issues)."""
+
+    pages: int = 0
+    records: int = 0
+    requests: int = 0
+
+
+@dataclass
 class Counters:
-    """Running totals the displays show."""
+    """Running totals the displays show: the run's, and the current phase's (``phase``)."""
 
     units_total: int = 0
     units_done: int = 0
@@ -40,6 +50,10 @@ class Counters:
     rate_remaining: int | None = None
     rate_limit: int | None = None
     failures: list[str] = field(default_factory=list)
+    phase: PhaseCounts = field(default_factory=PhaseCounts)
+
+    def start_phase(self, units: int) -> None:
+        self.units_total, self.units_done, self.phase = units, 0, PhaseCounts()
 
 
 class Reporter(Protocol):
@@ -61,12 +75,16 @@ class _Base:
         self.counters = Counters()
 
     def page(self, repo: str, endpoint: str, records: int) -> None:
-        self.counters.pages += 1
-        self.counters.records += records
+        counters = self.counters
+        counters.pages += 1
+        counters.records += records
+        counters.phase.pages += 1
+        counters.phase.records += records
         self._refresh()
 
     def request(self) -> None:
         self.counters.requests += 1
+        self.counters.phase.requests += 1
 
     def rate(self, remaining: int, limit: int) -> None:
         self.counters.rate_remaining, self.counters.rate_limit = remaining, limit
@@ -93,7 +111,7 @@ class LogReporter(_Base):
         self._quiet = quiet
 
     def phase(self, name: str, units: int) -> None:
-        self.counters.units_total, self.counters.units_done = units, 0
+        self.counters.start_phase(units)
         self.info(f"phase {name}: {units} repos to collect", phase=name, repos=units)
 
     def unit_done(self, repo: str, endpoint: str, status: str, detail: str = "") -> None:
@@ -149,9 +167,9 @@ class LiveReporter(_Base):
         self._progress.start()
 
     def phase(self, name: str, units: int) -> None:
-        self.counters.units_total, self.counters.units_done = units, 0
-        if self._task is not None:
-            self._progress.update(self._task, visible=True)
+        if self._task is not None:  # the ending phase's line keeps its own final figures
+            self._progress.update(self._task, visible=True, stats=self._stats())
+        self.counters.start_phase(units)
         self._task = self._progress.add_task(name, total=units, stats=self._stats())
 
     def unit_done(self, repo: str, endpoint: str, status: str, detail: str = "") -> None:
@@ -182,6 +200,6 @@ class LiveReporter(_Base):
             self._progress.update(self._task, stats=self._stats())
 
     def _stats(self) -> str:
-        c = self.counters
+        c, mine = self.counters, self.counters.phase
         budget = f" budget {c.rate_remaining}/{c.rate_limit}" if c.rate_limit else ""
-        return f"{c.pages} pages {c.records} records {c.requests} requests{budget}"
+        return f"{mine.pages} pages {mine.records} records {mine.requests} requests{budget}"

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
-from gh_collect.durable.checkpoint import CheckpointManager, CheckpointState, CheckpointStatus
+from gh_collect.durable.checkpoint import (
+    CheckpointManager,
+    CheckpointState,
+    CheckpointStatus,
+    RateLimitSnapshot,
+)
 from gh_collect.durable.paths import DatasetPaths
 
 
@@ -34,12 +41,35 @@ def summarize(state: CheckpointState, paths: DatasetPaths) -> dict[str, Any]:
         "requests_made": state.requests_made,
         "save_count": state.save_count,
         "last_save_reason": state.last_save_reason,
-        "last_saved_at": state.last_saved_at,
-        "rate_limit": state.rate_limit.model_dump(mode="json") if state.rate_limit else None,
+        "last_saved_at": _moment(state.last_saved_at),
+        "rate_limit": _rate(state.rate_limit),
         "failures": [
             {key: failure[key] for key in ("repo", "endpoint", "error")}
             for failure in state.failures()
         ],
+    }
+
+
+def _moment(value: datetime | None) -> str | None:
+    """UTC, to the second: what a person or a log shipper needs (no microseconds)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _rate(snapshot: RateLimitSnapshot | None) -> dict[str, Any] | None:
+    """The budget seen last; ``reset`` stays epoch seconds for programs, ``reset_at`` is
+    the same moment for people."""
+    if snapshot is None:
+        return None
+    reset = datetime.fromtimestamp(snapshot.reset, UTC)
+    return {
+        "limit": snapshot.limit,
+        "remaining": snapshot.remaining,
+        "resource": snapshot.resource,
+        "reset": int(snapshot.reset),
+        "reset_at": _moment(reset),
+        "seen_at": _moment(snapshot.seen_at),
     }
 
 
@@ -62,7 +92,8 @@ def _endpoints(state: CheckpointState) -> dict[str, dict[str, int]]:
     return totals
 
 
-def render_status(status: dict[str, Any]) -> str:
+def render_status(status: dict[str, Any], now: datetime | None = None) -> str:
+    """The status for a person; ``now`` (default: the clock) says how far off the reset is."""
     if not status["exists"]:
         return f"no checkpoint at {status['checkpoint']}: nothing collected yet (run collect)"
     repos = status["repos"]
@@ -80,13 +111,28 @@ def render_status(status: dict[str, Any]) -> str:
             f"{entry['complete']} complete, {entry['failed']} failed, {entry['pending']} to do"
         )
     lines.append(
-        f"last save   {status['last_saved_at']} ({status['last_save_reason']}), "
+        f"last save   {_readable(status['last_saved_at'])} ({status['last_save_reason']}), "
         f"{status['save_count']} saves, {status['requests_made']} requests"
     )
     rate = status["rate_limit"]
     if rate:
-        lines.append(
-            f"rate limit  {rate['remaining']}/{rate['limit']} left, resets {rate['reset']}"
-        )
+        lines.append(_rate_line(rate, now or datetime.now(UTC)))
     lines += [f"failed      {f['repo']} {f['endpoint']}: {f['error']}" for f in status["failures"]]
     return "\n".join(lines)
+
+
+def _rate_line(rate: dict[str, Any], now: datetime) -> str:
+    """``4990/5000 left (core), resets 14:05 UTC (in 23 min), seen 13:42:10 UTC``."""
+    reset = datetime.fromtimestamp(rate["reset"], UTC)
+    left = (reset - now).total_seconds()
+    when = f"in {max(1, math.ceil(left / 60))} min" if left > 0 else "passed: the budget is full"
+    resource = f" ({rate['resource']})" if rate.get("resource") else ""
+    return (
+        f"rate limit  {rate['remaining']}/{rate['limit']} left{resource}, resets "
+        f"{reset:%H:%M} UTC ({when}), seen {_readable(rate['seen_at'])}"
+    )
+
+
+def _readable(moment: str | None) -> str:
+    """``2026-12-03T13:41:04Z`` as ``2026-12-03 13:41:04 UTC``; never saved: ``never``."""
+    return "never" if moment is None else moment.replace("T", " ").replace("Z", " UTC")

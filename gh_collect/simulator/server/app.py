@@ -30,6 +30,7 @@ from gh_collect.simulator.server.config import (
 from gh_collect.simulator.server.control import Churn, Control
 from gh_collect.simulator.server.handlers import ListItems, _Handlers
 from gh_collect.simulator.server.limits import _Budget, _Client, _Stats
+from gh_collect.simulator.server.owners import apply_options, saml_refusal
 from gh_collect.simulator.server.rendering import (
     _Answer,
     _error,
@@ -44,6 +45,7 @@ from gh_collect.simulator.server.routes import (
     _Call,
     _match,
     _Route,
+    bearer,
     list_routes,
 )
 
@@ -68,6 +70,7 @@ class SimulatorApp:
             cfg.seed, cfg.repos, cfg.org, cfg.now, cfg.sizes, cfg.scenarios,
             cfg.history_years, cfg.touched_share,
         )  # fmt: skip
+        apply_options(cfg, self.model)
         self.stats = _Stats()
         seed = cfg.fault_seed if cfg.fault_seed is not None else f"derived:{cfg.seed}"
         self.faults = FaultInjector(cfg.faults, seed)
@@ -199,7 +202,7 @@ class SimulatorApp:
 
     async def _answer(self, call: _Call) -> _Reply | None:
         """The reply for a call, or None when the connection was dropped on purpose."""
-        refused = self._gatekeep(call)
+        refused = self._gatekeep(call) or saml_refusal(self.cfg, call)
         if refused is not None:
             return refused
         assert call.client is not None
@@ -254,7 +257,9 @@ class SimulatorApp:
         budget.refresh(now)
         if call.route.handler != "rate_limit" and budget.remaining <= 0:
             self.stats.count("primary_limited")
-            reply = _error(403, "API rate limit exceeded for user ID 1.", _PRIMARY_DOCS)
+            reply = _error(
+                self.cfg.limit_status, "API rate limit exceeded for user ID 1.", _PRIMARY_DOCS
+            )
         elif fault in fault_kit.ERROR_FAULTS:
             reply = self._from_response(fault_kit.error_response(fault))
             self._charge(budget, now)
@@ -294,9 +299,10 @@ class SimulatorApp:
             return answer.reply
 
     def _secondary(self) -> _Reply:
-        """403 with retry-after and, as GitHub sends it (recorded 2026), no x-ratelimit."""
+        """403 (or 429: ``limit_status``) with retry-after and, as GitHub sends it (recorded
+        2026), no x-ratelimit."""
         message = SECONDARY_MESSAGE.format(rid=self._next_request_id())
-        reply = _error(403, message, _SECONDARY_DOCS)
+        reply = _error(self.cfg.limit_status, message, _SECONDARY_DOCS)
         reply.headers["Retry-After"] = str(self.cfg.secondary_retry_after)
         return reply
 
@@ -329,7 +335,7 @@ class SimulatorApp:
 
     def _client_for(self, request: web.Request) -> _Client | None:
         """The token's state, or None for a missing or wrong token."""
-        token = _bearer(request.headers.get("Authorization", ""))
+        token = bearer(request.headers.get("Authorization", ""))
         if not token or (self.cfg.token is not None and token != self.cfg.token):
             return None
         client = self._clients.get(token)
@@ -347,8 +353,3 @@ _EXPOSED = (
     "X-Accepted-OAuth-Scopes, X-Poll-Interval, X-GitHub-Media-Type, X-GitHub-SSO, "
     "X-GitHub-Request-Id, Deprecation, Sunset"
 )
-
-
-def _bearer(header: str) -> str:
-    scheme, _, token = header.strip().partition(" ")
-    return token.strip() if scheme.lower() in ("token", "bearer") else ""

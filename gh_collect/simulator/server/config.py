@@ -44,12 +44,26 @@ class SimulatorConfig:
     while serving, one random entry of an issues list (or its pull) is edited every that
     many ms, old items included (``OrgModel.churn``); switchable at run time
     (``/__simulator/churn``).
+
+    Audit options (github-api.md, "Repos and errors"; see ``owners``), all off by default:
+    ``owner_type="user"`` makes the target a user (``/orgs/...`` answer 404; ``GET /user``
+    and ``/user/repos?affiliation=owner`` serve it, with one more repo, private, listed
+    only there) and ``owner_token`` is that user's token (None: every token is);
+    ``saml_sso`` makes the org refuse every org resource with a SAML 403 and
+    ``X-GitHub-SSO``; ``limit_status`` answers primary and secondary limits with 403 or
+    429; ``issues_disabled`` names repos listed with ``has_issues: false`` whose issues
+    list answers 410.
     """
 
     seed: int = 0
     repos: int = 12
     org: str = "sample-org"
     token: str | None = None
+    owner_type: str = "org"
+    owner_token: str | None = None
+    saml_sso: bool = False
+    limit_status: int = 403
+    issues_disabled: tuple[str, ...] = ()
     rate_limit: int = 5000
     reset_seconds: float = 3600.0
     latency_ms: float = 0.0
@@ -92,3 +106,9 @@ class SimulatorConfig:
         if self.sizes is not None and any(size < 0 for size in self.sizes):
             raise ValueError("SimulatorConfig.sizes must hold item counts >= 0")
         parse_time(self.now)
+        if self.owner_type not in ("org", "user"):
+            raise ValueError(f"SimulatorConfig.owner_type must be org or user: {self.owner_type}")
+        if self.limit_status not in (403, 429):
+            raise ValueError(
+                f"SimulatorConfig.limit_status must be 403 or 429: {self.limit_status}"
+            )

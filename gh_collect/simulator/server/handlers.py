@@ -25,6 +25,7 @@ from gh_collect.simulator.model import (
     parse_time,
 )
 from gh_collect.simulator.model.details import Details
+from gh_collect.simulator.server import owners
 from gh_collect.simulator.server.config import (
     DEEP_PAGE_MESSAGE,
     DOCS,
@@ -63,6 +64,7 @@ class _Handlers:
             "repo": self._repo,
             "pulls": self._pulls,
             "issues": self._issues,
+            "me": self._me,
             **self._detail_handlers(),
         }
 
@@ -86,9 +88,12 @@ class _Handlers:
         return _json(200, payload)
 
     def _org(self, call: _Call) -> _Reply:
-        if call.args["org"].lower() != self.model.org.lower():
+        if call.args["org"].lower() != self.model.org.lower() or owners.org_hidden(self.cfg, call):
             raise _Answer(_error(404, "Not Found"))
         return self._object(call, self.model.org_object)
+
+    def _me(self, call: _Call) -> _Reply:
+        return self._detail_reply(call, owners.me(self.cfg, self.model, call))
 
     def _repo(self, call: _Call) -> _Reply:
         return self._object(call, self.resolve_repo(call).current)
@@ -141,19 +146,23 @@ class _Handlers:
         sort = _choice(call.query, "sort", tuple(_REPO_SORTS), "created")
         default = "asc" if sort == "full_name" else "desc"
         descending = _choice(call.query, "direction", ("asc", "desc"), default) == "desc"
-        repos = sorted(
-            (r for r in (*self.model.repos, *self.model.aliases) if _repo_type_ok(r, kind)),
-            key=_REPO_SORTS[sort],
-        )
+        listed = owners.listed_repos(self.cfg, self.model, call)
+        repos = sorted((r for r in listed if _repo_type_ok(r, kind)), key=_REPO_SORTS[sort])
         is_org = call.route.template.startswith(("/orgs", "/organizations"))
         link_path = f"/{'organizations' if is_org else 'user'}/{self.model.org_id}/repos"
+        if call.route.endpoint == owners.OWN_REPOS:
+            link_path = owners.OWN_REPOS
         page = _Page.by_number(call, len(repos), descending)
         chunk = page.take(repos)
-        reply = self._list_reply(call, [r.listing for r in chunk], [r.updated_at for r in chunk])
+        reply = self._list_reply(call, [r.listing for r in chunk])
         _add_link(reply, page.links(call, link_path, lambda _: ""))
         return reply
 
     def _check_owner(self, call: _Call) -> None:
+        if owners.org_hidden(self.cfg, call):
+            raise _Answer(_error(404, "Not Found"))
+        if call.route.endpoint == owners.OWN_REPOS:
+            return  # whose repos: the token's (``owners.listed_repos``)
         org = self.model
         name = call.args.get("org") or call.args.get("user")
         ok = name.lower() == org.org.lower() if name else call.args.get("org_id") == str(org.org_id)
@@ -171,6 +180,7 @@ class _Handlers:
 
     def _issues(self, call: _Call) -> _Reply:
         repo = self.resolve_repo(call)
+        owners.check_issues(self.cfg, repo)
         state = _choice(call.query, "state", ("open", "closed", "all"), "open")
         sort = _choice(call.query, "sort", ("created", "updated", "comments"), "created")
         descending = _choice(call.query, "direction", ("asc", "desc"), "desc") == "desc"
@@ -198,7 +208,7 @@ class _Handlers:
         else:
             page = _Page.by_number(call, len(selection), descending)
         chunk = page.take(selection.items)
-        reply = self._list_reply(call, [i.fragments for i in chunk], [i.updated_at for i in chunk])
+        reply = self._list_reply(call, [i.fragments for i in chunk])
         keys = page.take(selection.keys)
 
         def cursor(rel: str) -> str:
@@ -207,14 +217,10 @@ class _Handlers:
         _add_link(reply, page.links(call, f"/repositories/{repo.id}/{kind}", cursor))
         return reply
 
-    def _list_reply(
-        self, call: _Call, fragments: Sequence[tuple[bytes, ...]], updated: Sequence[str]
-    ) -> _Reply:
+    def _list_reply(self, call: _Call, fragments: Sequence[tuple[bytes, ...]]) -> _Reply:
+        """A list page: a weak ETag and, as on GitHub (recorded fixtures), no Last-Modified."""
         body = self._renderer(call.base).many(fragments)
-        reply = _Reply(200, body, etag=f'W/"{_digest(body)}"')
-        newest = max(updated, default=self.model.now)
-        reply.headers["Last-Modified"] = _http_date(parse_time(newest))
-        return reply
+        return _Reply(200, body, etag=f'W/"{_digest(body)}"')
 
     def added_list(self, items: ListItems, call: _Call) -> _Reply:
         """A list a test added (``SimulatorApp.add_list_route``): ``items`` is asked for the
@@ -228,23 +234,10 @@ class _Handlers:
         raw = json.dumps([dict(obj) for obj in chunk], ensure_ascii=False, separators=(",", ":"))
         body = raw.encode().replace(API_PLACEHOLDER_BYTES, call.base.encode())
         reply = _Reply(200, body, etag=f'W/"{_digest(body)}"')
-        reply.headers["Last-Modified"] = _http_date(parse_time(self._newest(chunk)))
         depth = 4 if call.path.startswith("/repos/") else 3  # the segments naming the repo
         rest = call.path.split("/", depth)[depth]
         _add_link(reply, page.links(call, f"/repositories/{repo.id}/{rest}", lambda _: ""))
         return reply
-
-    def _newest(self, objects: Sequence[Mapping[str, Any]]) -> str:
-        """The newest ``updated_at`` among the objects that carry a valid one, else now."""
-        stamps: list[str] = []
-        for obj in objects:
-            stamp = obj.get("updated_at")
-            if isinstance(stamp, str):
-                try:
-                    stamps.append(iso(parse_time(stamp)))
-                except ValueError:
-                    continue
-        return max(stamps, default=self.model.now)
 
     def _select(
         self, repo: RepoData, kind: str, state: str, sort: str, since: str | None
@@ -285,6 +278,7 @@ class _Handlers:
                 raise _Answer(_moved(call, moved))
         if repo is None or repo.vanished:
             raise _Answer(_error(404, "Not Found"))
+        owners.check_visible(self.cfg, call, repo)
         return repo
 
 

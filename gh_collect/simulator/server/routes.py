@@ -40,6 +40,8 @@ ROUTES: tuple[_Route, ...] = (
     _route("/organizations/{org_id}/repos", "org_repos", "/orgs/{org}/repos", True),
     _route("/users/{user}/repos", "org_repos", faultable=True),
     _route("/user/{org_id}/repos", "org_repos", "/users/{user}/repos", True),
+    _route("/user", "me"),
+    _route("/user/repos", "org_repos", faultable=True),
     _route(_REPO, "repo"),
     _route(f"{_REPO}/pulls", "pulls", faultable=True),
     _route(f"{_REPO}/issues", "issues", faultable=True),
@@ -102,6 +104,12 @@ def list_routes(template: str, handler: str) -> tuple[_Route, _Route]:
         _route(template, handler, faultable=True),
         _route(f"/repositories/{{repo_id}}{rest}", handler, template, True),
     )
+
+
+def bearer(header: str) -> str:
+    """The token of an ``Authorization`` header (``token X`` or ``Bearer X``), or ''."""
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() if scheme.lower() in ("token", "bearer") else ""
 
 
 @dataclass

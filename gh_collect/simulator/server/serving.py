@@ -18,6 +18,7 @@ from aiohttp import web
 from gh_collect.simulator.model import OrgModel
 from gh_collect.simulator.server.app import SimulatorApp
 from gh_collect.simulator.server.config import LOOPBACK_HOSTS, SimulatorConfig
+from gh_collect.simulator.server.owners import truth_without_disabled
 
 T = TypeVar("T")
 
@@ -218,9 +219,10 @@ class Simulator:
         base_url: str | None = None,
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """What a correct harvest must contain, as served at ``base_url`` (default: here)."""
-        return self.model.ground_truth(
+        truth = self.model.ground_truth(
             base_url or self.url, year, endpoints, repos, exclude, include_forks, include_archived
         )
+        return truth_without_disabled(self.cfg, truth)
 
 
 async def serve(
