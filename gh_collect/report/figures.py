@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from gh_collect.report.tables import (
     NEEDED,
     Tables,
-    Window,
+    YearWindow,
     bots,
     combined,
     counts,
@@ -81,7 +81,7 @@ def _empty(endpoint: str) -> pa.Table | None:
     return schema.empty_table().select(list(NEEDED[endpoint]))
 
 
-def org_figures(tables: Tables, window: Window, harvested: Sequence[str]) -> Figures:
+def org_figures(tables: Tables, window: YearWindow, harvested: Sequence[str]) -> Figures:
     """Every section of one org's year; see the module docstring for the definitions."""
     sources = Sources(tables, harvested)
     pulls, issues = sources.get("pulls"), sources.get("issues")
@@ -103,22 +103,22 @@ def org_figures(tables: Tables, window: Window, harvested: Sequence[str]) -> Fig
 # --- pull requests ------------------------------------------------------------------------
 
 
-def _opened(pulls: pa.Table, window: Window) -> pa.Table:
+def _opened(pulls: pa.Table, window: YearWindow) -> pa.Table:
     return pulls.filter(window.contains(pulls["created_at"]))
 
 
-def _merged(pulls: pa.Table, window: Window) -> pa.Table:
+def _merged(pulls: pa.Table, window: YearWindow) -> pa.Table:
     return pulls.filter(window.contains(pulls["merged_at"]))
 
 
-def _pulls_per_month(pulls: pa.Table, window: Window) -> Figures:
+def _pulls_per_month(pulls: pa.Table, window: YearWindow) -> Figures:
     return {
         "opened": per_month(pulls["created_at"], window),
         "merged": per_month(pulls["merged_at"], window),
     }
 
 
-def _time_to_merge(pulls: pa.Table, window: Window) -> Figures:
+def _time_to_merge(pulls: pa.Table, window: YearWindow) -> Figures:
     merged = _merged(pulls, window)
     hours = hours_between(merged["created_at"], merged["merged_at"])
     medians, p90s, sizes = monthly_quantiles(hours, pc.month(merged["merged_at"]))
@@ -132,7 +132,7 @@ def _time_to_merge(pulls: pa.Table, window: Window) -> Figures:
     }
 
 
-def _first_review(sources: Sources, window: Window) -> Figures:
+def _first_review(sources: Sources, window: YearWindow) -> Figures:
     pulls, reviews = sources.get("pulls"), sources.get("reviews")
     if pulls is None:
         return sources.needs("pulls")
@@ -168,7 +168,7 @@ def _not_pending(states: pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(pc.not_equal(states, "PENDING"), True)
 
 
-def _contributors(pulls: pa.Table, window: Window) -> Figures:
+def _contributors(pulls: pa.Table, window: YearWindow) -> Figures:
     """People by PRs opened in the year (and how many of those were merged); bots apart."""
     opened = _opened(pulls, window)
     merged = pc.is_valid(opened["merged_at"])
@@ -188,7 +188,7 @@ def _contributors(pulls: pa.Table, window: Window) -> Figures:
     }
 
 
-def _reviewers(sources: Sources, window: Window) -> Figures:
+def _reviewers(sources: Sources, window: YearWindow) -> Figures:
     reviews = sources.get("reviews")
     if reviews is None:
         return sources.needs("reviews")
@@ -220,7 +220,7 @@ def _reviewers(sources: Sources, window: Window) -> Figures:
     }
 
 
-def _commenters(sources: Sources, window: Window) -> Figures:
+def _commenters(sources: Sources, window: YearWindow) -> Figures:
     """Issue and PR conversation comments, plus review comments when the dataset has them."""
     used = {e: sources.get(e) for e in ("issue_comments", "review_comments")}
     if used["issue_comments"] is None:
@@ -244,7 +244,7 @@ def _commenters(sources: Sources, window: Window) -> Figures:
 # --- repos, issues, releases --------------------------------------------------------------
 
 
-def _busiest(pulls: pa.Table | None, issues: pa.Table | None, window: Window) -> Figures:
+def _busiest(pulls: pa.Table | None, issues: pa.Table | None, window: YearWindow) -> Figures:
     """Repos by PRs + issues opened in the year, with what was merged and closed."""
     if pulls is None and issues is None:
         return {"needs": "pulls", "why": "needs the `pulls` or `issues` endpoint"}
@@ -271,7 +271,7 @@ def _busiest(pulls: pa.Table | None, issues: pa.Table | None, window: Window) ->
     }
 
 
-def _issues(issues: pa.Table, window: Window) -> Figures:
+def _issues(issues: pa.Table, window: YearWindow) -> Figures:
     created, closed = issues["created_at"], issues["closed_at"]
     backlog = []
     for end in window.month_ends():
@@ -284,7 +284,7 @@ def _issues(issues: pa.Table, window: Window) -> Figures:
     }
 
 
-def _releases(sources: Sources, window: Window) -> Figures:
+def _releases(sources: Sources, window: YearWindow) -> Figures:
     """Releases published in the year (drafts have no ``published_at``: not counted)."""
     releases = sources.get("releases")
     if releases is None:

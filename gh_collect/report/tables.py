@@ -47,7 +47,7 @@ BOT_SUFFIX = "[bot]"  # a GitHub App's account: dependabot[bot], github-actions[
 
 
 @dataclass(frozen=True)
-class Window:
+class YearWindow:
     """The year as UTC instants ``[start, end)``: what "in the year" means on the page."""
 
     year: int
@@ -144,7 +144,7 @@ def top(tally: Mapping[str, int], n: int) -> list[tuple[str, int]]:
     return sorted(tally.items(), key=lambda item: (-item[1], item[0]))[:n]
 
 
-def per_month(times: pa.Array | pa.ChunkedArray, window: Window) -> list[int]:
+def per_month(times: pa.Array | pa.ChunkedArray, window: YearWindow) -> list[int]:
     """How many of ``times`` fall in each month of the year (12 numbers)."""
     inside = pc.filter(times, window.contains(times))
     tally = counts(pc.month(inside))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gh_collect import __version__
 from gh_collect.config import Config
 from gh_collect.durable.paths import DatasetPaths, safe_part
 from gh_collect.durable.storage import write_atomic
@@ -24,7 +25,7 @@ from gh_collect.report.figures import org_figures
 from gh_collect.report.manifest import read_manifest
 from gh_collect.report.page import render_page
 from gh_collect.report.status import read_status
-from gh_collect.report.tables import NEEDED, Tables, Window
+from gh_collect.report.tables import NEEDED, Tables, YearWindow
 
 REPORT_FORMAT = 1
 
@@ -70,14 +71,12 @@ def build_report(
     """
     if not any(paths.curated_dir.is_dir() for paths in datasets):
         raise ReportRefused(_nothing_to_report(datasets))
-    from gh_collect import __version__
-
     figures = {
         "format_version": REPORT_FORMAT,
         "version": __version__,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "year": year,
-        "orgs": [_org(paths, Window(year), harvested) for paths in datasets],
+        "orgs": [_org(paths, YearWindow(year), harvested) for paths in datasets],
     }
     return YearReport(figures, render_page(figures))
 
@@ -89,7 +88,7 @@ def _nothing_to_report(datasets: Sequence[DatasetPaths]) -> str:
     return f"no dataset at {first.raw_dir}: run `gh-collect collect -c CONFIG` first"
 
 
-def _org(paths: DatasetPaths, window: Window, harvested: Sequence[str]) -> dict[str, Any]:
+def _org(paths: DatasetPaths, window: YearWindow, harvested: Sequence[str]) -> dict[str, Any]:
     tables = Tables(paths)
     manifest = read_manifest(paths.manifest)
     counted = list((manifest or {}).get("counts") or {})
