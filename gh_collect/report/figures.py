@@ -85,15 +85,16 @@ def org_figures(tables: Tables, window: YearWindow, harvested: Sequence[str]) ->
     """Every section of one org's year; see the module docstring for the definitions."""
     sources = Sources(tables, harvested)
     pulls, issues = sources.get("pulls"), sources.get("issues")
+    no_pulls, no_issues = pulls is None, issues is None
     sections: Figures = {
-        "pulls_per_month": _pulls_per_month(pulls, window) if pulls else sources.needs("pulls"),
-        "time_to_merge": _time_to_merge(pulls, window) if pulls else sources.needs("pulls"),
+        "pulls_per_month": sources.needs("pulls") if no_pulls else _per_month(pulls, window),
+        "time_to_merge": sources.needs("pulls") if no_pulls else _time_to_merge(pulls, window),
         "time_to_first_review": _first_review(sources, window),
-        "contributors": _contributors(pulls, window) if pulls else sources.needs("pulls"),
+        "contributors": sources.needs("pulls") if no_pulls else _contributors(pulls, window),
         "reviewers": _reviewers(sources, window),
         "commenters": _commenters(sources, window),
         "busiest_repos": _busiest(pulls, issues, window),
-        "issues_per_month": _issues(issues, window) if issues else sources.needs("issues"),
+        "issues_per_month": sources.needs("issues") if no_issues else _issues(issues, window),
         "releases": _releases(sources, window),
     }
     sections["headline"] = _headline(sources, sections)
@@ -111,7 +112,7 @@ def _merged(pulls: pa.Table, window: YearWindow) -> pa.Table:
     return pulls.filter(window.contains(pulls["merged_at"]))
 
 
-def _pulls_per_month(pulls: pa.Table, window: YearWindow) -> Figures:
+def _per_month(pulls: pa.Table, window: YearWindow) -> Figures:
     return {
         "opened": per_month(pulls["created_at"], window),
         "merged": per_month(pulls["merged_at"], window),
@@ -169,9 +170,9 @@ def _not_pending(states: pa.ChunkedArray) -> pa.Array:
 
 
 def _contributors(pulls: pa.Table, window: YearWindow) -> Figures:
-    """People by PRs opened in the year (and how many of those were merged); bots apart."""
+    """People by PRs opened in the year (and how many of those merged in it); bots apart."""
     opened = _opened(pulls, window)
-    merged = pc.is_valid(opened["merged_at"])
+    merged = window.contains(opened["merged_at"])
     logins = opened["user_login"]
     tally = counts(pc.filter(logins, humans(logins)))
     merged_tally = counts(pc.filter(logins, pc.and_(humans(logins), merged)))
@@ -255,7 +256,7 @@ def _busiest(pulls: pa.Table | None, issues: pa.Table | None, window: YearWindow
         "issues_closed": (issues, "closed_at"),
     }
     tallies = {
-        name: counts(table.filter(window.contains(table[ts]))["repo"]) if table else {}
+        name: counts(table.filter(window.contains(table[ts]))["repo"]) if table is not None else {}
         for name, (table, ts) in columns.items()
     }
     activity: dict[str, int] = {}
@@ -275,8 +276,9 @@ def _issues(issues: pa.Table, window: YearWindow) -> Figures:
     created, closed = issues["created_at"], issues["closed_at"]
     backlog = []
     for end in window.month_ends():
-        still_open = pc.or_(pc.is_null(closed), pc.greater_equal(closed, end))
-        backlog.append(pc.sum(pc.and_(pc.less(created, end), still_open)).as_py() or 0)
+        still_open = pc.or_kleene(pc.is_null(closed), pc.greater_equal(closed, end))
+        is_open = pc.and_kleene(pc.less(created, end), still_open)
+        backlog.append(pc.sum(pc.fill_null(is_open, False)).as_py() or 0)
     return {
         "opened": per_month(created, window),
         "closed": per_month(closed, window),
