@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from gh_collect.durable.paths import DatasetPaths
+from gh_collect.report.page import FIGURES_ID
 
 TS = pa.timestamp("us", tz="UTC")
 TYPES: Mapping[str, pa.DataType] = {
@@ -94,3 +96,11 @@ def _release(repo: str, tag: str, published: datetime, prerelease: bool) -> dict
         "published_at": published,
         "prerelease": prerelease,
     }
+
+
+def figures_of(html: str) -> Any:
+    """The figures a report page embeds (its JSON block)."""
+    pattern = rf'<script type="application/json" id="{FIGURES_ID}">(.*?)</script>'
+    block = re.search(pattern, html, flags=re.S)
+    assert block is not None, "the page embeds no figures"
+    return json.loads(block.group(1))

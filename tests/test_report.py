@@ -19,7 +19,7 @@ from gh_collect.durable.paths import DatasetPaths
 from gh_collect.errors import ReportRefused
 from gh_collect.report.page import FIGURES_ID
 from gh_collect.report.svg import Series, bar_chart, line_chart
-from tests.report_tables import write_table
+from tests.report_tables import figures_of, write_table
 
 YEAR = 2025
 
@@ -201,10 +201,7 @@ def test_a_harvested_endpoint_without_rows_counts_zero(tmp_path: Path) -> None:
 
 def test_the_page_embeds_its_figures_and_shows_the_same_numbers(tmp_path: Path) -> None:
     report = build_report([full(tmp_path)], year=YEAR, harvested=("pulls", "issues"))
-    block = re.search(rf'<script type="application/json" id="{FIGURES_ID}">(.*?)</script>',
-                      report.html, flags=re.S)  # fmt: skip
-    assert block is not None
-    assert json.loads(block.group(1)) == report.figures
+    assert figures_of(report.html) == report.figures
     shown = dict(re.findall(r'data-figure="(\w+)">([^<]+)<', report.html))
     head = report.figures["orgs"][0]["headline"]
     assert shown["prs_opened"] == "5" and shown["releases"] == "2" and shown["reviews"] == "5"
