@@ -212,6 +212,16 @@ def test_the_page_embeds_its_figures_and_shows_the_same_numbers(tmp_path: Path) 
     assert "<script>" not in report.html and "http" not in report.html.split(FIGURES_ID)[0]
 
 
+def test_names_from_the_server_cannot_break_out_of_the_page(tmp_path: Path) -> None:
+    hostile = "</script><script>alert(1)</script><!--"
+    rows = [{**PULLS[0], "user_login": hostile, "repo": f"acme/{hostile}"}]
+    report = build_report([dataset(tmp_path, pulls=rows)], year=YEAR, harvested=("pulls",))
+    assert "<script>alert" not in report.html and "<!--" not in report.html
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in report.html  # shown, as text
+    org = figures_of(report.html)["orgs"][0]
+    assert org["contributors"]["top"][0]["login"] == hostile
+
+
 def test_several_orgs_share_one_page(tmp_path: Path) -> None:
     first, second = base(tmp_path, "acme"), base(tmp_path, "other")
     absent = DatasetPaths(tmp_path, YEAR, "absent")

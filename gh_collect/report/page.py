@@ -9,7 +9,7 @@ missing is kept, saying what it needs, so a reader knows what the page cannot te
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -85,8 +85,9 @@ def _nav(orgs: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _figures_block(report: Mapping[str, Any]) -> str:
-    """The figures as JSON, safe inside a script element (no ``</`` can close it early)."""
-    text = json.dumps(report, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+    """The figures as JSON, inert inside a script element: every ``<`` is escaped, so no
+    name the server sent (``</script>``, ``<!--``) can end the element or change its parsing."""
+    text = json.dumps(report, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c")
     return f'<script type="application/json" id="{FIGURES_ID}">{text}</script>'
 
 
@@ -125,12 +126,12 @@ def _org(org: Mapping[str, Any]) -> str:
     return "".join(sections)
 
 
-def _chart(section: Mapping[str, Any], draw: Any) -> str:
+def _chart(section: Mapping[str, Any], draw: Callable[[Mapping[str, Any]], str]) -> str:
     """The section drawn, or what it needs when its endpoint is not in the dataset."""
     if "needs" in section:
         why = _code(section["why"])
         return f'<p class="needs" data-needs="{escape(section["needs"])}">{why}</p>'
-    return str(draw(section))
+    return draw(section)
 
 
 def _code(text: str) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -131,7 +132,7 @@ def bots(logins: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(pc.ends_with(logins, BOT_SUFFIX), False)
 
 
-def counts(values: pa.Array | pa.ChunkedArray) -> dict[str, int]:
+def counts(values: pa.Array | pa.ChunkedArray) -> dict[Any, int]:
     """value -> occurrences, nulls left out."""
     tallies = pc.value_counts(pc.drop_null(values))
     return dict(
@@ -148,7 +149,7 @@ def per_month(times: pa.Array | pa.ChunkedArray, window: YearWindow) -> list[int
     """How many of ``times`` fall in each month of the year (12 numbers)."""
     inside = pc.filter(times, window.contains(times))
     tally = counts(pc.month(inside))
-    return [tally.get(month, 0) for month in range(1, 13)]  # type: ignore[call-overload]
+    return [tally.get(month, 0) for month in range(1, 13)]
 
 
 def hours_between(start: pa.ChunkedArray, end: pa.ChunkedArray) -> pa.Array:
