@@ -78,12 +78,15 @@ class PageWalk:
         *,
         validators: ValidatorStore | None = None,
         conditional: bool = False,
+        first_page_only: bool = False,
         items: Callable[[Any, str], list[Any]] = object_items,
         stop: Callable[[list[Any]], bool] = _never,
     ) -> None:
         self.client, self.paginator = client, paginator
         self._validators = validators
-        self.conditional = conditional
+        # ``first_page_only``: only the walk's first request asks "changed since?" (a
+        # newest-first catch-up, whose later pages hold other items than last time).
+        self.conditional, self._first_page_only = conditional, first_page_only
         self._items, self._stop = items, stop
 
     @property
@@ -98,6 +101,8 @@ class PageWalk:
         request, number = paginator.request, paginator.page_number
         key = request.key
         stored = self._validators.get(key) if self.conditional and self._validators else None
+        if self._first_page_only:
+            self.conditional = False
         ask = stored if stored is not None and stored.may_answer_304 else None
         moved = stored.location if stored is not None else None
         page = await self.client.get_page(
