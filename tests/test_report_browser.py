@@ -149,7 +149,8 @@ class Sql:
 
 
 def inyear(column: str) -> str:
-    return f"({column} >= {START} AND {column} < {END})"
+    """True when ``column`` is in the year, false otherwise (a null timestamp too)."""
+    return f"coalesce({column} >= {START} AND {column} < {END}, false)"
 
 
 PEOPLE = "user_login IS NOT NULL AND NOT ends_with(user_login, '[bot]')"
