@@ -61,9 +61,12 @@ def main() -> int:
             print(f"dataset: {sum(written.values()):,} objects {written}")
             print(f"  written in {time.monotonic() - started:.1f}s")
         print(f"dataset: {_size(root / 'data'):,} bytes of Parquet in {root / 'data'}")
-        wall, rss, proc = run_report(root)
+        wall, cpu, rss, proc = run_report(root)
     print(proc.stdout.strip() or proc.stderr.strip())
-    print(f"report: wall {wall:.2f}s, peak RSS {rss / 2**20:.0f} MiB (exit {proc.returncode})")
+    print(
+        f"report: wall {wall:.2f}s, CPU {cpu:.2f}s, peak RSS {rss / 2**20:.0f} MiB "
+        f"(exit {proc.returncode})"
+    )
     return proc.returncode
 
 
@@ -154,8 +157,9 @@ def _typed(schema: pa.Schema) -> pa.Schema:
                       for f in schema])  # fmt: skip
 
 
-def run_report(root: Path) -> tuple[float, int, subprocess.CompletedProcess[str]]:
-    """``gh-collect report`` in its own process: wall seconds, peak RSS bytes, its output."""
+def run_report(root: Path) -> tuple[float, float, int, subprocess.CompletedProcess[str]]:
+    """``gh-collect report`` in its own process: wall and CPU seconds (user + system, all
+    threads: the wall time on a loaded machine says little), peak RSS bytes, its output."""
     config = root / "bench.yaml"
     config.write_text(yaml.safe_dump({"target": {"org": ORG}, "year": YEAR,
                                       "output": {"root": str(root / "data")}}))  # fmt: skip
@@ -167,7 +171,8 @@ def run_report(root: Path) -> tuple[float, int, subprocess.CompletedProcess[str]
     wall = time.monotonic() - started
     out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
     code = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss * 1024, subprocess.CompletedProcess(command, code, out, err)
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss * 1024, subprocess.CompletedProcess(command, code, out, err)
 
 
 def _size(folder: Path) -> int:
