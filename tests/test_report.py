@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -338,3 +340,17 @@ def test_a_line_chart_breaks_where_a_month_has_no_value() -> None:
 def test_a_chart_with_nothing_says_so() -> None:
     svg = bar_chart("z", "Z", [Series("a", month())])
     assert 'data-marks="0"' in svg and "none in the year" in svg
+
+
+def test_the_benchmark_script_renders_a_small_synthetic_dataset(tmp_path: Path) -> None:
+    """scripts/bench_report.py stays runnable: its dataset reports, every section computed."""
+    script = Path(__file__).parent.parent / "scripts" / "bench_report.py"
+    command = [sys.executable, str(script), "--objects", "3000", "--repos", "20"]
+    proc = subprocess.run(
+        [*command, "--keep", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"report: wall [\d.]+s, CPU [\d.]+s, peak RSS \d+ MiB \(exit 0\)", proc.stdout)
+    org = figures_of((tmp_path / "data" / f"report-{YEAR}.html").read_text())["orgs"][0]
+    assert org["completeness"]["tables"]["pulls"] == 1200
+    assert all("needs" not in section for section in org.values() if isinstance(section, dict))
