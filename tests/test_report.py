@@ -354,3 +354,16 @@ def test_the_benchmark_script_renders_a_small_synthetic_dataset(tmp_path: Path) 
     org = figures_of((tmp_path / "data" / f"report-{YEAR}.html").read_text())["orgs"][0]
     assert org["completeness"]["tables"]["pulls"] == 1200
     assert all("needs" not in section for section in org.values() if isinstance(section, dict))
+
+
+def test_an_empty_dataset_is_a_page_of_zeros(tmp_path: Path) -> None:
+    """A harvest that found nothing (an org without repos) still gets a page that says so."""
+    paths = DatasetPaths(tmp_path, YEAR, "acme")
+    paths.curated_dir.mkdir(parents=True)
+    report = build_report([paths], year=YEAR, harvested=("pulls", "issues"))
+    org = report.figures["orgs"][0]
+    assert org["headline"]["prs_opened"] == 0 and org["busiest_repos"]["top"] == []
+    assert org["completeness"]["tables"] == {}
+    assert report.html.count("none in the year") == 3  # pulls, merge times, issues
+    assert 'id="chart-acme-backlog" data-marks="12"' in report.html  # a backlog of 0, drawn
+    assert "Curated tables: none." in report.html
