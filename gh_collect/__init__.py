@@ -11,7 +11,8 @@ The library behind the ``gh-collect`` command; the CLI is a thin layer over thes
 Where things live (``docs/ARCHITECTURE.md`` says more): ``endpoints`` (what each endpoint
 is), ``github`` (the HTTP transport), ``harvest`` (discovery, the page walk, phases, the
 run, the dry-run plan), ``durable`` (raw files, envelope, validators, the checkpoint),
-``curated`` (schemas, the Parquet export), ``report`` (progress, status, manifest) and
+``curated`` (schemas, the Parquet export), ``report`` (progress, status, manifest, the
+year's HTML report) and
 ``simulator`` (a GitHub API on 127.0.0.1 for demos and tests).
 """
 
@@ -32,6 +33,7 @@ from gh_collect.report.status import read_status
 
 if TYPE_CHECKING:
     from gh_collect.curated.export import ExportResult, export_dataset
+    from gh_collect.report.yearly import YearReport, build_report, write_report
 
 __all__ = [
     "ApiError",
@@ -45,7 +47,9 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "Window",
+    "YearReport",
     "__version__",
+    "build_report",
     "collect",
     "estimate_sync",
     "export_dataset",
@@ -54,9 +58,11 @@ __all__ = [
     "read_status",
     "register",
     "resolve_token",
+    "write_report",
 ]
 
 _LAZY = {"export_dataset", "ExportResult"}  # pyarrow: 0.2 s of imports a harvest never needs
+_LAZY_REPORT = {"build_report", "write_report", "YearReport"}  # pyarrow too
 
 
 def __getattr__(name: str) -> Any:
@@ -64,4 +70,8 @@ def __getattr__(name: str) -> Any:
         from gh_collect.curated import export
 
         return getattr(export, name)
+    if name in _LAZY_REPORT:
+        from gh_collect.report import yearly
+
+        return getattr(yearly, name)
     raise AttributeError(f"module 'gh_collect' has no attribute {name!r}")

@@ -162,6 +162,24 @@ def export_command(config_path: Path) -> None:
     click.echo(f"exported to {paths.curated_dir}: {result}")
 
 
+@cli.command("report")
+@CONFIG_OPTION
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="HTML file to write [default: <output.root>/report-<year>.html].",
+)
+@handles_errors
+def report_command(config_path: Path, out: Path | None) -> None:
+    """Render the year at a glance: one self-contained HTML page from the curated dataset.
+
+    Example: gh-collect report -c config/example.yaml --out report.html
+    """
+    from gh_collect.report.yearly import write_report
+
+    click.echo(f"report written to {write_report(load_config(config_path), out)}")
+
+
 @cli.command("validate")
 @CONFIG_OPTION
 @handles_errors

@@ -21,6 +21,7 @@ from gh_collect.durable.envelope import read_envelopes
 from gh_collect.durable.paths import DatasetPaths
 from gh_collect.harvest.run import RunOptions, RunResult, collect
 from gh_collect.report.progress import Reporter
+from gh_collect.report.yearly import write_report
 from gh_collect.simulator import SCENARIO_REPOS, Simulator, SimulatorConfig
 
 DEMO_ORG = "sample-org"
@@ -39,7 +40,8 @@ def run_demo(*, repos: int, out: Path, reporter: Reporter) -> int:
         truth = sim.ground_truth(year=DEMO_YEAR, endpoints=tuple(config.endpoints))
     reporter.close()
     problems = compare_with_truth(result.paths, truth)
-    print(_summary(result, out, problems))
+    report = write_report(config, out / "report.html")
+    print(_summary(result, out, problems, report))
     return 1 if problems else 0
 
 
@@ -82,7 +84,7 @@ def _python() -> str:
     return shlex.quote(os.path.relpath(sys.executable))
 
 
-def _summary(result: RunResult, out: Path, problems: list[str]) -> str:
+def _summary(result: RunResult, out: Path, problems: list[str], report: Path) -> str:
     expected_failures = {SCENARIO_REPOS["vanished"]}
     unexpected = [f for f in result.failures if f["repo"].split("/")[-1] not in expected_failures]
     lines = [
@@ -105,6 +107,8 @@ def _summary(result: RunResult, out: Path, problems: list[str]) -> str:
         " partitioning='hive').to_table(filter=ds.field('endpoint') == 'pulls');"
         " merged = t.filter(t['merged_at'].is_valid());"
         " print(merged.group_by('repo').aggregate([('id', 'count')]))\"",
+        "The year at a glance (open it in a browser; it needs no network):",
+        f"  {report}",
         "Status of the checkpoint:",
         f"  {_python()} -m gh_collect status -c {out / 'demo.yaml'}",
     ]

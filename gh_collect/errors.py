@@ -18,6 +18,7 @@ settings, never from request headers.
     ├── StorageError                    exit 1   the output folder cannot be written (ENOSPC...)
     ├── DataError                       exit 1   a record that cannot be exported
     ├── ExportRefused                   exit 2   no dataset, or raw files short of the checkpoint
+    ├── ReportRefused                   exit 2   no curated dataset to report on, or unreadable
     ├── RateLimitExit                   exit 75  stopped on the rate limit (--on-rate-limit exit)
     ├── Interrupted                     exit 130 / 143
     └── ApiError                        exit 1   an HTTP answer we cannot use as data
@@ -88,6 +89,12 @@ class DataError(GhCollectError):
 
 class ExportRefused(GhCollectError):
     """The raw files do not hold what the checkpoint says: exporting would publish less."""
+
+    exit_code = 2
+
+
+class ReportRefused(GhCollectError):
+    """No curated table to report on, or one that cannot be read: a human must export first."""
 
     exit_code = 2
 

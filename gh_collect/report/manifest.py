@@ -79,6 +79,14 @@ def update_export(path: Path, exported: Any) -> None:
     write_manifest(path, manifest)
 
 
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest as a JSON object; None when no run has ended (or it is not readable)."""
+    if not path.is_file():
+        return None
+    manifest = _read_object(path)
+    return manifest if len(manifest) > 1 else None
+
+
 def _read_object(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_bytes())
