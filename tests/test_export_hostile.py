@@ -382,6 +382,16 @@ def harvest(tmp_path: Path, sim: Any) -> tuple[Path, DatasetPaths]:
     return write_config(tmp_path, sim.url), dataset(tmp_path)
 
 
+def biggest_raw_file(paths: DatasetPaths) -> Path:
+    """The pulls raw file holding the most records (with long histories a small repo may
+    have none in the window: an empty file)."""
+    victim = max(
+        sorted(paths.endpoint_dir("pulls").glob("*.jsonl")), key=lambda p: p.stat().st_size
+    )
+    assert victim.stat().st_size > 0
+    return victim
+
+
 def assert_one_line(result: Any, code: int, *needles: str) -> str:
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
@@ -399,7 +409,7 @@ def test_cli_export_after_a_raw_file_was_deleted_refuses_exit_2(
 ) -> None:
     config, paths = harvest(tmp_path, start_simulator(repos=3, scenarios=False))
     before = curated_bytes(paths.root)
-    victim = sorted(paths.endpoint_dir("pulls").glob("*.jsonl"))[0]
+    victim = biggest_raw_file(paths)
     victim.unlink()
 
     line = assert_one_line(run_cli("export", "-c", str(config)), 2, str(victim), "--force")
@@ -466,7 +476,7 @@ def test_cli_export_types_what_it_can_and_counts_the_rest_in_the_manifest(
     tmp_path: Path, start_simulator: Any
 ) -> None:
     config, paths = harvest(tmp_path, start_simulator(repos=3, scenarios=False))
-    raw = sorted(paths.endpoint_dir("pulls").glob("*.jsonl"))[0]
+    raw = biggest_raw_file(paths)
     lines = raw.read_bytes().splitlines(keepends=True)
     first = json.loads(lines[0])["data"]
     title = re.search(rb'"title":"(?:[^"\\]|\\.)*"', lines[0])

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.e2e
 
 FIXTURES = Path(__file__).parent / "fixtures" / "format1"
 PORT = 47193  # scripts/make_format1_fixtures.py
-SIMULATED = SimulatorConfig(seed=11, repos=3, sizes=(900, 30), scenarios=False)
+SIMULATED = SimulatorConfig(
+    seed=11, repos=3, sizes=(900, 30), scenarios=False, history_years=3.0, touched_share=0.1
+)  # as scripts/make_format1_fixtures.py served it
 
 
 @pytest.fixture(scope="module")
