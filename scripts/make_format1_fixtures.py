@@ -1,16 +1,16 @@
 """Make the format-1 datasets of tests/fixtures/format1/ with gh-collect 0.1.0 itself.
 
     git worktree add /tmp/gh-collect-0.1.0 7f7f730      # the 0.1.0 release
-    python3 -m venv /tmp/venv010 && /tmp/venv010/bin/pip install -e /tmp/gh-collect-0.1.0
-    /tmp/venv010/bin/python scripts/make_format1_fixtures.py /tmp/gh-collect-0.1.0 \
-        tests/fixtures/format1
+    .venv/bin/python scripts/make_format1_fixtures.py /tmp/gh-collect-0.1.0 tests/fixtures/format1
+
+(``git archive 7f7f730 | tar -x -C /tmp/gh-collect-0.1.0`` works as well.)
 
 Why: a checkpoint format change must be tested against checkpoints the old release really
 wrote, killed where users kill it, not against files the new code imagines. This script runs
-the release's own CLI (from the checkout given) against THIS checkout's simulator, the one
-tests/test_format1.py serves (so the data matches: regenerate the fixtures when the
-simulator's generated org changes), on a fixed port (the api_url is part of the config
-digest), and leaves three datasets:
+the release's own harvester (its package, from the checkout given) against THIS checkout's
+simulator, served on a fixed port (the api_url is part of the config digest): the test serves
+the same org with the same simulator, so whenever the simulator's data changes (issue 13
+gave it long histories), run this again. It leaves three datasets:
 
 - ``complete``: a finished harvest;
 - ``killed-mid-pulls`` / ``killed-mid-issues``: a harvest killed with SIGKILL while that
@@ -35,12 +35,21 @@ from pathlib import Path
 
 PORT = 47193
 TOKEN_ENV = "GH_FIXTURE_TOKEN"
-SIMULATOR = {"seed": 11, "repos": 3, "sizes": (900, 30), "scenarios": False, "latency_ms": 120.0}
+ROOT = Path(__file__).resolve().parent.parent
+SIMULATOR = {
+    "seed": 11,
+    "repos": 3,
+    "sizes": (900, 30),
+    "scenarios": False,
+    "latency_ms": 120.0,
+    "history_years": 3.0,  # a short history: several pages of each list in the window
+    "touched_share": 0.1,
+}  # tests/test_format1.py serves the same org (without the latency)
 KILL_TIMEOUT_S = 60.0
 
 
 def main(release: Path, out: Path) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(ROOT))
     from gh_collect.simulator import Simulator, SimulatorConfig
 
     out.mkdir(parents=True, exist_ok=True)
