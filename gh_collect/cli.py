@@ -205,6 +205,11 @@ def demo_command(repos: int, out: Path) -> None:
 @click.option("--latency-ms", default=0.0, show_default=True)
 @click.option("--server-time-ms", default=0.0, show_default=True)
 @click.option("--rate-limit", default=5000, show_default=True, help="Primary budget per hour.")
+@click.option(
+    "--slow-pages",
+    default="",
+    help="e.g. big-repo:40: that repo's list pages of more than 40 items answer 502/504",
+)
 @handles_errors
 def simulate_command(
     port: int,
@@ -215,17 +220,23 @@ def simulate_command(
     latency_ms: float,
     server_time_ms: float,
     rate_limit: int,
+    slow_pages: str,
 ) -> None:
     """Serve the GitHub API simulator on 127.0.0.1 until Ctrl+C.
 
     Example: gh-collect simulate --port 8000 --repos 50 --faults 502:0.02
     """
     from gh_collect.simulator import SimulatorConfig, parse_faults, run_forever
+    from gh_collect.simulator.faults import parse_slow_pages
 
     try:
         fault_rates = parse_faults(faults) if faults else {}
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
+    try:
+        slow_bounds = parse_slow_pages(slow_pages)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--slow-pages") from None
     config = SimulatorConfig(
         seed=seed,
         repos=repos,
@@ -234,6 +245,7 @@ def simulate_command(
         latency_ms=latency_ms,
         server_time_ms=server_time_ms,
         rate_limit=rate_limit,
+        slow_pages=slow_bounds,
     )
     run_forever(config, "127.0.0.1", port, announce=lambda url: click.echo(f"serving {url}"))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gh_collect.simulator.faults import validate_faults
+from gh_collect.simulator.faults import validate_faults, validate_slow_pages
 from gh_collect.simulator.model import parse_time
 
 DOCS = "https://docs.github.com/rest"
@@ -37,6 +37,8 @@ class SimulatorConfig:
     (pulls plus issues) of the ordinary repos, cycled, e.g. ``(2000,)`` for benchmarks.
     ``now`` is the simulated present: all timestamps are before it, and the scenario repos'
     items fall in the year before it. ``scenarios=False``: ordinary repos only (benchmarks).
+    ``slow_pages`` (repo name -> largest ``per_page``): that repo's list requests asking for
+    more are cut short like GitHub's heavy pages (502/504 after ``slow_page_hold_s``).
     """
 
     seed: int = 0
@@ -54,6 +56,8 @@ class SimulatorConfig:
     max_server_seconds_per_minute: float = 90.0
     secondary_retry_after: int = 60
     timeout_hold_s: float = 60.0
+    slow_pages: Mapping[str, int] = field(default_factory=dict)
+    slow_page_hold_s: float = 10.0
     cursor_threshold: int = 1000
     now: str = "2026-07-01T00:00:00Z"
     sizes: tuple[int, ...] | None = None
@@ -61,6 +65,7 @@ class SimulatorConfig:
 
     def __post_init__(self) -> None:
         validate_faults(self.faults)
+        validate_slow_pages(self.slow_pages)
         positive = {
             "rate_limit": self.rate_limit,
             "reset_seconds": self.reset_seconds,
