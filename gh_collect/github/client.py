@@ -326,10 +326,13 @@ class GitHubClient:
 
     async def _with_retries(self, out: _Outgoing) -> _Answer:
         backoff = self._settings.retry_initial_s
+        retry: retry_base = retry_if_exception_type((RetriableApiError, *_TRANSIENT_HTTP_ERRORS))
+        if out.cut_short_fails:  # the caller asks for a smaller page instead
+            retry &= retry_if_not_exception_type(SlowPageError)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=wait_exponential_jitter(multiplier=backoff, max=60, jitter=backoff),
-            retry=_retry_condition(out),
+            retry=retry,
             sleep=self._sleep,
             before_sleep=self._count_retry,
         )
@@ -495,15 +498,6 @@ def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[st
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     return headers
-
-
-def _retry_condition(out: _Outgoing) -> retry_base:
-    """Tenacity retries exactly the retriable errors; a request whose caller would rather
-    ask for less (``cut_short_fails``) is not retried when GitHub cuts it short."""
-    retriable = retry_if_exception_type((RetriableApiError, *_TRANSIENT_HTTP_ERRORS))
-    if out.cut_short_fails:
-        return retriable & retry_if_not_exception_type(SlowPageError)
-    return retriable
 
 
 def _gave_up(exc: RetryError, out: _Outgoing) -> RetriableApiError:
