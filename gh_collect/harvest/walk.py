@@ -125,17 +125,7 @@ class PageWalk:
         if paginator.finished:
             return None
         number = paginator.page_number
-        while True:
-            request, size = paginator.request, paginator.page_size
-            key = request.key
-            stored = self._validators.get(key) if self.conditional and self._validators else None
-            try:
-                page = await self._get(request, stored, paginator.shrinkable)
-                break
-            except SlowPageError as exc:
-                if paginator.shrink() is None:
-                    raise
-                _log_shrink(exc, size, paginator.page_size)
+        key, size, stored, page = await self._fetch()
         ask = stored if stored is not None and stored.may_answer_304 else None
         if page.status == 304 and ask is not None:
             paginator.advance(ask.next_url)
@@ -154,6 +144,24 @@ class PageWalk:
                 settled=stop or len(items) < (size or PER_PAGE),
             )  # fmt: skip
         return WalkPage(number, items, next_token, unchanged, page)
+
+    async def _fetch(self) -> tuple[str, int | None, Validator | None, Page]:
+        """The current page (its validator key, size and stored validator with it), asked
+        again with fewer items from the same item each time GitHub cuts it short."""
+        paginator = self.paginator
+        while True:
+            request, size = paginator.request, paginator.page_size
+            stored = (
+                self._validators.get(request.key) if self.conditional and self._validators else None
+            )
+            try:
+                page = await self._get(request, stored, paginator.shrinkable)
+            except SlowPageError as exc:
+                if paginator.shrink() is None:
+                    raise
+                _log_shrink(exc, size, paginator.page_size)
+                continue
+            return request.key, size, stored, page
 
     async def _get(self, request: PageRequest, stored: Validator | None, shrinkable: bool) -> Page:
         """One request of the walk: "changed since?" where the stored validator may say so,
