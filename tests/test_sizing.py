@@ -48,6 +48,7 @@ def test_position_of_page_number_cursor_and_first_requests() -> None:
     assert position_of(f"{LIST}?page=2") == Position(30, 30)  # GitHub's default per_page
     assert position_of(f"{LIST}?per_page=abc") is None
     assert position_of(f"{LIST}?per_page=50&page=0") is None
+    assert position_of("http://[::1/broken?page=2") is None  # a hostile link: never resized
 
 
 @pytest.mark.parametrize(

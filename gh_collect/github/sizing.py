@@ -57,9 +57,13 @@ class Position:
 
 
 def position_of(url: str, params: Params | None = None) -> Position | None:
-    """The position a list request reads from; None if its query is not understood (a
-    ``page`` or ``per_page`` that is not a positive number): such a request is never resized."""
-    query = {**_query(url), **{k: str(v) for k, v in (params or {}).items()}}
+    """The position a list request reads from; None if it is not understood (a ``page`` or
+    ``per_page`` that is not a positive number, a URL that does not parse): such a request
+    is never resized, and fails where it would have failed anyway."""
+    in_url = _query(url)
+    if in_url is None:
+        return None
+    query = {**in_url, **{k: str(v) for k, v in (params or {}).items()}}
     size = _positive(query.get("per_page", str(GITHUB_DEFAULT_PER_PAGE)))
     if size is None:
         return None
@@ -120,7 +124,7 @@ def resized(
         return url, new_params
     changes: dict[str, str | None] = {"per_page": str(size)}
     if page is not None:
-        changes["page"] = str(page) if page > 1 or "page" in _query(url) else None
+        changes["page"] = str(page) if page > 1 or "page" in (_query(url) or {}) else None
     return _with_query(url, changes), None
 
 
@@ -147,8 +151,13 @@ class PageSizer:
         self.streak, self._grew = 0, True
 
 
-def _query(url: str) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+def _query(url: str) -> dict[str, str] | None:
+    """The first value of each query parameter; None for a URL that does not parse."""
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return None
+    return {name: values[0] for name, values in parse_qs(query).items()}
 
 
 def _positive(text: str) -> int | None:
