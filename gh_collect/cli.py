@@ -206,6 +206,27 @@ def demo_command(repos: int, out: Path) -> None:
 @click.option("--server-time-ms", default=0.0, show_default=True)
 @click.option("--rate-limit", default=5000, show_default=True, help="Primary budget per hour.")
 @click.option(
+    "--history-years",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Years of history before the report year.",
+)
+@click.option(
+    "--touched-share",
+    default=0.03,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of older items updated in the report year.",
+)
+@click.option(
+    "--churn-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Edit a random pull or issue every N ms while serving (0: never).",
+)
+@click.option(
     "--slow-pages",
     default="",
     help="e.g. big-repo:40: that repo's list pages of more than 40 items answer 502/504",
@@ -220,11 +241,17 @@ def simulate_command(
     latency_ms: float,
     server_time_ms: float,
     rate_limit: int,
+    history_years: float,
+    touched_share: float,
+    churn_ms: float,
     slow_pages: str,
 ) -> None:
     """Serve the GitHub API simulator on 127.0.0.1 until Ctrl+C.
 
-    Example: gh-collect simulate --port 8000 --repos 50 --faults 502:0.02
+    Example: gh-collect simulate --port 8000 --repos 50 --faults 502:0.02 --churn-ms 20
+
+    Control API (unauthenticated, loopback): GET /__simulator/stats, GET
+    /__simulator/truth?year=Y, GET or POST /__simulator/churn?ms=N.
     """
     from gh_collect.simulator import SimulatorConfig, parse_faults, run_forever
     from gh_collect.simulator.faults import parse_slow_pages
@@ -245,6 +272,9 @@ def simulate_command(
         latency_ms=latency_ms,
         server_time_ms=server_time_ms,
         rate_limit=rate_limit,
+        history_years=history_years,
+        touched_share=touched_share,
+        churn_ms=churn_ms,
         slow_pages=slow_bounds,
     )
     run_forever(config, "127.0.0.1", port, announce=lambda url: click.echo(f"serving {url}"))

@@ -9,8 +9,8 @@ Every harvester runs as its own subprocess against the built-in simulator on 127
 (``os.wait4``) and the request count is what the simulator saw. Sections:
 
 * ``default``: gh_collect (harvest, then ``gh-collect export``) and **the limit**, a bare
-  async httpx loop that fetches exactly the minimal page set (computed from the simulator's
-  model for gh_collect's request strategy) with the same concurrency, no processing, paced
+  async httpx loop that fetches exactly the fewest pages any REST client needs (computed
+  from the simulator's model: ``minimal_pages``) with the same concurrency, no processing, paced
   by an oracle that knows the simulator's rules exactly (see ``limit_worker``).
 * ``peers``: meltanolabs-tap-github, Perceval and github-to-sqlite, each pip-installed into
   its own venv under ``bench-out/venvs``, run with a network guard that sends
@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import yaml
 
@@ -93,6 +93,8 @@ class Scenario:
     server_time_ms: float
     concurrency: int
     seed: int = 0
+    history_years: float = 10.0  # of history before the report year
+    touched_share: float = 0.03  # of the items created before the year, updated in it
 
     def sim_config(self) -> SimulatorConfig:
         return SimulatorConfig(
@@ -105,11 +107,13 @@ class Scenario:
             sizes=self.sizes,
             scenarios=False,
             cursor_threshold=CURSOR_THRESHOLD,
+            history_years=self.history_years,
+            touched_share=self.touched_share,
         )
 
     @property
-    def model_key(self) -> tuple[int, tuple[int, ...] | None, int]:
-        return (self.repos, self.sizes, self.seed)
+    def model_key(self) -> tuple[object, ...]:
+        return (self.repos, self.sizes, self.seed, self.history_years, self.touched_share)
 
 
 def spread(repos: int, biggest: int) -> tuple[int, ...]:
@@ -119,20 +123,35 @@ def spread(repos: int, biggest: int) -> tuple[int, ...]:
     return tuple(round(biggest * (i / (repos - 1)) ** 2.5) for i in range(repos))
 
 
+def warm(model: OrgModel) -> int:
+    """Render every object before anything is timed (returns how many). The simulator
+    renders an object the first time it serves it; whichever tool ran first would pay for
+    that, and gh_collect's pacer would even count it as GitHub's server time."""
+    return sum(
+        len(item.fragments) > 0 for repo in model.repos for item in (*repo.pulls, *repo.issues)
+    )
+
+
 class Models:
     """Generated orgs, kept for reuse across latencies: generating a big org is slow."""
 
     def __init__(self) -> None:
-        self._models: dict[tuple[int, tuple[int, ...] | None, int], OrgModel] = {}
+        self._models: dict[tuple[object, ...], OrgModel] = {}
 
     def get(self, scenario: Scenario) -> OrgModel:
         key = scenario.model_key
         if key not in self._models:
             self._models.clear()  # one at a time: a 1,000-repo org is hundreds of MB
             log(f"generating a {scenario.repos}-repo org ...")
+            started = time.perf_counter()
             self._models[key] = OrgModel.generate(
-                scenario.seed, scenario.repos, ORG, sizes=scenario.sizes, scenarios=False
-            )
+                scenario.seed, scenario.repos, ORG, sizes=scenario.sizes, scenarios=False,
+                history_years=scenario.history_years, touched_share=scenario.touched_share,
+            )  # fmt: skip
+            log(f"generated in {time.perf_counter() - started:.1f} s; rendering every object ...")
+            started = time.perf_counter()
+            count = warm(self._models[key])
+            log(f"rendered {count} objects in {time.perf_counter() - started:.1f} s")
         return self._models[key]
 
     @contextlib.contextmanager
@@ -151,45 +170,83 @@ class PagePlan:
     url: str  # relative to the API root
 
 
-def minimal_pages(model: OrgModel, year: int = YEAR) -> list[PagePlan]:
-    """The pages a correct harvest needs with gh_collect's strategy: the repo listing, then per
-    repo the created-asc pulls and issues (``since`` = year start) up to the first page
-    holding an item created after the year. Later pages use the ``/repositories/{id}`` form
-    and cursors exactly as the simulator's Link headers do."""
+PER_PAGE = 100
+
+
+def minimal_pages(
+    model: OrgModel, year: int = YEAR, cursor_threshold: int = CURSOR_THRESHOLD
+) -> list[PagePlan]:
+    """The fewest requests ANY REST client needs for a correct harvest of ``year``, computed
+    from the simulator's model (not from gh_collect's strategy), ``per_page=100`` throughout:
+
+    * the org's repo listing, every page;
+    * per repo a default config harvests: the issues list with ``since`` = the year's start,
+      created ascending, up to the first page holding an item created at or after the
+      year's end (or the list's end): nothing after it can be in the window;
+    * its pulls (no ``since`` exists), newest-updated first, up to the first page holding a
+      pull updated before the year's start (or the list's end).
+
+    Each URL is the one the simulator's ``Link`` header gives (the ``/repositories/{id}``
+    form, page numbers or ``after`` cursors beyond ``cursor_threshold`` items, the request's
+    own query kept), so the limit fetches exactly this page set."""
     listing = f"/orgs/{ORG}/repos"
-    base = {"type": "all", "sort": "full_name", "direction": "asc", "per_page": 100}
-    pages = [
-        PagePlan(listing, f"{listing}?{urlencode({**base, 'page': n})}")
-        for n in range(1, max(1, -(-len(model.repos) // 100)) + 1)
+    base: dict[str, str | int] = {"type": "all", "sort": "full_name", "direction": "asc"}
+    base["per_page"] = PER_PAGE
+    later = f"/organizations/{model.org_id}/repos?{_query(base)}"
+    pages = [PagePlan(listing, f"{listing}?{_query(base)}")]
+    pages += [
+        PagePlan(listing, f"{later}&page={n}")
+        for n in range(2, -(-len(model.repos) // PER_PAGE) + 1)
     ]
     repos = sorted(select_repos(model.repos, [], [], False, True), key=lambda r: r.name.lower())
-    for kind, route in (("pulls", PULLS_ROUTE), ("issues", ISSUES_ROUTE)):
-        for repo in repos:
-            pages += [PagePlan(route, url) for url in _repo_pages(repo, kind, year)]
+    for repo in repos:
+        pages += [PagePlan(PULLS_ROUTE, url) for url in _pull_pages(repo, year)]
+    for repo in repos:
+        pages += [PagePlan(ISSUES_ROUTE, url) for url in _issue_pages(repo, year, cursor_threshold)]
     return pages
 
 
-def _repo_pages(repo: RepoData, kind: str, year: int) -> list[str]:
-    since = iso(year_start(year)) if kind == "issues" else None
-    selection = repo.select(kind, "all", "created", since)
+def _query(params: dict[str, str | int]) -> str:
+    """Encoded as the simulator writes its ``Link`` URLs."""
+    return urlencode(params, quote_via=quote, safe=":,")
+
+
+def _pull_pages(repo: RepoData, year: int) -> list[str]:
+    """Newest-updated first: the pulls updated in or after the year come first; the page
+    holding the first one updated before it is the last needed."""
+    params: dict[str, str | int] = {"state": "all", "sort": "updated", "direction": "desc"}
+    params["per_page"] = PER_PAGE
+    pulls = repo.select("pulls", "all", "updated", None)
+    start = iso(year_start(year))
+    recent = sum(1 for item in pulls.items if item.updated_at >= start)
+    count = min(recent // PER_PAGE + 1, max(1, -(-len(pulls) // PER_PAGE)))
+    first = f"/repos/{ORG}/{repo.name}/pulls?{_query(params)}"
+    later = f"/repositories/{repo.id}/pulls?{_query(params)}"
+    return [first, *(f"{later}&page={n}" for n in range(2, count + 1))]
+
+
+def _issue_pages(repo: RepoData, year: int, cursor_threshold: int) -> list[str]:
+    """Created ascending since the year's start, up to the page holding an item created at or
+    after the year's end."""
+    since = iso(year_start(year))
+    selection = repo.select("issues", "all", "created", since)
     params: dict[str, str | int] = {"state": "all", "sort": "created", "direction": "asc"}
-    params["per_page"] = 100
-    if since:
-        params["since"] = since
+    params.update(per_page=PER_PAGE, since=since)
     end = iso(year_start(year + 1))
-    urls = [f"/repos/{ORG}/{repo.name}/{kind}?{urlencode(params)}"]
-    cursors = kind == "issues" and len(selection) > CURSOR_THRESHOLD
-    for start in range(0, len(selection), 100):
-        if any(item.created_at >= end for item in selection.items[start : start + 100]):
+    urls = [f"/repos/{ORG}/{repo.name}/issues?{_query(params)}"]
+    cursors = len(selection) > cursor_threshold
+    for start in range(0, len(selection), PER_PAGE):
+        last = start + PER_PAGE
+        if any(item.created_at >= end for item in selection.items[start:last]):
             break
-        if start + 100 >= len(selection):
+        if last >= len(selection):
             break
-        position = (
-            {"after": encode_cursor(selection.keys[start + 99])}
+        position: dict[str, str | int] = (
+            {"after": encode_cursor(selection.keys[last - 1])}
             if cursors
-            else {"page": start // 100 + 2}
+            else {"page": last // PER_PAGE + 1}
         )
-        urls.append(f"/repositories/{repo.id}/{kind}?{urlencode({**params, **position})}")
+        urls.append(f"/repositories/{repo.id}/issues?{_query({**params, **position})}")
     return urls
 
 
@@ -1086,6 +1143,8 @@ def section_scaling(opts: Options, models: Models) -> list[dict[str, Any]]:
                 opts.default.server_time_ms,
                 opts.default.concurrency,
                 opts.seed,
+                opts.default.history_years,
+                opts.default.touched_share,
             )
             pages = minimal_pages(models.get(scenario))
             gh: list[Result] = []
@@ -1288,7 +1347,9 @@ def _report_resume(rs: dict[str, Any]) -> str:
 def _report_default(d: dict[str, Any]) -> str:
     sc, gh, lim = d["scenario"], d["gh_collect"], d["limit"]
     head = (
-        f"## Default org: {sc['repos']} repos, sizes 0-{max(sc['sizes'] or [0])} items, "
+        f"## Default org: {sc['repos']} repos, sizes 0-{max(sc['sizes'] or [0])} items over "
+        f"{sc.get('history_years', 0):g} years before the year "
+        f"({sc.get('touched_share', 0):.0%} of the older ones touched in it), "
         f"{sc['latency_ms']:g} ms latency + {sc['server_time_ms']:g} ms server time, "
         f"concurrency {sc['concurrency']} (median of {len(gh['extra']['runs'])} runs)\n\n"
     )
@@ -1432,13 +1493,13 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
     d = data.get("default")
     if d:
         found.append(
-            ("wall <= 1.2 x limit", f"{d['wall_vs_limit']:.2f} x", d["wall_vs_limit"] <= 1.2)
+            ("wall <= 1.3 x limit", f"{d['wall_vs_limit']:.2f} x", d["wall_vs_limit"] <= 1.3)
         )
         found.append(
             (
-                "requests <= 1.02 x minimum",
+                "requests <= 1.10 x the true minimum",
                 f"{d['requests_vs_minimum']:.3f} x",
-                d["requests_vs_minimum"] <= 1.02,
+                d["requests_vs_minimum"] <= 1.10,
             )
         )
         sec = d["gh_collect"]["secondary"]
@@ -1567,7 +1628,15 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")
     p.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
     p.add_argument("--repos", type=int, default=100, help="default org: repos")
-    p.add_argument("--biggest", type=int, default=3000, help="default org: largest repo (items)")
+    p.add_argument(
+        "--biggest",
+        type=int,
+        default=10_000,
+        help="default org: largest repo (items; 10,000 over ten years holds about as many in\n"
+        "the window as 3,000 did over the short history before issue 13)",
+    )
+    p.add_argument("--history-years", type=float, default=10.0, help="years before the year")
+    p.add_argument("--touched-share", type=float, default=0.03, help="old items touched")
     p.add_argument("--latency-ms", type=float, default=50.0)
     p.add_argument("--server-time-ms", type=float, default=20.0)
     p.add_argument("--concurrency", type=int, default=8, help="gh_collect's and the limit's")
@@ -1588,8 +1657,9 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
     p.add_argument("--limit-worker", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
-        args.sections, args.runs, args.repos, args.biggest = "default", 1, 12, 300
+        args.sections, args.runs, args.repos, args.biggest = "default", 1, 12, 1000
         args.latency_ms, args.server_time_ms = 5.0, 2.0
+    history = {"history_years": args.history_years, "touched_share": args.touched_share}
     default = Scenario(
         "default org",
         args.repos,
@@ -1598,6 +1668,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         args.server_time_ms,
         args.concurrency,
         args.seed,
+        **history,
     )
     small = Scenario(
         "small org",
@@ -1607,6 +1678,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         args.server_time_ms,
         args.concurrency,
         args.seed,
+        **history,
     )
     peer_orgs = {"small": small, "default": default}
     opts = Options(

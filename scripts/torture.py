@@ -5,6 +5,7 @@
     .venv/bin/python scripts/torture.py --mode faults               # 5% faults + a tiny budget
     .venv/bin/python scripts/torture.py --mode concurrent           # two runs on one dataset
     .venv/bin/python scripts/torture.py --mode hostile              # a hostile API, every case
+    .venv/bin/python scripts/torture.py --mode churn --kills 20     # kills while the org changes
     .venv/bin/python scripts/torture.py --mode all --kills 10 --json
 
 Why: "nothing lost, nothing twice" is cheap to claim and easy to break (SQLite's crash tests
@@ -61,7 +62,7 @@ ENDPOINTS = ("pulls", "issues")
 TOKEN_ENV = "GH_TORTURE_TOKEN"
 TOKEN = "ghp_tortureSECRETtoken0123456789"
 RUN_TIMEOUT_S = 180.0
-MODES = ("kill", "sigint", "sigterm", "faults", "concurrent", "hostile")
+MODES = ("kill", "sigint", "sigterm", "faults", "concurrent", "hostile", "churn")
 # Each fault kind's share of the error rate: 5xx, HTML pages, cut or empty bodies, dropped
 # connections, requests held past the client's timeout, secondary limits.
 FAULT_SHARES = {
@@ -146,6 +147,7 @@ class Options:
     keep: bool
     as_json: bool
     scenarios: tuple[str, ...] = ()  # hostile mode: only these (default: all)
+    churn_ms: float = 5.0  # churn mode: one edit of the org every this many ms
 
 
 # --- one dataset: its folder, config and CLI runs ----------------------------------------------
@@ -683,6 +685,117 @@ def hostile_mode(h: Harness) -> Tally:
     return tally
 
 
+def churn_mode(h: Harness) -> Tally:
+    """The org keeps changing while runs are killed: an edit every ``churn_ms`` (old items
+    included, so items enter the year while a run reads and while a killed run is down).
+    The finished dataset must hold every item that was in the year when its final run
+    started, in that version or a newer one; each id once curated, each version once raw,
+    and nothing that never was in the year."""
+    tally = Tally("churn")
+    with Simulator(simulator_config(h.opts, churn_ms=h.opts.churn_ms)) as sim:
+        churned = Harness(h.opts, sim, h.workdir / "churn")
+        started = time.monotonic()
+        clean = churned.dataset("clean")
+        first_save = churned_harvest(churned, clean, tally, kills=0, window=(0.0, 0.0))
+        total = time.monotonic() - started
+        window = (first_save * 0.9, max(total, first_save + 0.1))
+        churned_harvest(churned, churned.dataset("killed"), tally, h.opts.kills, window)
+        tally.requests = sim.stats()["requests"]
+        tally.notes.append(f"{sim.churn_edits} edits while harvesting; kill window "
+                           f"{window[0]:.2f}-{window[1]:.2f} s after start")  # fmt: skip
+    return tally
+
+
+def churned_harvest(
+    h: Harness, ds: Dataset, tally: Tally, kills: int, window: tuple[float, float]
+) -> float:
+    """Run ``ds`` to its end through ``kills`` SIGKILLs, check it against the truth as the
+    final run started; returns how long the first run took to save (0 if it never did)."""
+    left, first_save = kills, 0.0
+    while True:
+        before, truth = snapshot(ds.paths), live_truth(h.sim)
+        tally.runs += 1
+        started = time.monotonic()
+        proc = h.launch(ds, every_pages=h.cadence())
+        if left > 0:
+            try:
+                code = proc.wait(timeout=h.rng.uniform(*window))
+            except subprocess.TimeoutExpired:
+                kill_group(proc)
+                left, tally.interruptions = left - 1, tally.interruptions + 1
+                h.after_interruption(ds, tally, before)
+                time.sleep(h.rng.uniform(0.0, 0.3))  # down a while: the org moves on
+                continue
+        else:
+            if not first_save:
+                first_save = wait_until(lambda: ds.paths.checkpoint.exists(), proc) - started
+            code = h.wait(proc, tally)
+        if h.check_end(ds, code, tally):
+            tally.rounds += 1
+            for key, value in compare_churned(ds.paths, truth, live_truth(h.sim)).items():
+                setattr(tally, key, getattr(tally, key) + value)
+        return first_save
+
+
+def live_truth(sim: Simulator) -> dict[str, dict[int, str]]:
+    """id -> updated_at of every item in the year, per endpoint, as of now: read through the
+    control API, which answers on the server's loop, between two edits."""
+    import httpx
+
+    answer = httpx.get(
+        f"{sim.url}/__simulator/truth",
+        params={"year": str(YEAR), "endpoints": ",".join(ENDPOINTS)},
+        timeout=30,
+    ).json()["truth"]
+    return {
+        e: {obj["id"]: obj["updated_at"] for objs in answer[e].values() for obj in objs}
+        for e in ENDPOINTS
+    }
+
+
+def compare_churned(
+    paths: DatasetPaths, start: dict[str, dict[int, str]], end: dict[str, dict[int, str]]
+) -> dict[str, int]:
+    """``start``: the year when the final run began; ``end``: when it finished."""
+    totals: Counter[str] = Counter()
+    for endpoint in ENDPOINTS:
+        versions: Counter[tuple[Any, Any]] = Counter()
+        for data in raw_records(paths, endpoint):
+            if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+                totals["altered"] += 1
+                continue
+            versions[(data["id"], data.get("updated_at"))] += 1
+        totals["duplicated"] += sum(n - 1 for n in versions.values())
+        curated = curated_versions(paths, endpoint)
+        expected = start[endpoint]
+        held = sum(1 for i, v in expected.items() if i in curated and max(curated[i]) >= v)
+        totals["expected"] += len(expected)
+        totals["got"] += held  # in the year at the start, held in that version or newer
+        totals["missing"] += len(expected) - held
+        totals["curated_duplicated"] += sum(len(v) - 1 for v in curated.values())
+        totals["extra"] += sum(1 for i in curated if i not in end[endpoint])
+    return dict(totals)
+
+
+def curated_versions(paths: DatasetPaths, endpoint: str) -> dict[int, list[str]]:
+    """id -> the ``updated_at`` of its curated rows (ISO), as a reader sees them."""
+    import pyarrow.dataset as ds
+
+    root = paths.root / "curated"
+    if not root.is_dir():
+        return {}
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table(
+        columns=["id", "updated_at"],
+        filter=(ds.field("endpoint") == endpoint) & (ds.field("target") == ORG),
+    )
+    found: dict[int, list[str]] = {}
+    for ident, stamp in zip(
+        table.column("id").to_pylist(), table.column("updated_at").to_pylist(), strict=True
+    ):
+        found.setdefault(ident, []).append(stamp.strftime("%Y-%m-%dT%H:%M:%SZ") if stamp else "")
+    return found
+
+
 def simulator_config(opts: Options, **overrides: Any) -> SimulatorConfig:
     base: dict[str, Any] = {
         "seed": opts.seed,
@@ -721,6 +834,7 @@ def run_modes(opts: Options) -> list[Tally]:
         "faults": faults_mode,
         "concurrent": concurrent_mode,
         "hostile": hostile_mode,
+        "churn": churn_mode,
     }
     tallies = []
     with workdir(opts) as folder, Simulator(simulator_config(opts)) as sim:
@@ -782,6 +896,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--harvests", type=int, default=10, help="faults mode")
     parser.add_argument("--trials", type=int, default=2, help="concurrent mode")
     parser.add_argument("--scenario", action="append", default=[], help="hostile mode: only this")
+    parser.add_argument("--churn-ms", type=float, default=5.0, help="churn mode: ms per edit")
     parser.add_argument("--workdir", type=Path, default=None, help="keep datasets here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -803,6 +918,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         ns.keep,
         ns.json,
         tuple(ns.scenario),
+        ns.churn_ms,
     )
 
 

@@ -42,21 +42,47 @@ def test_issues_drop_pull_requests_and_use_since() -> None:
     assert len(kept) == 1 and "pull_request" not in kept[0]
 
 
-def test_pulls_read_oldest_first_without_since_and_stop_past_the_window() -> None:
+def test_pulls_read_newest_updated_first_and_stop_below_the_year() -> None:
     spec = endpoints.get("pulls")
     params = dict(spec.first_request("o/r", WINDOW).params or {})
     assert "since" not in params
-    assert (params["sort"], params["direction"]) == ("created", "asc")
+    assert (params["sort"], params["direction"]) == ("updated", "desc")
     kept, stop = spec.select(
         [
-            item("2025-06-01T00:00:00Z", "2025-06-02T00:00:00Z"),
-            item("2026-02-01T00:00:00Z", "2026-02-01T00:00:00Z"),
+            item("2026-02-01T00:00:00Z", "2026-02-03T00:00:00Z"),  # created after the year
+            item("2019-06-01T00:00:00Z", "2025-06-02T00:00:00Z"),  # old, touched in the year
+            item("2020-06-01T00:00:00Z", "2024-12-31T23:59:59Z"),  # below the year: stop
         ],
         WINDOW,
     )
-    assert len(kept) == 1 and stop is True
-    _, stop = spec.select([item("2025-06-01T00:00:00Z", "2025-06-02T00:00:00Z")], WINDOW)
-    assert stop is False
+    assert [i["created_at"][:4] for i in kept] == ["2019"] and stop is True
+    _, stop = spec.select([item("2019-06-01T00:00:00Z", "2025-01-01T00:00:00Z")], WINDOW)
+    assert stop is False  # exactly at the start is in the year
+
+
+def test_a_catch_up_pass_stops_below_its_own_floor() -> None:
+    spec = endpoints.get("pulls")
+    floor = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
+    page = [item("2025-06-01T00:00:00Z", "2026-03-01T12:00:05Z")]
+    assert not spec.stops(page, WINDOW, floor=floor)  # the same second is read again
+    page.append(item("2025-06-01T00:00:00Z", "2026-03-01T12:00:04Z"))
+    assert spec.stops(page, WINDOW, floor=floor)
+
+
+def test_a_walk_resumed_from_a_0_1_0_url_finishes_in_its_own_order() -> None:
+    spec = endpoints.get("pulls")
+    legacy = (
+        "http://h/repositories/1/pulls?state=all&sort=created&direction=asc&per_page=100&page=3"
+    )
+    order = spec.order_of(legacy)
+    assert not order.newest_first and order.matches(legacy)
+    past = [item("2026-02-01T00:00:00Z", "2026-02-01T00:00:00Z")]
+    assert spec.stops(past, WINDOW, order=order)  # created after the year: done
+    assert not spec.stops(past, WINDOW)  # newest-first would read on
+    assert spec.order_of(legacy.replace("created&direction=asc", "updated&direction=desc")) is (
+        spec.order
+    )
+    assert spec.order_of(None) is spec.order
 
 
 def test_the_declaration_decides_what_the_curated_table_keeps() -> None:

@@ -650,7 +650,7 @@ def test_mutate_edits_chosen_objects_and_moves_now_forward(make: Make) -> None:
                 assert "(edit " in obj["title"] and obj["updated_at"] == items[object_id].updated_at
                 assert (object_id in in_window) is (obj["created_at"] < "2026"), "truth is latest"
                 stamps.append(obj["updated_at"])
-    assert len(set(stamps)) == len(stamps) and max(stamps) == sim.now
+    assert len(set(stamps)) == len(stamps) and start < min(stamps) <= max(stamps) <= sim.now
 
 
 def test_mutate_keeps_unchanged_pages_byte_identical(make: Make) -> None:
@@ -659,13 +659,16 @@ def test_mutate_keeps_unchanged_pages_byte_identical(make: Make) -> None:
     url = f"/repos/{ORG}/{name}/pulls?{OLDEST_FIRST}"
     with client(sim) as http:
         old = pages(http, url)
-        changed = sim.mutate(update=1, repos=[name], seed=5)
+        for seed in range(100):  # edits of real issues leave the pulls list as it was
+            changed = sim.mutate(update=1, repos=[name], seed=seed)
+            if changed["pulls"]:
+                break
         new = pages(http, url)
         revalidated = [
             http.get(str(p.url), headers={"If-None-Match": p.headers["etag"]}) for p in old
         ]
     assert len(old) == len(new) > 2
-    (pull_id,) = changed["pulls"][name]  # seed 5 happens to pick a pull here
+    (pull_id,) = changed["pulls"][name]
     touched = [pull_id in ids(page.json()) for page in new]
     for page_old, page_new, hit, again in zip(old, new, touched, revalidated, strict=True):
         same = page_old.content == page_new.content

@@ -13,6 +13,7 @@ import importlib
 import os
 
 from gh_collect.endpoints.base import (
+    NEWEST_UPDATED_FIRST,
     OLDEST_CREATED_FIRST,
     Endpoint,
     JsonObject,
@@ -26,6 +27,7 @@ from gh_collect.errors import ConfigError
 
 __all__ = [
     "HARVESTED",
+    "NEWEST_UPDATED_FIRST",
     "OLDEST_CREATED_FIRST",
     "PLUGINS_ENV",
     "REPOS",

@@ -18,12 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from gh_collect.curated.columns import Column
 from gh_collect.github.pagination import PER_PAGE, PageRequest
 
 __all__ = [
+    "NEWEST_UPDATED_FIRST",
     "OLDEST_CREATED_FIRST",
     "Endpoint",
     "JsonObject",
@@ -74,22 +75,42 @@ class WindowRule:
         created = timestamp(item, self.created)
         return created is not None and created >= window.end
 
+    def is_below(self, item: Mapping[str, Any], floor: datetime) -> bool:
+        """Updated before ``floor``: in a newest-updated-first list, so is everything after."""
+        updated = timestamp(item, self.updated)
+        return updated is not None and updated < floor
+
 
 @dataclass(frozen=True)
 class Order:
     """The order a list is read in, and so when a walk may stop early.
 
     Oldest-created first (``sort=created&direction=asc``): new activity appends at the end
-    instead of reshuffling pages under a resumed run (``sort=updated`` can skip items,
-    google/go-github#566), and once a page holds an item created after the window, every
-    later page does too, so the walk stops there.
+    instead of reshuffling pages, and once a page holds an item created after the window,
+    every later page does too, so the walk stops there. Right for a list the server
+    already narrows to the year (``issues?since=``).
+
+    Newest-updated first (``sort=updated&direction=desc``, ``newest_first``): the walk stops
+    at the first item updated before its floor (the window's start), so a list with no
+    ``since`` (``pulls``) costs the year's pages, not the history's. An item updated during
+    the walk jumps to page 1, behind the walk (google/go-github#566), so such a walk is
+    followed by catch-up passes from the top (``harvest/passes.py``).
     """
 
     params: Mapping[str, str | int]
     stops_past_window: bool = True
+    newest_first: bool = False
+
+    def matches(self, url: str) -> bool:
+        """Whether a saved resume URL was walked in this order (its ``sort``/``direction``)."""
+        query = parse_qs(urlsplit(url).query)
+        return all(query.get(name) == [str(value)] for name, value in self.params.items())
 
 
 OLDEST_CREATED_FIRST = Order({"sort": "created", "direction": "asc"})
+NEWEST_UPDATED_FIRST = Order(
+    {"sort": "updated", "direction": "desc"}, stops_past_window=False, newest_first=True
+)
 
 
 def keep_all(_item: Mapping[str, Any]) -> bool:
@@ -111,6 +132,9 @@ class Endpoint:
     window: WindowRule = WindowRule()
     order: Order = OLDEST_CREATED_FIRST
     parent: str | None = None  # the endpoint this one fans out from (one unit per parent)
+    # Orders older releases walked this endpoint in: a walk resumed from one of their saved
+    # URLs finishes in that order (a 0.1.0 checkpoint killed mid-pulls).
+    legacy_orders: tuple[Order, ...] = ()
     # Records the list serves that belong to another endpoint (the issues list serves PRs).
     skip: Callable[[Mapping[str, Any]], bool] = keep_all
 
@@ -130,9 +154,28 @@ class Endpoint:
         """The items of a page this dataset keeps."""
         return [i for i in items if not self.skip(i) and self.window.keeps(i, window)]
 
-    def stops(self, items: list[JsonObject], window: Window) -> bool:
-        """Whether a walk can stop after a page holding ``items``."""
-        return self.order.stops_past_window and any(self.window.is_past(i, window) for i in items)
+    def stops(
+        self,
+        items: list[JsonObject],
+        window: Window,
+        *,
+        order: Order | None = None,
+        floor: datetime | None = None,
+    ) -> bool:
+        """Whether a walk in ``order`` (default: this endpoint's) can stop after a page
+        holding ``items``; a newest-first walk stops below ``floor`` (default: the year)."""
+        order = order or self.order
+        if order.newest_first:
+            low = floor or window.start
+            return any(self.window.is_below(i, low) for i in items)
+        return order.stops_past_window and any(self.window.is_past(i, window) for i in items)
+
+    def order_of(self, resume_url: str | None) -> Order:
+        """The order a walk resumed from ``resume_url`` goes on in (a legacy one if the URL
+        was saved by an older release walking another order)."""
+        if resume_url is not None and not self.order.matches(resume_url):
+            return next((o for o in self.legacy_orders if o.matches(resume_url)), self.order)
+        return self.order
 
     def select(self, items: list[JsonObject], window: Window) -> tuple[list[JsonObject], bool]:
         """``keep`` and ``stops`` at once."""

@@ -1,8 +1,10 @@
 """The REST endpoints gh-collect reads, one declaration each: a new endpoint is one entry here.
 
-``issues`` narrows server-side with ``since``; ``pulls`` has no ``since`` (github-api.md), so
-its window is applied to what is read. The issues list also serves pull requests (objects
-with a ``pull_request`` key): they are dropped from ``issues``, since ``pulls`` holds them.
+``issues`` narrows server-side with ``since`` and is read oldest-created first; ``pulls`` has no
+``since`` (github-api.md), so it is read newest-updated first and the walk stops at the first
+pull updated before the year, then catches up on what moved during the walk. The issues list
+also serves pull requests (objects with a ``pull_request`` key): they are dropped from
+``issues``, since ``pulls`` holds them.
 ``repos`` is the org listing discovery reads; it is declared for its curated columns.
 """
 
@@ -12,7 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from gh_collect.curated.columns import AUTHOR, FETCHED_AT, ID, LABELS, NODE_ID, REPO, TIMES, col
-from gh_collect.endpoints.base import Endpoint, WindowRule
+from gh_collect.endpoints.base import (
+    NEWEST_UPDATED_FIRST,
+    OLDEST_CREATED_FIRST,
+    Endpoint,
+    WindowRule,
+)
 
 __all__ = ["ISSUES", "PULLS", "REPOS"]
 
@@ -29,6 +36,8 @@ PULLS = Endpoint(
     name="pulls",
     path="/repos/{full_name}/pulls",
     params={"state": "all"},
+    order=NEWEST_UPDATED_FIRST,
+    legacy_orders=(OLDEST_CREATED_FIRST,),  # 0.1.0 walked pulls oldest-created first
     columns=(
         *_ITEM_HEAD,
         *AUTHOR,

@@ -30,6 +30,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Literal
 
@@ -139,6 +141,9 @@ class Page:
     last_modified: str | None = None
     rate: RateLimit | None = None
     moved_to: str | None = None
+    # The server's clock when it answered (``Date``; None if absent or unreadable): what a
+    # newest-first walk takes as its start, in the same clock as the ``updated_at`` it reads.
+    date: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -479,7 +484,19 @@ def _page(answer: _Answer) -> Page:
         last_modified=response.headers.get("last-modified"),
         rate=answer.rate,
         moved_to=str(response.url) if moved else None,
+        date=http_date(response.headers.get("date")),
     )
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header as an aware UTC datetime; None for anything unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _default_pacer(settings: GitHubSettings, sleep: Sleep) -> Pacer:

@@ -14,10 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
-from gh_collect import endpoints
 from gh_collect.durable.checkpoint import CheckpointStatus, UnitKey, UnitProgress
-from gh_collect.durable.envelope import encode_lines, envelope, now_iso, read_envelopes
-from gh_collect.durable.validators import KnownVersions
+from gh_collect.durable.envelope import read_envelopes
 from gh_collect.errors import (
     EmptyRepositoryError,
     RetriableApiError,
@@ -26,7 +24,7 @@ from gh_collect.errors import (
 from gh_collect.github.client import GitHubClient
 from gh_collect.github.quota import QuotaReached
 from gh_collect.harvest.context import RunContext
-from gh_collect.harvest.walk import PageWalk, paginator_for
+from gh_collect.harvest.passes import walk_unit
 
 __all__ = ["open_issue_counts", "run_bounded", "run_phase"]
 
@@ -80,7 +78,8 @@ def _job(ctx: RunContext, client: GitHubClient, key: UnitKey) -> Job:
 async def collect_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> None:
     """One unit, to completion or to a recorded failure; other units go on either way."""
     try:
-        pages, records = await _walk_unit(ctx, client, key)
+        _walk_start(ctx, key)
+        pages, records = await walk_unit(ctx, client, key)
     except EmptyRepositoryError:
         pages, records = 0, 0
         ctx.cp.complete_unit(key, byte_offset=0)
@@ -91,56 +90,6 @@ async def collect_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> N
         ctx.reporter.unit_done(key.repo, key.name, "failed", str(exc))
         return
     ctx.reporter.unit_done(key.repo, key.name, "complete", f"{pages} pages, {records} records")
-
-
-async def _walk_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> tuple[int, int]:
-    """Fetch the pages of one unit not yet saved, appending each exactly once."""
-    cp, endpoint, window = ctx.cp, endpoints.get(key.endpoint), ctx.window
-    progress = _walk_start(ctx, key)
-    path = ctx.paths.unit_file(key.endpoint, cp.state.repos[key.repo], key.parent)
-    sink = ctx.store.open(path, progress.byte_offset)
-    known = KnownVersions(path, progress.byte_offset) if progress.refreshing else None
-    try:
-        cp.start_unit(key)
-        page_number, records = progress.last_page_written, 0
-        if not (page_number and progress.resume_token is None):  # else: only completion left
-            pages = paginator_for(
-                endpoint, key.repo, window, parent=key.parent,
-                resume_token=progress.resume_token if page_number else None,
-                start_page=page_number + 1,
-            )  # fmt: skip
-            walk = PageWalk(
-                client,
-                pages,
-                validators=ctx.validators,
-                conditional=known is not None,
-                stop=lambda items: endpoint.stops(items, window),
-            )
-            while (step := await walk.next()) is not None:
-                kept = [] if step.items is None else endpoint.keep(step.items, window)
-                if known is not None:
-                    kept = known.changed(kept)
-                page_number += 1
-                fetched_at = now_iso()
-                offset = sink.append(
-                    encode_lines(
-                        envelope(key.endpoint, key.repo, page_number, item, fetched_at,
-                                 endpoint.source)
-                        for item in kept
-                    )
-                )  # fmt: skip
-                cp.record_validators(ctx.validators.offset)
-                cp.record_page(
-                    key, page=page_number, records=len(kept), resume_token=step.next_token,
-                    byte_offset=offset,
-                )  # fmt: skip
-                await cp.maybe_save_async()
-                records += len(kept)
-                ctx.reporter.page(key.repo, key.name, len(kept))
-        cp.complete_unit(key, byte_offset=sink.offset)
-        return page_number, records
-    finally:
-        ctx.store.release(path)
 
 
 def _walk_start(ctx: RunContext, key: UnitKey) -> UnitProgress:

@@ -179,6 +179,8 @@ class _Run:
                 self.reporter.info("the last run stopped while exporting: exporting again")
             else:
                 await self._begin_refresh()
+        elif self.cp.state.repos and self._rewalk_completed_units():
+            await self.cp.save_async("resume: sweep of the units earlier runs completed")
         if not self.cp.is_phase_complete(DISCOVERY):
             await discover(self.ctx, client)
         hints = open_issue_counts(self.paths.repos_file)
@@ -199,14 +201,26 @@ class _Run:
         cp = self.cp
         cp.state.refreshes += 1
         cp.set_current_phase(DISCOVERY)
+        self._rewalk_completed_units()
+        await cp.save_async(f"refresh {cp.state.refreshes} start")
+        self.reporter.info("dataset complete: refreshing what changed since the last run")
+
+    def _rewalk_completed_units(self) -> int:
+        """Mark the completed units this run covers (from ``--from-repo`` on) to be walked
+        again, conditionally, keeping their data: a refresh of a finished dataset, and the
+        closing sweep of a resumed one. A unit completed by an earlier run may have missed
+        what changed while no run was reading it (an item that entered the year while a
+        killed run was down); re-read from what it last read, unchanged pages answer 304
+        (free), so the finished dataset holds every item in the year when this run began."""
+        cp, count = self.cp, 0
         skip = set(cp.repos_before(self.options.from_repo)) if self.options.from_repo else set()
         for endpoint in self.phases:
             cp.set_current_phase(endpoint)
             for key, unit in cp.state.units(endpoint):
                 if key.repo not in skip and unit.status == CheckpointStatus.COMPLETE:
                     cp.begin_refresh(key)
-        await cp.save_async(f"refresh {cp.state.refreshes} start")
-        self.reporter.info("dataset complete: refreshing what changed since the last run")
+                    count += 1
+        return count
 
     def _units_left(self) -> int:
         retry = self.options.retry_failed

@@ -107,12 +107,15 @@ class PageWalk:
         *,
         validators: ValidatorStore | None = None,
         conditional: bool = False,
+        first_page_only: bool = False,
         items: Callable[[Any, str], list[Any]] = object_items,
         stop: Callable[[list[Any]], bool] = _never,
     ) -> None:
         self.client, self.paginator = client, paginator
         self._validators = validators
-        self.conditional = conditional
+        # ``first_page_only``: only the walk's first request asks "changed since?" (a
+        # newest-first catch-up, whose later pages hold other items than last time).
+        self.conditional, self._first_page_only = conditional, first_page_only
         self._items, self._stop = items, stop
 
     @property
@@ -126,6 +129,8 @@ class PageWalk:
             return None
         number = paginator.page_number
         key, size, stored, page = await self._fetch()
+        if self._first_page_only:  # the first page asked (at whatever size it passed)
+            self.conditional = False
         ask = stored if stored is not None and stored.may_answer_304 else None
         if page.status == 304 and ask is not None:
             paginator.advance(ask.next_url)

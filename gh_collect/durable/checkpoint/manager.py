@@ -360,13 +360,25 @@ class CheckpointManager:
         self._refresh_repo(key.repo, now)
 
     def record_page(
-        self, key: UnitKey, *, page: int, records: int, resume_token: str | None, byte_offset: int
+        self,
+        key: UnitKey,
+        *,
+        page: int,
+        records: int,
+        resume_token: str | None,
+        byte_offset: int,
+        pass_started_at: datetime | None = None,
     ) -> None:
-        """One written page; the caller saves at its save point (``maybe_save_async``)."""
+        """One written page; the caller saves at its save point (``maybe_save_async``).
+        ``pass_started_at``: the server's clock on a newest-first pass's first page."""
         progress = self._unit(key)
         _check_forward(key, progress, page, byte_offset)
         if progress.status != CheckpointStatus.IN_PROGRESS:
             self.start_unit(key)
+        if progress.pass_started_at is None:
+            progress.pass_started_at = pass_started_at
+        progress.pass_pages += 1
+        progress.pass_pending = False
         progress.pages_collected += 1
         progress.records_collected += records
         progress.last_page_written = page
@@ -376,8 +388,24 @@ class CheckpointManager:
         self._pages_since_save += 1
         self._records_since_save += records
 
-    def complete_unit(self, key: UnitKey, *, byte_offset: int) -> None:
+    def begin_pass(self, key: UnitKey, floor: datetime) -> None:
+        """A catch-up pass of a newest-first walk: from the top of the list down to
+        ``floor`` (the previous pass's start), in the same file and the same save step."""
+        progress = self._unit(key)
+        progress.resume_token = None
+        progress.floor = floor
+        progress.pass_started_at = None
+        progress.pass_pages = 0
+        progress.pass_pending = True
+        progress.catch_ups += 1
+        self._touch()
+
+    def complete_unit(
+        self, key: UnitKey, *, byte_offset: int, read_through: datetime | None = None
+    ) -> None:
         progress, now = self._unit(key), self._touch()
+        progress.read_through = read_through or progress.read_through
+        _end_passes(progress)
         progress.status = CheckpointStatus.COMPLETE
         progress.started_at = progress.started_at or now
         progress.completed_at = now
@@ -398,6 +426,8 @@ class CheckpointManager:
         progress.refreshing = True
         progress.last_page_written = 0
         progress.resume_token = None
+        _end_passes(progress)
+        progress.floor = progress.read_through  # a newest-first walk reads what changed since
         progress.completed_at = None
         self._refresh_repo(key.repo, now)
 
@@ -479,6 +509,13 @@ def _mark_started(progress: UnitProgress | PhaseProgress, now: datetime) -> None
     progress.started_at = progress.started_at or now
     progress.completed_at = None
     progress.error = None
+
+
+def _end_passes(progress: UnitProgress) -> None:
+    """No pass under way: the next walk of the unit starts a first pass."""
+    progress.floor = progress.pass_started_at = None
+    progress.pass_pages = progress.catch_ups = 0
+    progress.pass_pending = False
 
 
 def _check_forward(key: UnitKey, progress: UnitProgress, page: int, byte_offset: int) -> None:

@@ -99,6 +99,18 @@ class UnitProgress(_Model):
     refreshing: bool = False
     # Walks completed: 1 after the first harvest, +1 per refresh.
     passes: int = Field(default=0, ge=0)
+    # A newest-first walk (pulls) goes in passes, each from the top of the list down to its
+    # floor: the year's start (None) for the first, the previous pass's start for a catch-up
+    # (harvest/passes.py). ``pass_started_at`` is the server's Date on the pass's first
+    # page; ``pass_pending``: a catch-up is due and has read no page yet.
+    floor: AwareDatetime | None = None
+    pass_started_at: AwareDatetime | None = None
+    pass_pages: int = Field(default=0, ge=0)
+    pass_pending: bool = False
+    catch_ups: int = Field(default=0, ge=0)
+    # Every item updated before this moment has been read (the start of the last complete
+    # pass): the floor of the unit's next refresh or closing sweep.
+    read_through: AwareDatetime | None = None
 
     @property
     def holds_data(self) -> bool:

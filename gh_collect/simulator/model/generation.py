@@ -2,23 +2,26 @@
 
 All randomness flows from the seed through one ``random.Random``, in a fixed order, so the
 same arguments give byte-identical objects. Repos added later (``extra_repo``) draw from
-their own stream so that adding one leaves every existing object as it was. What each object
-looks like is in ``shapes``; this module only decides what goes in it.
+their own stream so that adding one leaves every existing object as it was. An item's JSON
+is drawn from a stream of its own when it is first served (``render``), so it is the same
+whenever that happens. What each object looks like is in ``shapes``; this module only
+decides what goes in it.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from gh_collect.simulator.model.records import (
-    DATA_START,
     MIN_REPOS_FOR_SCENARIOS,
     RENAMED_TO,
     SCENARIO_REPOS,
+    YEAR_SECONDS,
     Item,
     RepoData,
     _created_key,
@@ -59,15 +62,69 @@ class _Plan:
     n_items: int
     pull_share: float
     in_window_only: bool
+    years: float  # of history before the report year
+
+
+class _Core(NamedTuple):
+    """What an item's place in lists depends on, drawn at generation; the rest of its
+    object is drawn when it is first served. (A tuple: hundreds of thousands are made.)"""
+
+    number: int
+    created: int
+    updated: int
+    closed: bool
+    comments: int
+    is_pull: bool
+    pull_id: int | None
+    issue_id: int
+
+
+class _Lazy:
+    """A pull and its issue-list twin, rendered together on first use: they share a title,
+    a body, an author and a state."""
+
+    __slots__ = ("_core", "_ctx", "_done", "_gen")
+
+    def __init__(self, gen: _Generator, ctx: _RepoContext, core: _Core) -> None:
+        self._gen, self._ctx, self._core = gen, ctx, core
+        self._done: tuple[tuple[bytes, ...] | None, tuple[bytes, ...]] | None = None
+
+    def pull(self) -> tuple[bytes, ...]:
+        pull = self._pair()[0]
+        if pull is None:
+            raise ValueError(f"item {self._core.number} is not a pull")
+        return pull
+
+    def issue(self) -> tuple[bytes, ...]:
+        return self._pair()[1]
+
+    def _pair(self) -> tuple[tuple[bytes, ...] | None, tuple[bytes, ...]]:
+        """Rendered once, whichever threads ask: the server's renderers cache fragments by
+        identity, so an item must never be handed two different (if equal) tuples."""
+        if self._done is None:
+            with self._gen.lock:
+                if self._done is None:
+                    self._done = self._gen.render(self._ctx, self._core)
+        return self._done
 
 
 class _Generator(_Shapes):
     """Builds an OrgModel; one instance, one seed, one pass."""
 
     def __init__(
-        self, seed: int, org: str, now: int, sizes: Sequence[int] | None, scenarios: bool = True
+        self,
+        seed: int,
+        org: str,
+        now: int,
+        sizes: Sequence[int] | None,
+        scenarios: bool = True,
+        history: tuple[float, float] = (10.0, 0.03),
     ) -> None:
+        """``history``: (years of history before the report year, share of the items
+        created before it that are touched in it)."""
         self.seed, self.org, self.now, self.scenarios = seed, org, now, scenarios
+        self.history_years, self.touched_share = history
+        self.lock = threading.RLock()
         self.rng = random.Random(f"gh-simulator:{seed}")
         self.enc = _Encoder()
         self.sizes = tuple(sizes) if sizes else None
@@ -75,6 +132,7 @@ class _Generator(_Shapes):
         self.next_pull_id = 1_500_000_000 + (seed % 1000) * 1_000_000
         self.next_issue_id = 2_500_000_000 + (seed % 1000) * 1_000_000
         self.year = datetime.fromtimestamp(now, UTC).year - 1
+        self.window = (year_start(self.year), year_start(self.year + 1))
         self.logins = self._user_pool()
         self.short_bodies, self.long_bodies = self._body_pools()
 
@@ -87,9 +145,11 @@ class _Generator(_Shapes):
 
     def extra_repo(self, name: str, n_items: int, seed: int, index: int) -> RepoData:
         """A repo added after generation: its own seeded stream, so adding it leaves every
-        existing object as it was, and ids continue where generation stopped."""
-        self.rng = random.Random(f"gh-simulator:{self.seed}:add:{seed}:{name}")
-        return self._repo(_Plan(index, name, None, n_items, 0.45, False))
+        existing object as it was, and ids continue where generation stopped. A repo that
+        joins is young: one year of history before the report year."""
+        with self.lock:
+            self.rng = random.Random(f"gh-simulator:{self.seed}:add:{seed}:{name}")
+            return self._repo(_Plan(index, name, None, n_items, 0.45, False, 1.0))
 
     def org_object(self, n_repos: int) -> tuple[bytes, ...]:
         return self._org_object(n_repos)
@@ -112,17 +172,18 @@ class _Generator(_Shapes):
         names = self._generic_names(n_repos - len(plans))
         for k, name in enumerate(names):
             size = self.sizes[k % len(self.sizes)] if self.sizes else self._random_size()
-            plans.append(_Plan(len(plans), name, None, size, 0.45, False))
+            plans.append(_Plan(len(plans), name, None, size, 0.45, False, self.history_years))
         return plans
 
     def _scenario_plan(self, index: int, role: str) -> _Plan:
         name = SCENARIO_REPOS[role]
         if role == "empty":
-            return _Plan(index, name, role, 0, 0.0, False)
+            return _Plan(index, name, role, 0, 0.0, False, 0.0)
         if role in ("hundred", "two_hundred"):
             count = 100 if role == "hundred" else 200
-            return _Plan(index, name, role, 2 * count, 0.5, True)
-        return _Plan(index, name, role, self.rng.randint(12, 60), 0.45, False)
+            return _Plan(index, name, role, 2 * count, 0.5, True, 0.0)
+        size = self.rng.randint(12, 60)
+        return _Plan(index, name, role, size, 0.45, False, self.history_years)
 
     def _generic_names(self, count: int) -> list[str]:
         names: list[str] = []
@@ -165,7 +226,8 @@ class _Generator(_Shapes):
         info = _RepoInfo(repo_id, current_name, plan.role, created)
         repo_marker = self.enc.share(f"repo:{repo_id}", lambda: self._repo_object(info))
         pulls, issues = self._items(plan, info, repo_marker)
-        updated = max([created, *(parse_time(i.updated_at) for i in issues)])
+        newest = max((item.updated_at for item in issues), default=None)
+        updated = max(created, parse_time(newest)) if newest else created
         info.updated = info.pushed = updated
         info.open_issues = sum(1 for item in issues if item.state == "open")
         listing_info = _RepoInfo(repo_id, plan.name, plan.role, created)
@@ -196,17 +258,23 @@ class _Generator(_Shapes):
     def _items(
         self, plan: _Plan, info: _RepoInfo, repo_marker: str
     ) -> tuple[list[Item], list[Item]]:
-        """Pulls and the issues list (pulls included), numbered in creation order."""
-        times = sorted(self._times(plan.in_window_only) for _ in range(plan.n_items))
+        """Pulls and the issues list (pulls included), numbered in creation order. Only what
+        sorting and filtering need is drawn here; each object's JSON is drawn from its own
+        seeded stream when first served (``render``)."""
+        times = sorted(self._times(plan) for _ in range(plan.n_items))
         kinds = self._kinds(plan)
         ctx = _RepoContext(info, repo_marker, self._labels(info), self._milestones(info))
         pulls: list[Item] = []
         issues: list[Item] = []
         for number, ((created, updated), is_pull) in enumerate(zip(times, kinds, strict=True), 1):
-            spec = self._item_spec(ctx, number, created, updated, is_pull)
-            if is_pull:
-                pulls.append(self._pull(ctx, spec))
-            issues.append(self._issue(ctx, spec))
+            core = self._core(number, created, updated, is_pull)
+            lazy = _Lazy(self, ctx, core)
+            state, stamps = "closed" if core.closed else "open", (iso(created), iso(updated))
+            if core.pull_id is not None:
+                pulls.append(Item(core.pull_id, number, state, *stamps, core.comments, True,
+                                  render=lazy.pull))  # fmt: skip
+            issues.append(Item(core.issue_id, number, state, *stamps, core.comments, is_pull,
+                               render=lazy.issue))  # fmt: skip
         return pulls, issues
 
     def _kinds(self, plan: _Plan) -> list[bool]:
@@ -216,46 +284,72 @@ class _Generator(_Shapes):
             return kinds
         return [self.rng.random() < plan.pull_share for _ in range(plan.n_items)]
 
-    def _times(self, in_window_only: bool) -> tuple[int, int]:
-        """(created, updated): a good share in the report year, plenty before and after, and
-        old items touched in the year, so the window filter really matters."""
-        low, high = year_start(self.year), year_start(self.year + 1)
-        if in_window_only:
-            created = self.rng.randint(low, high - 7200)
-            return created, min(created + self.rng.randint(0, 30 * 86_400), high - 1)
-        roll = self.rng.random()
-        if roll < 0.35:
-            created = self.rng.randint(low, high - 1)
-        elif roll < 0.75 or high >= self.now:
-            created = self.rng.randint(parse_time(DATA_START), low - 1)
-        else:
-            created = self.rng.randint(high, self.now - 1)
-        created = min(created, self.now - 1)
-        return created, min(created + self._age(), self.now - 1)
+    def _times(self, plan: _Plan) -> tuple[int, int]:
+        """(created, updated). Created evenly over the repo's history (``plan.years`` before
+        the report year, up to now); an item created before the year is touched in it with
+        probability ``touched_share`` and otherwise last updated before it, so most of a long
+        history lies outside the window, as on a real ten-year-old repo."""
+        low, high = self.window
+        draw = self.rng.random  # uniform draws as random() * span: randint costs 10x more
+        if plan.in_window_only:
+            created = low + int(draw() * (high - 7200 - low))
+            return created, min(created + int(draw() * 30 * 86_400), high - 1)
+        first = low - int(plan.years * YEAR_SECONDS)
+        created = first + int(draw() * (self.now - first))
+        if created >= low:
+            return created, min(created + self._age(), self.now - 1)
+        if draw() < self.touched_share:
+            return created, low + int(draw() * (min(high, self.now) - low))
+        return created, min(created + self._age(), low - 1)
 
     def _age(self) -> int:
         roll = self.rng.random()
         if roll < 0.25:
-            return self.rng.randint(0, 3600)
+            return int(self.rng.random() * 3600)
         mean_days = 20 if roll < 0.7 else 300
         return int(self.rng.expovariate(1 / (mean_days * 86_400)))
 
-    def _item_spec(
-        self, ctx: _RepoContext, number: int, created: int, updated: int, is_pull: bool
-    ) -> _ItemSpec:
+    def _core(self, number: int, created: int, updated: int, is_pull: bool) -> _Core:
+        """What an item's place in sorted and filtered lists depends on, and its ids."""
         closed = self.rng.random() < (0.75 if self.now - created > 60 * 86_400 else 0.4)
+        comments = int(self.rng.expovariate(1 / 3))
+        pull_id = None
+        if is_pull:
+            pull_id, self.next_pull_id = self.next_pull_id, self.next_pull_id + 1
+        issue_id, self.next_issue_id = self.next_issue_id, self.next_issue_id + 1
+        return _Core(number, created, updated, closed, comments, is_pull, pull_id, issue_id)
+
+    def render(
+        self, ctx: _RepoContext, core: _Core
+    ) -> tuple[tuple[bytes, ...] | None, tuple[bytes, ...]]:
+        """A pull's fragments (None for an issue) and its issue-list entry's, drawn from the
+        item's own seeded stream: the same bytes whenever, in whatever order, and on
+        whichever thread objects are first served (the lock keeps the encoder and the stream
+        swap to one renderer at a time)."""
+        with self.lock:
+            saved = self.rng
+            self.rng = random.Random(f"gh-simulator:{self.seed}:item:{ctx.info.id}:{core.number}")
+            try:
+                spec = self._item_spec(ctx, core)
+                pull = self._pull(ctx, spec, core.pull_id) if core.pull_id is not None else None
+                return pull, self._issue(ctx, spec, core.issue_id)
+            finally:
+                self.rng = saved
+
+    def _item_spec(self, ctx: _RepoContext, core: _Core) -> _ItemSpec:
+        created, updated, is_pull = core.created, core.updated, core.is_pull
         closed_at = None
-        if closed:
+        if core.closed:
             closed_at = updated if self.rng.random() < 0.6 else self.rng.randint(created, updated)
         user, association = self._author()
         assignees = [self._user(self.rng.choice(self.logins)) for _ in range(self._small(0.3))]
         return _ItemSpec(
-            number=number,
+            number=core.number,
             created=created,
             updated=updated,
             closed_at=closed_at,
-            merged=is_pull and closed and self.rng.random() < 0.7,
-            draft=is_pull and not closed and self.rng.random() < 0.1,
+            merged=is_pull and core.closed and self.rng.random() < 0.7,
+            draft=is_pull and not core.closed and self.rng.random() < 0.1,
             user=user,
             association=association,
             title=self._title(),
@@ -263,7 +357,7 @@ class _Generator(_Shapes):
             labels=self.rng.sample(ctx.labels, self._small(0.5, len(ctx.labels))),
             assignees=list(dict.fromkeys(assignees)),
             milestone=self.rng.choice(ctx.milestones) if self.rng.random() < 0.2 else None,
-            comments=int(self.rng.expovariate(1 / 3)),
+            comments=core.comments,
             is_pull=is_pull,
         )
 
@@ -312,19 +406,9 @@ class _Generator(_Shapes):
     def _sha(self) -> str:
         return f"{self.rng.getrandbits(160):040x}"
 
-    def _pull(self, ctx: _RepoContext, spec: _ItemSpec) -> Item:
-        pull_id = self.next_pull_id
-        self.next_pull_id += 1
-        obj = _pull_object(self.org, ctx, spec, pull_id, self._pull_extras(ctx, spec))
-        return Item(
-            id=pull_id,
-            number=spec.number,
-            state=spec.state,
-            created_at=iso(spec.created),
-            updated_at=iso(spec.updated),
-            comments=spec.comments,
-            is_pull=True,
-            fragments=self.enc.encode(obj),
+    def _pull(self, ctx: _RepoContext, spec: _ItemSpec, pull_id: int) -> tuple[bytes, ...]:
+        return self.enc.encode(
+            _pull_object(self.org, ctx, spec, pull_id, self._pull_extras(ctx, spec))
         )
 
     def _pull_extras(self, ctx: _RepoContext, spec: _ItemSpec) -> dict[str, Any]:
@@ -351,25 +435,14 @@ class _Generator(_Shapes):
             },
         }
 
-    def _issue(self, ctx: _RepoContext, spec: _ItemSpec) -> Item:
-        issue_id = self.next_issue_id
-        self.next_issue_id += 1
+    def _issue(self, ctx: _RepoContext, spec: _ItemSpec, issue_id: int) -> tuple[bytes, ...]:
         reactions = [int(self.rng.expovariate(1.5)) for _ in range(8)]
         issue_type = None
         if not spec.is_pull and self.rng.random() < 0.1:
             issue_type = _issue_type(self.org_id)
         obj = _issue_object(self.org, ctx, spec, issue_id, reactions, issue_type)
         obj.update(self._issue_state(spec))
-        return Item(
-            id=issue_id,
-            number=spec.number,
-            state=spec.state,
-            created_at=iso(spec.created),
-            updated_at=iso(spec.updated),
-            comments=spec.comments,
-            is_pull=spec.is_pull,
-            fragments=self.enc.encode(obj),
-        )
+        return self.enc.encode(obj)
 
     def _issue_state(self, spec: _ItemSpec) -> dict[str, Any]:
         reason: str | None

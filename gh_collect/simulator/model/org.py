@@ -2,8 +2,9 @@
 
 Lookups answer what the server's repo routes need (by current name, by id, by the renamed
 repo's old name, aliases). Mutations are what refresh and hostile tests script: edit objects,
-add a repo, a pull or an alias. Each keeps ``now`` moving forward so edits are strictly newer
-than anything served before.
+add a repo, a pull or an alias; ``churn`` is one edit of a running torture. ``now`` is the
+simulated clock (``clock.SimClock``): scripted edits tick it so they are strictly newer than
+anything served before.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gh_collect.simulator.model.clock import SimClock
 from gh_collect.simulator.model.generation import _Generator
 from gh_collect.simulator.model.records import (
     ENDPOINTS,
@@ -36,7 +38,7 @@ class OrgModel:
 
     org: str
     org_id: int
-    now: str
+    clock: SimClock
     repos: tuple[RepoData, ...]
     org_object: tuple[bytes, ...]
     generator: _Generator | None = field(default=None, repr=False)
@@ -59,13 +61,23 @@ class OrgModel:
         now: str = "2026-07-01T00:00:00Z",
         sizes: Sequence[int] | None = None,
         scenarios: bool = True,
+        history_years: float = 10.0,
+        touched_share: float = 0.03,
     ) -> OrgModel:
         """Same arguments, byte-identical objects: all randomness flows from ``seed``.
         ``scenarios=False`` leaves out the special repos (empty, renamed, vanished, ...):
-        benchmarks want an org of ordinary repos only."""
-        generator = _Generator(seed, org, parse_time(now), sizes, scenarios)
+        benchmarks want an org of ordinary repos only. Ordinary repos hold ``history_years``
+        of history before the report year (the year before ``now``); of their items created
+        before that year, a share ``touched_share`` is updated in it."""
+        history = (history_years, touched_share)
+        generator = _Generator(seed, org, parse_time(now), sizes, scenarios, history)
         repos, org_object = generator.build(n_repos)
-        return cls(org, generator.org_id, iso(generator.now), repos, org_object, generator)
+        return cls(org, generator.org_id, SimClock(generator.now), repos, org_object, generator)
+
+    @property
+    def now(self) -> str:
+        """The simulated present (``SimClock``), as GitHub writes timestamps."""
+        return iso(self.clock.now())
 
     def repo_by_name(self, name: str) -> RepoData | None:
         """By CURRENT name, case-insensitively as GitHub does; the renamed repo's old name is
@@ -89,7 +101,8 @@ class OrgModel:
         too: GitHub keeps the twins in sync), chosen by ``seed`` among ``repos`` (default:
         every repo a default harvest collects). Each edit gets a new title suffix and
         ``updated_at`` = the advanced ``now``, one second later than the previous edit, so
-        edits are strictly newer than anything served before. ``created_at`` never changes,
+        edits are strictly newer than anything served before (the clock ticks one second
+        per edit). ``created_at`` never changes,
         so created-ordered pages without an edited item keep their bytes.
 
         Returns endpoint -> discovered repo name -> ids changed, as the dataset sees them:
@@ -104,9 +117,22 @@ class OrgModel:
         picked = random.Random(f"gh-simulator:mutate:{seed}").sample(pool, update)
         changed: dict[str, dict[str, list[int]]] = {"pulls": {}, "issues": {}}
         if not picked:
-            self._tick()
+            self.clock.tick()
         for repo, index in picked:
-            self._edit(repo, index, changed)
+            self._edit(repo, index, changed, iso(self.clock.tick()))
+        return changed
+
+    def churn(self, rng: random.Random) -> dict[str, dict[str, list[int]]]:
+        """One edit of a running torture: a random entry of the issues list of a repo a
+        default harvest collects (old items included, so items enter the window), stamped
+        with the clock as it reads (no tick: churn runs every few ms, and a stamp equal to
+        the ``Date`` of this second is still never earlier than one served). Returns what
+        ``mutate`` returns."""
+        repos = [repo for repo in self._mutable(None) if repo.issues]
+        changed: dict[str, dict[str, list[int]]] = {"pulls": {}, "issues": {}}
+        if repos:
+            repo = rng.choices(repos, weights=[len(repo.issues) for repo in repos])[0]
+            self._edit(repo, rng.randrange(len(repo.issues)), changed, self.now)
         return changed
 
     def add_repo(self, name: str, items: int = 20, seed: int = 0) -> RepoData:
@@ -181,24 +207,21 @@ class OrgModel:
             chosen.append(repo)
         return chosen
 
-    def _tick(self) -> str:
-        self.now = iso(parse_time(self.now) + 1)
-        return self.now
-
-    def _edit(self, repo: RepoData, index: int, changed: dict[str, dict[str, list[int]]]) -> None:
-        """One object (and its twin) edited; the repo's cached orderings are dropped."""
+    def _edit(
+        self, repo: RepoData, index: int, changed: dict[str, dict[str, list[int]]], stamp: str
+    ) -> None:
+        """One object (and its twin) edited at ``stamp``."""
         self.edits += 1
-        stamp, suffix = self._tick(), f" (edit {self.edits})"
+        suffix = f" (edit {self.edits})"
         entry = _revise(repo.issues[index], stamp, suffix)
-        repo.issues = (*repo.issues[:index], entry, *repo.issues[index + 1 :])
+        repo.replace_item("issues", index, entry)
         if entry.is_pull:
             at = next(i for i, pull in enumerate(repo.pulls) if pull.number == entry.number)
             pull = _revise(repo.pulls[at], stamp, suffix)
-            repo.pulls = (*repo.pulls[:at], pull, *repo.pulls[at + 1 :])
+            repo.replace_item("pulls", at, pull)
             changed["pulls"].setdefault(repo.name, []).append(pull.id)
         else:
             changed["issues"].setdefault(repo.name, []).append(entry.id)
-        repo._orders.clear()
 
     def ground_truth(
         self,
@@ -227,7 +250,7 @@ def _revise(item: Item, updated_at: str, suffix: str) -> Item:
     obj["title"] = f"{obj['title']}{suffix}"
     obj["updated_at"] = updated_at
     raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-    return replace(item, updated_at=updated_at, fragments=(raw,))
+    return replace(item, updated_at=updated_at, encoded=(raw,), render=None)
 
 
 def _clone(item: Item, new_id: int, number: int, created_at: str) -> Item:
@@ -241,5 +264,5 @@ def _clone(item: Item, new_id: int, number: int, created_at: str) -> Item:
     raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
     return replace(
         item, id=new_id, number=number, state="open", created_at=created_at,
-        updated_at=created_at, fragments=(raw,),
+        updated_at=created_at, encoded=(raw,), render=None,
     )  # fmt: skip

@@ -1,13 +1,19 @@
 """The records the server slices: repos, their items, and the constants every part shares.
 
-An ``Item`` keeps its JSON as pre-encoded fragments (see ``shapes._Encoder``) plus the few
-fields sorting and filtering need, so serving a page never re-encodes anything. Time helpers
-live here too: every timestamp in the model is GitHub's second-precision UTC string.
+An ``Item`` keeps the few fields sorting and filtering need, plus its JSON as pre-encoded
+fragments (see ``shapes._Encoder``), rendered the first time the object is served: a
+ten-year history holds far more objects than any harvest of one year reads, and generating
+only what orders and filters them keeps a big org's generation to seconds. Serving a page
+never re-encodes anything. Time helpers live here too: every timestamp in the model is
+GitHub's second-precision UTC string.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +23,7 @@ API_PLACEHOLDER = "http://api.gh-simulator.invalid"
 API_PLACEHOLDER_BYTES = API_PLACEHOLDER.encode()
 WEB = "https://github.com"
 DATA_START = "2022-01-01T00:00:00Z"
+YEAR_SECONDS = 31_557_600  # 365.25 days
 
 SCENARIO_REPOS: dict[str, str] = {
     "empty": "empty-repo",
@@ -48,8 +55,16 @@ def parse_time(text: str) -> int:
 
 
 def iso(ts: int) -> str:
-    """GitHub's timestamp format: second precision, UTC, ``Z``."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """GitHub's timestamp format: second precision, UTC, ``Z``. The date part is formatted
+    once per day: generation formats two stamps for each of hundreds of thousands of items."""
+    day, second = divmod(int(ts), 86_400)
+    hours, rest = divmod(second, 3600)
+    return f"{_iso_day(day)}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
+
+
+@functools.lru_cache(maxsize=16_384)
+def _iso_day(day: int) -> str:
+    return time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
 
 
 def year_start(year: int) -> int:
@@ -71,7 +86,20 @@ class Item:
     updated_at: str
     comments: int
     is_pull: bool
-    fragments: tuple[bytes, ...]
+    encoded: tuple[bytes, ...] | None = None
+    render: Callable[[], tuple[bytes, ...]] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def fragments(self) -> tuple[bytes, ...]:
+        """The object's JSON fragments: ``encoded``, or rendered once by ``render`` and kept
+        (the same tuple every time: the server's renderers cache by its identity)."""
+        encoded = self.encoded
+        if encoded is None:
+            if self.render is None:
+                raise ValueError(f"item {self.id} has neither encoded fragments nor a renderer")
+            encoded = self.render()
+            object.__setattr__(self, "encoded", encoded)
+        return encoded
 
     @property
     def long_running(self) -> int:
@@ -145,6 +173,20 @@ class RepoData:
         )
         return Selection(chosen, tuple((key(item), item.id) for item in chosen))
 
+    def replace_item(self, kind: str, index: int, new: Item) -> None:
+        """Item ``index`` of ``kind`` becomes ``new`` (an edit: same id). Cached orderings are
+        updated in place, not dropped: a repo edited every few ms is not re-sorted each time."""
+        source = self.pulls if kind == "pulls" else self.issues
+        old = source[index]
+        changed = (*source[:index], new, *source[index + 1 :])
+        if kind == "pulls":
+            self.pulls = changed
+        else:
+            self.issues = changed
+        for (cached_kind, sort), order in list(self._orders.items()):
+            if cached_kind == kind:
+                self._orders[(kind, sort)] = _reordered(order, old, new, SORT_KEYS[sort])
+
     def _ordered(self, kind: str, sort: str) -> tuple[Item, ...]:
         """Sorted once per (kind, sort): later queries only filter, never sort."""
         cached = self._orders.get((kind, sort))
@@ -163,6 +205,20 @@ SORT_KEYS: dict[str, Callable[[Item], str | int]] = {
     "comments": lambda item: item.comments,
     "long-running": lambda item: item.long_running,
 }
+
+
+def _reordered(
+    order: tuple[Item, ...], old: Item, new: Item, key: Callable[[Item], str | int]
+) -> tuple[Item, ...]:
+    """``order`` (ascending by key, then id) with ``old`` taken out and ``new`` put in place."""
+
+    def full(item: Item) -> SortKey:
+        return (key(item), item.id)
+
+    items = list(order)
+    del items[bisect.bisect_left(items, full(old), key=full)]
+    bisect.insort(items, new, key=full)
+    return tuple(items)
 
 
 def _created_key(repo: RepoData) -> tuple[str, int]:

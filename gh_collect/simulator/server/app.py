@@ -9,6 +9,7 @@ never overspend it. What each route answers is in ``handlers``.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,10 +27,17 @@ from gh_collect.simulator.server.config import (
     SECONDARY_MESSAGE,
     SimulatorConfig,
 )
+from gh_collect.simulator.server.control import Churn, Control
 from gh_collect.simulator.server.handlers import ListItems, _Handlers
 from gh_collect.simulator.server.limits import _Budget, _Client, _Stats
 from gh_collect.simulator.server.paging import _per_page
-from gh_collect.simulator.server.rendering import _Answer, _error, _etag_matches, _Reply
+from gh_collect.simulator.server.rendering import (
+    _Answer,
+    _error,
+    _etag_matches,
+    _http_date,
+    _Reply,
+)
 from gh_collect.simulator.server.routes import (
     _ANY_REPO_ROUTE,
     _UNKNOWN_ROUTE,
@@ -58,8 +66,9 @@ class SimulatorApp:
     def __init__(self, cfg: SimulatorConfig, model: OrgModel | None = None) -> None:
         self.cfg = cfg
         self.model = model or OrgModel.generate(
-            cfg.seed, cfg.repos, cfg.org, cfg.now, cfg.sizes, cfg.scenarios
-        )
+            cfg.seed, cfg.repos, cfg.org, cfg.now, cfg.sizes, cfg.scenarios,
+            cfg.history_years, cfg.touched_share,
+        )  # fmt: skip
         self.stats = _Stats()
         seed = cfg.fault_seed if cfg.fault_seed is not None else f"derived:{cfg.seed}"
         self.faults = FaultInjector(cfg.faults, seed)
@@ -69,6 +78,8 @@ class SimulatorApp:
         self._scripted: list[_Scripted] = []
         self._answers = _Handlers(cfg, self.model)
         self._routes: tuple[_Route, ...] = ()
+        self.churn = Churn(self._churn_edit, cfg.seed, cfg.churn_ms)
+        self._control = Control(self.model, self.stats, self.churn)
 
     def mutate(
         self, update: int, repos: Sequence[str] | None, seed: int
@@ -87,6 +98,10 @@ class SimulatorApp:
     def add_alias(self, owner: str, name: str, of: str) -> None:
         """List one more repo serving ``of``'s data (``OrgModel.add_alias``)."""
         self._edit(lambda: self.model.add_alias(owner, name, of))
+
+    def _churn_edit(self, rng: random.Random) -> None:
+        """One churn edit (``OrgModel.churn``), run on the server's loop by ``Churn``."""
+        self._edit(lambda: self.model.churn(rng))
 
     def _edit(self, change: Callable[[], T]) -> T:
         """Apply a change to the model, then drop what was derived from the old one."""
@@ -132,7 +147,17 @@ class SimulatorApp:
     def build(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
+        app.on_startup.append(self._started)
+        app.on_cleanup.append(self._stopping)
         return app
+
+    async def _started(self, _app: web.Application) -> None:
+        """The simulated clock runs from here; churn configured before now begins."""
+        self.model.clock.start()
+        self.churn.set(self.churn.ms)
+
+    async def _stopping(self, _app: web.Application) -> None:
+        await self.churn.stop()
 
     # -- the pipeline ------------------------------------------------------------------------
 
@@ -140,17 +165,24 @@ class SimulatorApp:
         prefix = "/api/v3" if request.path.startswith("/api/v3/") else ""
         path = request.path[len(prefix) :].rstrip("/") or "/"
         if path.startswith("/__simulator/"):
-            return self._internal(path)
+            base = f"{request.scheme}://{request.host}{prefix}"
+            return self._dated(self._control.answer(request, path, base))
         client = self._client_for(request)
         self.stats.enter()
         if client is not None:
             client.in_flight += 1
         try:
-            return await self._serve(request, path, prefix, client)
+            return self._dated(await self._serve(request, path, prefix, client))
         finally:
             self.stats.leave()
             if client is not None:
                 client.in_flight -= 1
+
+    def _dated(self, response: web.StreamResponse) -> web.StreamResponse:
+        """``Date`` from the simulated clock, the one that stamps edits (aiohttp would send
+        the wall clock): a client may use it as a watermark against ``updated_at``."""
+        response.headers["Date"] = _http_date(self.model.clock.now())
+        return response
 
     async def _serve(
         self, request: web.Request, path: str, prefix: str, client: _Client | None
@@ -322,12 +354,6 @@ class SimulatorApp:
             client = _Client(_Budget(self.cfg.rate_limit, self.cfg.reset_seconds))
             self._clients[token] = client
         return client
-
-    def _internal(self, path: str) -> web.Response:
-        """``/__simulator/stats``: free, unauthenticated, never faulty, never counted."""
-        if path == "/__simulator/stats":
-            return web.json_response(self.stats.snapshot())
-        return web.json_response({"message": "Not Found"}, status=404)
 
 
 _PRIMARY_DOCS = f"{DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"

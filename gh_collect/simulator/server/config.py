@@ -35,8 +35,15 @@ class SimulatorConfig:
     ``latency_ms`` delays every answer but is not server time; ``server_time_ms`` is, and
     counts toward ``max_server_seconds_per_minute``. ``sizes`` overrides the item count
     (pulls plus issues) of the ordinary repos, cycled, e.g. ``(2000,)`` for benchmarks.
-    ``now`` is the simulated present: all timestamps are before it, and the scenario repos'
-    items fall in the year before it. ``scenarios=False``: ordinary repos only (benchmarks).
+    ``now`` is the simulated present when the server starts: all generated timestamps are
+    before it, and the scenario repos' items fall in the year before it (the report year);
+    from the start the clock runs with real time (``Date`` headers, edits' ``updated_at``).
+    ``scenarios=False``: ordinary repos only (benchmarks). ``history_years``: years of
+    history the ordinary repos hold before the report year; ``touched_share``: the share of
+    their items created before the report year that are updated in it. ``churn_ms`` > 0:
+    while serving, one random entry of an issues list (or its pull) is edited every that
+    many ms, old items included (``OrgModel.churn``); switchable at run time
+    (``/__simulator/churn``).
     ``slow_pages`` (repo name -> largest ``per_page``): that repo's list requests asking for
     more are cut short like GitHub's heavy pages (502/504 after ``slow_page_hold_s``).
     """
@@ -62,6 +69,9 @@ class SimulatorConfig:
     now: str = "2026-07-01T00:00:00Z"
     sizes: tuple[int, ...] | None = None
     scenarios: bool = True
+    history_years: float = 10.0
+    touched_share: float = 0.03
+    churn_ms: float = 0.0
 
     def __post_init__(self) -> None:
         validate_faults(self.faults)
@@ -76,8 +86,14 @@ class SimulatorConfig:
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"SimulatorConfig.{name} must be positive, got {value}")
-        if self.repos < 0 or self.latency_ms < 0 or self.server_time_ms < 0:
-            raise ValueError("SimulatorConfig: repos, latency_ms and server_time_ms must be >= 0")
+        if min(self.repos, self.latency_ms, self.server_time_ms, self.churn_ms) < 0:
+            raise ValueError(
+                "SimulatorConfig: repos, latency_ms, server_time_ms and churn_ms must be >= 0"
+            )
+        if self.history_years < 0 or not 0.0 <= self.touched_share <= 1.0:
+            raise ValueError(
+                "SimulatorConfig: history_years must be >= 0 and touched_share in [0, 1]"
+            )
         if self.sizes is not None and any(size < 0 for size in self.sizes):
             raise ValueError("SimulatorConfig.sizes must hold item counts >= 0")
         parse_time(self.now)

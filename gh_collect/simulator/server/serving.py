@@ -62,8 +62,9 @@ class Simulator:
 
     @property
     def now(self) -> str:
-        """The simulated present (ISO): every served timestamp is at or before it; each edit
-        by ``mutate`` moves it one second on."""
+        """The simulated present (ISO): the configured ``now`` plus the real time served so
+        far, plus one second per ``mutate`` edit. Every served timestamp and ``Date`` header
+        is at or before it."""
         return self.model.now
 
     def mutate(
@@ -74,6 +75,16 @@ class Simulator:
         later answer, ETag and ``ground_truth()`` reflects the edit. See ``OrgModel.mutate``.
         """
         return self._on_loop(lambda: self._app.mutate(update, repos, seed))
+
+    def churn(self, ms: float) -> None:
+        """Edit one random pull or issue every ``ms`` ms from now on, 0 to stop
+        (``OrgModel.churn``); also ``POST /__simulator/churn?ms=N``."""
+        self._on_loop(lambda: self._app.churn.set(ms))
+
+    @property
+    def churn_edits(self) -> int:
+        """Edits churn has made so far."""
+        return self._app.churn.edits
 
     def add_repo(self, name: str, *, items: int = 20, seed: int = 0) -> None:
         """A new repo appears in the org listing with ``items`` pulls and issues."""

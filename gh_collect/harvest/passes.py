@@ -1,0 +1,172 @@
+"""One unit's walk, in passes: how a list is read so that nothing updated meanwhile is lost.
+
+An oldest-created-first list (``issues?since=``) is read in one pass: new activity never
+reorders what is left to read.
+
+A newest-updated-first list (``pulls``, which has no ``since``) is read from the top down to
+a floor: the year's start on the first pass, so a repo with ten years of history costs the
+year's pages. While such a pass reads, an item updated behind the walk jumps to page 1,
+already read, and would be missed (google/go-github#566); an item read already only comes
+again, which ``KnownVersions`` drops. So a pass that took more than one request is followed
+by a catch-up pass from the top down to that pass's start (the server's ``Date`` on its
+first page, the clock ``updated_at`` is written in). A pass of one request is a snapshot and
+needs none. A catch-up's first page is asked with the ETag it had when the last pass read it:
+a 304 (free) says nothing moved since, and ends the walk. After the last pass,
+``read_through`` is its start: the floor of the unit's next refresh or closing sweep.
+
+Each pass's state (floor, start, pages, the resume token) is in the checkpoint, recorded in
+the same synchronous step as the page's append, so a walk can be killed at any instant and
+resumed exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gh_collect import endpoints
+from gh_collect.durable.checkpoint import UnitKey, UnitProgress
+from gh_collect.durable.envelope import encode_lines, envelope, now_iso
+from gh_collect.durable.storage import JsonlSink
+from gh_collect.durable.validators import KnownVersions
+from gh_collect.endpoints import Endpoint, Order, Window
+from gh_collect.endpoints.base import timestamp
+from gh_collect.github.client import GitHubClient
+from gh_collect.harvest.context import RunContext
+from gh_collect.harvest.walk import PageWalk, WalkPage, paginator_for
+
+__all__ = ["MAX_CATCH_UPS", "walk_unit"]
+
+# Catch-up passes after the first, at most: each reads only what moved during the one before
+# (usually one request); a list that never stops moving ends with a conservative
+# ``read_through`` (the last pass's floor), so its next sweep reads that stretch again.
+MAX_CATCH_UPS = 5
+
+
+@dataclass(frozen=True)
+class _PassEnd:
+    """How a pass ended: the order it was read in and what it counted."""
+
+    order: Order
+    pages: int
+    records: int
+
+
+async def walk_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> tuple[int, int]:
+    """Fetch the pages of one unit not yet saved, appending each new record exactly once;
+    complete the unit. Returns (pages, records) walked by this call."""
+    cp, endpoint = ctx.cp, endpoints.get(key.endpoint)
+    progress = cp.unit(key)
+    path = ctx.paths.unit_file(key.endpoint, cp.state.repos[key.repo], key.parent)
+    sink = ctx.store.open(path, progress.byte_offset)
+    known = KnownVersions(path, progress.byte_offset)
+    try:
+        cp.start_unit(key)
+        pages = records = 0
+        while True:
+            end = await _walk_pass(ctx, client, key, endpoint, sink, known)
+            pages, records = pages + end.pages, records + end.records
+            floor = _catch_up_floor(cp.unit(key), end.order, ctx.window)
+            if floor is None:
+                break
+            cp.begin_pass(key, floor)
+        cp.complete_unit(key, byte_offset=sink.offset, read_through=_read_through(cp.unit(key)))
+        return pages, records
+    finally:
+        ctx.store.release(path)
+
+
+async def _walk_pass(
+    ctx: RunContext,
+    client: GitHubClient,
+    key: UnitKey,
+    endpoint: Endpoint,
+    sink: JsonlSink,
+    known: KnownVersions,
+) -> _PassEnd:
+    """The rest of the pass under way (all of it, for a fresh one)."""
+    cp, window, progress = ctx.cp, ctx.window, ctx.cp.unit(key)
+    page_number, resuming = progress.last_page_written, progress.resume_token is not None
+    order = endpoint.order_of(progress.resume_token if resuming else None)
+    if page_number and not resuming and not progress.pass_pending:
+        return _PassEnd(order, 0, 0)  # the pass was walked to its end: only completion left
+    walk = PageWalk(
+        client,
+        paginator_for(
+            endpoint, key.repo, window, parent=key.parent,
+            resume_token=progress.resume_token if resuming else None, start_page=page_number + 1,
+        ),
+        validators=ctx.validators,
+        conditional=_asks_changed(progress, order, resuming),
+        first_page_only=order.newest_first,
+        stop=lambda items: endpoint.stops(items, window, order=order, floor=progress.floor),
+    )  # fmt: skip
+    pages = records = 0
+    started = progress.pass_started_at
+    while (step := await walk.next()) is not None:
+        kept = known.changed([] if step.items is None else endpoint.keep(step.items, window))
+        page_number += 1
+        if started is None and order.newest_first:
+            started = _pass_start(step, progress.floor)
+        last = step.unchanged and order.newest_first  # nothing moved since the last pass
+        _append_page(ctx, key, sink, page_number, kept)
+        cp.record_page(
+            key, page=page_number, records=len(kept), byte_offset=sink.offset,
+            resume_token=None if last else step.next_token, pass_started_at=started,
+        )  # fmt: skip
+        await cp.maybe_save_async()
+        pages, records = pages + 1, records + len(kept)
+        ctx.reporter.page(key.repo, key.name, len(kept))
+        if last:
+            break
+    return _PassEnd(order, pages, records)
+
+
+def _append_page(
+    ctx: RunContext, key: UnitKey, sink: JsonlSink, number: int, kept: list[dict[str, Any]]
+) -> None:
+    """Append a page's new records; the caller records the page in the same synchronous
+    step (no ``await`` between), so every checkpoint counts exactly the bytes written."""
+    source, fetched_at = endpoints.get(key.endpoint).source, now_iso()
+    sink.append(
+        encode_lines(envelope(key.endpoint, key.repo, number, i, fetched_at, source) for i in kept)
+    )
+    ctx.cp.record_validators(ctx.validators.offset)
+
+
+def _asks_changed(progress: UnitProgress, order: Order, resuming: bool) -> bool:
+    """Whether pages are asked "changed since?": a refresh's; and a catch-up's first page,
+    whose ETag is the one the last pass read."""
+    if order.newest_first:
+        return not resuming and (progress.refreshing or progress.pass_pending)
+    return progress.refreshing
+
+
+def _pass_start(step: WalkPage, floor: datetime | None) -> datetime | None:
+    """When a newest-first pass started: the server's Date on its first page; failing that,
+    the newest ``updated_at`` on it (no later than the answer, so never too late)."""
+    if step.page.date is not None:
+        return step.page.date
+    stamps = [timestamp(i, "updated_at") for i in step.items or [] if isinstance(i, dict)]
+    return max((s for s in stamps if s is not None), default=floor)
+
+
+def _catch_up_floor(progress: UnitProgress, order: Order, window: Window) -> datetime | None:
+    """The floor of the catch-up pass due after the one just walked, or None if none is.
+
+    A pass of one request saw the list at one instant; a longer one may have missed what
+    moved to the top while it read, everything updated since its start."""
+    if not order.newest_first or progress.pass_pages <= 1:
+        return None
+    if progress.catch_ups >= MAX_CATCH_UPS:
+        return None
+    return progress.pass_started_at or progress.floor or window.start
+
+
+def _read_through(progress: UnitProgress) -> datetime | None:
+    """The moment before which every item of the unit has been read: the last pass's start
+    if it needed no catch-up, else its floor (a pass cut short by ``MAX_CATCH_UPS``)."""
+    if progress.pass_pages <= 1 and progress.pass_started_at is not None:
+        return progress.pass_started_at
+    return progress.floor
