@@ -699,7 +699,9 @@ def churn_mode(h: Harness) -> Tally:
         first_save = churned_harvest(churned, clean, tally, kills=0, window=(0.0, 0.0))
         total = time.monotonic() - started
         window = (first_save * 0.9, max(total, first_save + 0.1))
-        churned_harvest(churned, churned.dataset("killed"), tally, h.opts.kills, window)
+        while tally.interruptions < h.opts.kills:  # a harvest that ends first: another one
+            left = h.opts.kills - tally.interruptions
+            churned_harvest(churned, churned.dataset("killed"), tally, left, window)
         tally.requests = sim.stats()["requests"]
         tally.notes.append(f"{sim.churn_edits} edits while harvesting; kill window "
                            f"{window[0]:.2f}-{window[1]:.2f} s after start")  # fmt: skip

@@ -24,8 +24,11 @@ from .test_run import make_config
 
 
 def _start(start_simulator: Any) -> Any:
-    """Two repos of 900 pulls and issues each: several pages of pulls in the year."""
-    return start_simulator(repos=2, sizes=(900,), scenarios=False)
+    """Two repos of 1,500 pulls and issues over three years and a half: several pages of
+    pulls in the year, more before it."""
+    return start_simulator(
+        repos=2, sizes=(1500,), scenarios=False, history_years=2.0, touched_share=0.05
+    )
 
 
 class EditAfter(httpx.AsyncBaseTransport):

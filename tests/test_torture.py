@@ -112,3 +112,18 @@ def test_hostile_mode_fails_on_an_unknown_scenario(capsys: pytest.CaptureFixture
     code, report = run_torture(capsys, "--mode", "hostile", "--scenario", "no-such-thing")
     assert code == 1 and not report["ok"]
     assert report["modes"][0]["problems"] == ["no scenario named 'no-such-thing'"]
+
+
+def test_kills_while_the_org_changes_keep_every_item_of_the_year(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An edit every 5 ms (old items included: items enter the year while runs read and
+    while killed runs are down): the finished dataset holds every item that was in the year
+    when its final run started, in that version or newer, each id once curated, each
+    version once raw."""
+    code, report = run_torture(capsys, "--mode", "churn", "--kills", "4", "--seed", "2")
+    result = assert_nothing_lost(report)
+    assert code == 0
+    assert result["interruptions"] == 4
+    edits = int(" ".join(result["notes"]).split(" edits")[0].split()[-1])
+    assert edits > 100  # the org really moved while it was harvested

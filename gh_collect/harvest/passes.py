@@ -64,13 +64,17 @@ async def walk_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> tupl
     try:
         cp.start_unit(key)
         pages = records = 0
+        # A pass an earlier run began (even one it read to the end): what it read may have
+        # changed while no run was reading.
+        resumed = progress.last_page_written > 0 and not progress.pass_pending
         while True:
             end = await _walk_pass(ctx, client, key, endpoint, sink, known)
             pages, records = pages + end.pages, records + end.records
-            floor = _catch_up_floor(cp.unit(key), end.order, ctx.window)
+            floor = _catch_up_floor(cp.unit(key), endpoint, end.order, ctx.window, resumed)
             if floor is None:
                 break
             cp.begin_pass(key, floor)
+            resumed = False
         cp.complete_unit(key, byte_offset=sink.offset, read_through=_read_through(cp.unit(key)))
         return pages, records
     finally:
@@ -91,10 +95,11 @@ async def _walk_pass(
     order = endpoint.order_of(progress.resume_token if resuming else None)
     if page_number and not resuming and not progress.pass_pending:
         return _PassEnd(order, 0, 0)  # the pass was walked to its end: only completion left
+    since = Window(max(progress.floor or window.start, window.start), window.end)
     walk = PageWalk(
         client,
         paginator_for(
-            endpoint, key.repo, window, parent=key.parent,
+            endpoint, key.repo, since, parent=key.parent,
             resume_token=progress.resume_token if resuming else None, start_page=page_number + 1,
         ),
         validators=ctx.validators,
@@ -107,7 +112,7 @@ async def _walk_pass(
     while (step := await walk.next()) is not None:
         kept = known.changed([] if step.items is None else endpoint.keep(step.items, window))
         page_number += 1
-        if started is None and order.newest_first:
+        if started is None:
             started = _pass_start(step, progress.floor)
         last = step.unchanged and order.newest_first  # nothing moved since the last pass
         _append_page(ctx, key, sink, page_number, kept)
@@ -152,14 +157,24 @@ def _pass_start(step: WalkPage, floor: datetime | None) -> datetime | None:
     return max((s for s in stamps if s is not None), default=floor)
 
 
-def _catch_up_floor(progress: UnitProgress, order: Order, window: Window) -> datetime | None:
+def _catch_up_floor(
+    progress: UnitProgress, endpoint: Endpoint, order: Order, window: Window, resumed: bool
+) -> datetime | None:
     """The floor of the catch-up pass due after the one just walked, or None if none is.
 
-    A pass of one request saw the list at one instant; a longer one may have missed what
-    moved to the top while it read, everything updated since its start."""
-    if not order.newest_first or progress.pass_pages <= 1:
-        return None
+    Newest-first: a pass of one request saw the list at one instant; a longer one may have
+    missed what moved to the top while it read, everything updated since its start.
+    Oldest-created first with ``since``: what the list holds never moves, but an old item
+    updated into the year is inserted at its place; a run's own pass misses only what
+    entered after the run began, but a pass another run began (``resumed``: killed, resumed
+    here) also misses what entered while no run was reading: a catch-up with ``since`` =
+    the pass's start reads just those. Either order: a resumed pass needs its catch-up."""
     if progress.catch_ups >= MAX_CATCH_UPS:
+        return None
+    if order.newest_first:
+        if progress.pass_pages <= 1 and not resumed:
+            return None
+    elif not resumed or endpoint.window.since_param is None:
         return None
     return progress.pass_started_at or progress.floor or window.start
 

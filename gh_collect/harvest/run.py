@@ -175,10 +175,9 @@ class _Run:
 
     async def _harvest(self, client: GitHubClient) -> None:
         if self._finished_before():
-            if self.cp.state.export_pending:
+            if self.cp.state.export_pending:  # still a refresh: the org moved on meanwhile
                 self.reporter.info("the last run stopped while exporting: exporting again")
-            else:
-                await self._begin_refresh()
+            await self._begin_refresh()
         elif self.cp.state.repos and self._rewalk_completed_units():
             await self.cp.save_async("resume: sweep of the units earlier runs completed")
         if not self.cp.is_phase_complete(DISCOVERY):
