@@ -244,6 +244,11 @@ def demo_command(repos: int, out: Path) -> None:
     type=click.FloatRange(min=0),
     help="Edit a random pull or issue every N ms while serving (0: never).",
 )
+@click.option(
+    "--slow-pages",
+    default="",
+    help="e.g. big-repo:40: that repo's list pages of more than 40 items answer 502/504",
+)
 @handles_errors
 def simulate_command(
     port: int,
@@ -257,6 +262,7 @@ def simulate_command(
     history_years: float,
     touched_share: float,
     churn_ms: float,
+    slow_pages: str,
 ) -> None:
     """Serve the GitHub API simulator on 127.0.0.1 until Ctrl+C.
 
@@ -266,11 +272,16 @@ def simulate_command(
     /__simulator/truth?year=Y, GET or POST /__simulator/churn?ms=N.
     """
     from gh_collect.simulator import SimulatorConfig, parse_faults, run_forever
+    from gh_collect.simulator.faults import parse_slow_pages
 
     try:
         fault_rates = parse_faults(faults) if faults else {}
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
+    try:
+        slow_bounds = parse_slow_pages(slow_pages)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--slow-pages") from None
     config = SimulatorConfig(
         seed=seed,
         repos=repos,
@@ -282,6 +293,7 @@ def simulate_command(
         history_years=history_years,
         touched_share=touched_share,
         churn_ms=churn_ms,
+        slow_pages=slow_bounds,
     )
     run_forever(config, "127.0.0.1", port, announce=lambda url: click.echo(f"serving {url}"))
 

@@ -23,6 +23,7 @@ settings, never from request headers.
     ├── Interrupted                     exit 130 / 143
     └── ApiError                        exit 1   an HTTP answer we cannot use as data
         ├── RetriableApiError                    5xx, timeouts, resets, malformed bodies: retried
+        │   └── SlowPageError                    502/504, read timeout: a list page asks fewer
         ├── RateLimitError                       primary budget spent: wait for reset
         ├── SecondaryRateLimitError              secondary limit: wait retry-after
         ├── SkippableApiError                    403/404/409/410/451 on a repo: unit FAILED, run
@@ -126,6 +127,11 @@ class ApiError(GhCollectError):
 
 class RetriableApiError(ApiError):
     pass
+
+
+class SlowPageError(RetriableApiError):
+    """GitHub cut the request short (502, 504, no answer in time), as it does with heavy
+    list pages: a walk asks again with fewer items per page before it retries or fails."""
 
 
 class RateLimitError(ApiError):

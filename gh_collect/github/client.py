@@ -40,7 +40,9 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     RetryError,
+    retry_base,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
 )
@@ -53,6 +55,7 @@ from gh_collect.errors import (
     RateLimitError,
     RetriableApiError,
     SecondaryRateLimitError,
+    SlowPageError,
 )
 from gh_collect.github.auth import (
     TokenAuth,
@@ -154,6 +157,7 @@ class _Outgoing:
     content: bytes | None
     resource: str
     mapper: ResponseMapper
+    cut_short_fails: bool = False  # a SlowPageError is raised at once, not retried
 
     @property
     def name(self) -> str:
@@ -262,13 +266,15 @@ class GitHubClient:
         etag: str | None = None,
         last_modified: str | None = None,
         mapper: ResponseMapper = REST,
+        cut_short_fails: bool = False,
     ) -> Page:
         """Send ``request`` until it has a usable answer; the one way anything is sent.
 
         ``request.url``: a path under ``api_url`` or an absolute (Link) URL, verbatim. A POST
         (a GraphQL query: a read, so retried like a GET) sends ``request.body`` as JSON and
         never the validators, which only a GET can be answered 304 for. ``mapper`` decides
-        what the answer means (REST statuses by default).
+        what the answer means (REST statuses by default). ``cut_short_fails``: a 502, 504 or
+        timeout raises ``SlowPageError`` at once (a walk that can ask for a smaller page).
         """
         url = resolve_url(request.url, self._settings)
         headers: dict[str, str] = {}
@@ -287,6 +293,7 @@ class GitHubClient:
             content=content,
             resource=resource_for(request.method, url),
             mapper=mapper,
+            cut_short_fails=cut_short_fails,
         )
         return _page(await self._request(outgoing))
 
@@ -324,10 +331,13 @@ class GitHubClient:
 
     async def _with_retries(self, out: _Outgoing) -> _Answer:
         backoff = self._settings.retry_initial_s
+        retry: retry_base = retry_if_exception_type((RetriableApiError, *_TRANSIENT_HTTP_ERRORS))
+        if out.cut_short_fails:  # the caller asks for a smaller page instead
+            retry &= retry_if_not_exception_type(SlowPageError)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=wait_exponential_jitter(multiplier=backoff, max=60, jitter=backoff),
-            retry=retry_if_exception_type((RetriableApiError, *_TRANSIENT_HTTP_ERRORS)),
+            retry=retry,
             sleep=self._sleep,
             before_sleep=self._count_retry,
         )
@@ -387,6 +397,8 @@ class GitHubClient:
                 await response.aclose()
         except TimeoutError:
             raise RetriableApiError(self._deadline_message(out), url=out.url) from None
+        except httpx.ReadTimeout as exc:
+            raise SlowPageError(f"{out.name}: {describe(exc)}", url=out.url) from safe_cause(exc)
         except _TRANSIENT_HTTP_ERRORS:
             raise
         except httpx.HTTPError as exc:

@@ -16,6 +16,15 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from gh_collect.errors import PaginationLoop, RetriableApiError
+from gh_collect.github.sizing import (
+    PageSizer,
+    Position,
+    growth_limit,
+    larger_size,
+    position_of,
+    resized,
+    smaller_size,
+)
 
 __all__ = [
     "PER_PAGE",
@@ -119,6 +128,12 @@ class LinkPaginator:
     already carries its query. ``resume_url`` (a saved next URL) restarts a walk in the
     middle; ``start_page`` is the 1-based number of the page the walk starts at, so
     ``page_number`` keeps counting across runs.
+
+    A page GitHub cuts short (502/504, a timeout) is asked again with fewer items from the
+    same item (``shrink``, see ``sizing``); after pages that pass, ``advance`` grows the
+    next request back, up to ``PER_PAGE`` (a walk begun at another size keeps it). The
+    request as rewritten is the one ``resume_token`` names, so a checkpoint resumes at the
+    same item whatever the size.
     """
 
     def __init__(
@@ -134,6 +149,9 @@ class LinkPaginator:
         self._finished = False
         self._page_number = start_page
         self._seen = {_walk_key(self._url, self._params)}
+        self._sizer = PageSizer()
+        start = position_of(self._url, self._params)
+        self._limit = growth_limit(start.size if start is not None else None, PER_PAGE)
 
     @property
     def current_url(self) -> str:
@@ -153,6 +171,35 @@ class LinkPaginator:
     @property
     def finished(self) -> bool:
         return self._finished
+
+    @property
+    def resume_token(self) -> str | None:
+        """The request to send next, as one URL (None once finished): what a checkpoint
+        stores to resume this walk at the same item."""
+        return None if self._finished else _walk_key(self._url, self._params)
+
+    @property
+    def page_size(self) -> int | None:
+        """Items the current request asks for (None if its query is not understood)."""
+        position = position_of(self._url, self._params)
+        return position.size if position is not None else None
+
+    @property
+    def shrinkable(self) -> bool:
+        """Whether the current request can be asked again with fewer items per page."""
+        position = position_of(self._url, self._params)
+        return position is not None and smaller_size(position) is not None
+
+    def shrink(self) -> int | None:
+        """Ask the current page again with fewer items, from the same item; the new size,
+        or None when it is already as small as a walk goes (the caller gives up)."""
+        position = position_of(self._url, self._params)
+        size = smaller_size(position) if position is not None else None
+        if position is None or size is None:
+            return None
+        self._resize(position, size)
+        self._sizer.shrunk()
+        return size
 
     @property
     def page_number(self) -> int:
@@ -180,6 +227,24 @@ class LinkPaginator:
         self._seen.add(key)
         self._url, self._params = next_url, None
         self._page_number += 1
+        self._maybe_grow()
+
+    def _maybe_grow(self) -> None:
+        """After enough pages passed (``PageSizer``), ask the next one at a larger size if
+        it starts where that size's pages do."""
+        if not self._sizer.passed():
+            return
+        position = position_of(self._url, self._params)
+        size = larger_size(position, self._limit) if position is not None else None
+        if position is not None and size is not None:
+            self._resize(position, size)
+            self._sizer.grew()
+
+    def _resize(self, position: Position, size: int) -> None:
+        """Rewrite the current request for ``size`` items per page; loop detection keeps
+        the rewritten request too (a link back to it is a loop like any other)."""
+        self._url, self._params = resized(self._url, self._params, position, size)
+        self._seen.add(_walk_key(self._url, self._params))
 
 
 def _walk_key(url: str, params: Mapping[str, str | int] | None) -> str:

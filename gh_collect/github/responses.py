@@ -30,11 +30,13 @@ from gh_collect.errors import (
     RetriableApiError,
     SecondaryRateLimitError,
     SkippableApiError,
+    SlowPageError,
     SsoRequiredError,
 )
 from gh_collect.github.ratelimit import RateLimit, header_int, retry_after_seconds
 
 __all__ = [
+    "CUT_SHORT",
     "MAX_BODY_BYTES",
     "REST",
     "SECONDARY_DEFAULT_WAIT",
@@ -48,6 +50,7 @@ __all__ = [
 
 SECONDARY_DEFAULT_WAIT = 60.0  # GitHub: "wait at least one minute" when retry-after is absent
 MAX_BODY_BYTES = 64 * 1024 * 1024  # one answer's body, decoded; a 100-item page is a few MB
+CUT_SHORT = frozenset({502, 504})  # how GitHub ends a request that ran past ~10 s
 _SECONDARY_MESSAGE = re.compile(r"secondary rate|abuse detection", re.IGNORECASE)
 _LOGIN_LOCKOUT = re.compile(r"maximum number of login attempts", re.IGNORECASE)
 _SSO_URL = re.compile(r"\burl=(\S+)")
@@ -137,7 +140,8 @@ def error_for_response(
         if sso is not None:
             return sso
     if status >= 500:
-        return RetriableApiError(f"{where}: {message or 'server error'}", status=status, url=url)
+        kind = SlowPageError if status in CUT_SHORT else RetriableApiError
+        return kind(f"{where}: {message or 'server error'}", status=status, url=url)
     return SkippableApiError(_skippable_message(status, message, where), status=status, url=url)
 
 

@@ -16,22 +16,32 @@ per ``PageWalk.next()``:
    page's records: ``next()`` returns without yielding to the event loop in between, so
    no checkpoint can count the validator without the data it vouches for.
 
+A page GitHub cuts short (502, 504, a read timeout: a heavy page) is asked again at once
+with fewer items from the same item (``Paginator.shrink``: 100, 50, 25, 10), with no retry
+storm at a size that will not pass; the paginator grows back after pages that pass. Only a
+page cut short at the smallest size, after the client's ordinary retries, fails the walk.
+
 A paginator's resume token is opaque and serialisable: a REST next URL as ``Link`` gave it
-today, a GraphQL cursor later. The caller stores it (``WalkPage.next_token``) with the page.
+(or as the walk rewrote it for another page size) today, a GraphQL cursor later. The
+caller stores it (``WalkPage.next_token``) with the page.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gh_collect.durable.validators import ValidatorStore
+from gh_collect.durable.validators import Validator, ValidatorStore
 from gh_collect.endpoints import Endpoint, Window
+from gh_collect.errors import SlowPageError
 from gh_collect.github.client import GitHubClient, Page
 from gh_collect.github.pagination import PER_PAGE, LinkPaginator, PageRequest, object_items
 
 __all__ = ["PageWalk", "Paginator", "WalkPage", "paginator_for"]
+
+log = logging.getLogger(__name__)
 
 
 class Paginator(Protocol):
@@ -45,6 +55,25 @@ class Paginator(Protocol):
 
     @property
     def request(self) -> PageRequest: ...
+
+    @property
+    def resume_token(self) -> str | None:
+        """What resumes the walk at the request ``request`` names (None: finished)."""
+        ...
+
+    @property
+    def page_size(self) -> int | None:
+        """Items the current request asks for (None: unknown)."""
+        ...
+
+    @property
+    def shrinkable(self) -> bool:
+        """Whether the current request can ask for fewer items from the same item."""
+        ...
+
+    def shrink(self) -> int | None:
+        """Ask the current request for fewer items; the new size, None if it cannot."""
+        ...
 
     def advance(self, next_token: str | None) -> None:
         """The current page was read; ``next_token`` leads on (None: the walk is done).
@@ -98,35 +127,69 @@ class PageWalk:
         paginator = self.paginator
         if paginator.finished:
             return None
-        request, number = paginator.request, paginator.page_number
-        key = request.key
-        stored = self._validators.get(key) if self.conditional and self._validators else None
-        if self._first_page_only:
+        number = paginator.page_number
+        key, size, stored, page = await self._fetch()
+        if self._first_page_only:  # the first page asked (at whatever size it passed)
             self.conditional = False
         ask = stored if stored is not None and stored.may_answer_304 else None
-        moved = stored.location if stored is not None else None
-        page = await self.client.get_page(
-            moved or request.url,
-            params=None if moved else request.params,
-            etag=ask.etag if ask else None,
-            last_modified=ask.last_modified if ask else None,
-        )
         if page.status == 304 and ask is not None:
             paginator.advance(ask.next_url)
-            return WalkPage(number, None, ask.next_url, True, page)
+            return WalkPage(number, None, paginator.resume_token, True, page)
         items = self._items(page.data, page.url)
         stop = self._stop(items)
-        next_token = None if stop else page.next_url
-        paginator.advance(next_token)
+        paginator.advance(None if stop else page.next_url)
+        next_token = paginator.resume_token
         unchanged = (
             stored is not None and page.etag is not None and page.etag == stored.etag
         ) and next_token == stored.next_url
         if self._validators is not None:
+            moved = stored.location if stored is not None else None
             self._validators.remember(
                 key, page.etag, page.last_modified, next_token, page.moved_to or moved,
-                settled=stop or len(items) < PER_PAGE,
+                settled=stop or len(items) < (size or PER_PAGE),
             )  # fmt: skip
         return WalkPage(number, items, next_token, unchanged, page)
+
+    async def _fetch(self) -> tuple[str, int | None, Validator | None, Page]:
+        """The current page (its validator key, size and stored validator with it), asked
+        again with fewer items from the same item each time GitHub cuts it short."""
+        paginator = self.paginator
+        while True:
+            request, size = paginator.request, paginator.page_size
+            stored = (
+                self._validators.get(request.key) if self.conditional and self._validators else None
+            )
+            try:
+                page = await self._get(request, stored, paginator.shrinkable)
+            except SlowPageError as exc:
+                if paginator.shrink() is None:
+                    raise
+                _log_shrink(exc, size, paginator.page_size)
+                continue
+            return request.key, size, stored, page
+
+    async def _get(self, request: PageRequest, stored: Validator | None, shrinkable: bool) -> Page:
+        """One request of the walk: "changed since?" where the stored validator may say so,
+        where a 301 said the page lives now; cut short at once if a smaller page can follow."""
+        ask = stored if stored is not None and stored.may_answer_304 else None
+        moved = stored.location if stored is not None else None
+        return await self.client.fetch(
+            PageRequest(moved or request.url, None if moved else request.params),
+            etag=ask.etag if ask else None,
+            last_modified=ask.last_modified if ask else None,
+            cut_short_fails=shrinkable,
+        )
+
+
+def _log_shrink(exc: SlowPageError, old: int | None, new: int | None) -> None:
+    """One line per step down (the client's retries log their own)."""
+    log.info(
+        "%s: GitHub cut the page short at per_page=%s; asking again with per_page=%s "
+        "from the same item",
+        exc.url,
+        old,
+        new,
+    )
 
 
 def paginator_for(

@@ -3,6 +3,10 @@
 A fault spec such as ``"502:0.03,reset:0.01"`` gives each fault a per-request probability.
 One seeded draw per eligible request picks at most one fault, so a given seed and request
 order always produce the same failures, which is what makes a flaky-network test repeatable.
+
+Heavy pages (``SlowPages``) are not drawn: a repo named in ``slow_pages`` has every list
+request asking for more than its bound per page cut short, as GitHub cuts a request that
+runs past ~10 s: a 502 or a 504 (in turn) after a hold.
 """
 
 from __future__ import annotations
@@ -94,6 +98,45 @@ class FaultInjector:
                 return name
             roll -= rate
         return None
+
+
+def validate_slow_pages(bounds: Mapping[str, int]) -> dict[str, int]:
+    """Repo name -> the largest ``per_page`` its lists answer; at least 1."""
+    for name, bound in bounds.items():
+        if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+            raise ValueError(f"slow page bound of {name!r} must be a whole number >= 1")
+    return dict(bounds)
+
+
+def parse_slow_pages(spec: str) -> dict[str, int]:
+    """``"big-repo:40,other:10"`` -> ``{"big-repo": 40, "other": 10}``; ValueError if bad."""
+    bounds: dict[str, int] = {}
+    for raw in filter(None, (entry.strip() for entry in spec.split(","))):
+        name, sep, bound = raw.rpartition(":")
+        if not sep or not name or not bound.isdigit():
+            raise ValueError(f"slow pages {raw!r}: write REPO:PER_PAGE, e.g. big-repo:40")
+        bounds[name] = int(bound)
+    return validate_slow_pages(bounds)
+
+
+class SlowPages:
+    """Which list requests are too heavy to answer: those of a named repo asking for more
+    than its bound per page. The cut alternates between 502 and 504, GitHub's two."""
+
+    def __init__(self, bounds: Mapping[str, int]) -> None:
+        self._bounds = validate_slow_pages(bounds)
+        self._cuts = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._bounds)
+
+    def cut(self, repo: str, per_page: int) -> str | None:
+        """The ERROR_FAULTS name to answer with, or None when the page is light enough."""
+        bound = self._bounds.get(repo)
+        if bound is None or per_page <= bound:
+            return None
+        self._cuts += 1
+        return "502" if self._cuts % 2 else "504"
 
 
 def error_response(name: str) -> web.Response:

@@ -19,7 +19,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from gh_collect.simulator import faults as fault_kit
-from gh_collect.simulator.faults import FaultInjector
+from gh_collect.simulator.faults import FaultInjector, SlowPages
 from gh_collect.simulator.model import OrgModel
 from gh_collect.simulator.server.config import (
     API_VERSIONS,
@@ -31,6 +31,7 @@ from gh_collect.simulator.server.control import Churn, Control
 from gh_collect.simulator.server.handlers import ListItems, _Handlers
 from gh_collect.simulator.server.limits import _Budget, _Client, _Stats
 from gh_collect.simulator.server.owners import apply_options, saml_refusal
+from gh_collect.simulator.server.paging import _per_page
 from gh_collect.simulator.server.rendering import (
     _Answer,
     _error,
@@ -74,6 +75,7 @@ class SimulatorApp:
         self.stats = _Stats()
         seed = cfg.fault_seed if cfg.fault_seed is not None else f"derived:{cfg.seed}"
         self.faults = FaultInjector(cfg.faults, seed)
+        self.slow_pages = SlowPages(cfg.slow_pages)
         self._clients: dict[str, _Client] = {}
         self._request_ids = 0
         self._scripted: list[_Scripted] = []
@@ -215,6 +217,8 @@ class SimulatorApp:
         fault = (
             self.faults.draw() if call.route.faultable and call.request.method == "GET" else None
         )
+        if fault is None and self.slow_pages:
+            fault = await self._cut_short(call)
         if fault is not None:
             self.stats.fault(fault)
         if fault == "secondary":
@@ -224,6 +228,19 @@ class SimulatorApp:
             return None
         await self._work(fault)
         return self._charged(call, call.client, fault)
+
+    async def _cut_short(self, call: _Call) -> str | None:
+        """A heavy page of a ``slow_pages`` repo: held, then answered 502 or 504."""
+        if not call.route.faultable or not {"repo", "repo_id"} & call.args.keys():
+            return None
+        try:
+            repo = self._answers.resolve_repo(call)
+        except _Answer:
+            return None  # answered as usual: 404, 301
+        cut = self.slow_pages.cut(repo.name, _per_page(call.query))
+        if cut is not None:
+            await asyncio.sleep(self.cfg.slow_page_hold_s)
+        return cut
 
     def _gatekeep(self, call: _Call) -> _Reply | None:
         """What GitHub refuses before looking at the route: no User-Agent, an unknown API

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gh_collect.simulator.faults import validate_faults
+from gh_collect.simulator.faults import validate_faults, validate_slow_pages
 from gh_collect.simulator.model import parse_time
 
 DOCS = "https://docs.github.com/rest"
@@ -53,6 +53,8 @@ class SimulatorConfig:
     ``X-GitHub-SSO``; ``limit_status`` answers primary and secondary limits with 403 or
     429; ``issues_disabled`` names repos listed with ``has_issues: false`` whose issues
     list answers 410.
+    ``slow_pages`` (repo name -> largest ``per_page``): that repo's list requests asking for
+    more are cut short like GitHub's heavy pages (502/504 after ``slow_page_hold_s``).
     """
 
     seed: int = 0
@@ -75,6 +77,8 @@ class SimulatorConfig:
     max_server_seconds_per_minute: float = 90.0
     secondary_retry_after: int = 60
     timeout_hold_s: float = 60.0
+    slow_pages: Mapping[str, int] = field(default_factory=dict)
+    slow_page_hold_s: float = 10.0
     cursor_threshold: int = 1000
     now: str = "2026-07-01T00:00:00Z"
     sizes: tuple[int, ...] | None = None
@@ -85,6 +89,7 @@ class SimulatorConfig:
 
     def __post_init__(self) -> None:
         validate_faults(self.faults)
+        validate_slow_pages(self.slow_pages)
         positive = {
             "rate_limit": self.rate_limit,
             "reset_seconds": self.reset_seconds,
