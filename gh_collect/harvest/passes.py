@@ -95,7 +95,10 @@ async def _walk_pass(
     order = endpoint.order_of(progress.resume_token if resuming else None)
     if page_number and not resuming and not progress.pass_pending:
         return _PassEnd(order, 0, 0)  # the pass was walked to its end: only completion left
-    since = Window(max(progress.floor or window.start, window.start), window.end)
+    # A catch-up of a list with ``since`` reads only what changed since its floor; a refresh
+    # re-reads its pages as they were asked before, so their ETags can answer 304.
+    floor = progress.floor if progress.catch_ups else None
+    since = Window(max(floor or window.start, window.start), window.end)
     walk = PageWalk(
         client,
         paginator_for(

@@ -122,7 +122,12 @@ def _per_month(pulls: pa.Table, window: YearWindow) -> Figures:
 def _time_to_merge(pulls: pa.Table, window: YearWindow) -> Figures:
     merged = _merged(pulls, window)
     hours = hours_between(merged["created_at"], merged["merged_at"])
-    medians, p90s, sizes = monthly_quantiles(hours, pc.month(merged["merged_at"]))
+    return _durations(hours, pc.month(merged["merged_at"]))
+
+
+def _durations(hours: pa.Array, months: pa.Array) -> Figures:
+    """Median and p90 of ``hours`` per month (by ``months``) and over the year."""
+    medians, p90s, sizes = monthly_quantiles(hours, months)
     median, p90 = quantiles(hours)
     return {
         "median_hours": medians,
@@ -153,16 +158,7 @@ def _first_review(sources: Sources, window: YearWindow) -> Figures:
         .aggregate([("created_at", "min"), ("submitted_at", "min")])
     )
     hours = hours_between(first["created_at_min"], first["submitted_at_min"])
-    medians, p90s, sizes = monthly_quantiles(hours, pc.month(first["created_at_min"]))
-    median, p90 = quantiles(hours)
-    return {
-        "median_hours": medians,
-        "p90_hours": p90s,
-        "count": sizes,
-        "year_median_hours": median,
-        "year_p90_hours": p90,
-        "opened": opened.num_rows,
-    }
+    return {**_durations(hours, pc.month(first["created_at_min"])), "opened": opened.num_rows}
 
 
 def _not_pending(states: pa.ChunkedArray) -> pa.Array:
