@@ -176,9 +176,8 @@ class Endpoint:
         """Whether a walk in ``order`` (default: this endpoint's) can stop after a page
         holding ``items``; a newest-first walk stops below ``floor`` (default: the year)."""
         order = order or self.order
-        if order.newest_first:
-            low = floor or window.start
-            return any(self.window.is_below(i, low) for i in items)
+        if order.newest_first:  # the last item is the oldest; out of order, read on (safe)
+            return bool(items) and self.window.is_below(items[-1], floor or window.start)
         return order.stops_past_window and any(self.window.is_past(i, window) for i in items)
 
     def order_of(self, resume_url: str | None) -> Order:

@@ -15,6 +15,7 @@ One origin is trusted: ``github.api_url``'s scheme, host and port, as httpx norm
 from __future__ import annotations
 
 from collections.abc import Generator
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import httpx
@@ -41,6 +42,12 @@ Origin = tuple[str, str, int | None]
 def origin(url: httpx.URL) -> Origin:
     """scheme, host, port as httpx normalises them (case, default port)."""
     return (url.scheme, url.host, url.port)
+
+
+@lru_cache(maxsize=8)
+def api_origin(api_url: str) -> Origin:
+    """``origin`` of the configured api_url, parsed once (httpx.URL costs ~0.1 ms a call)."""
+    return origin(httpx.URL(api_url))
 
 
 class TokenAuth(httpx.Auth):
@@ -74,7 +81,7 @@ def resolve_url(url: str, settings: GitHubSettings) -> str:
         target = origin(httpx.URL(url))
     except (ValueError, httpx.InvalidURL):
         raise SkippableApiError(f"{url!r} is not a valid URL; not followed", url=url) from None
-    if target != origin(httpx.URL(settings.api_url)):
+    if target != api_origin(settings.api_url):
         message = (
             f"next page link points to {parts.netloc} ({url}), not {settings.api_host}; not "
             f"followed: the token is only sent to {settings.api_url}"
@@ -91,10 +98,10 @@ def check_redirect(
     Another host's answer is not this repo's data (the token would be stripped, but the
     data would be stored as the repo's), so no request goes there.
     """
-    api_origin = origin(httpx.URL(settings.api_url))
-    if origin(target) != api_origin:
+    expected = api_origin(settings.api_url)
+    if origin(target) != expected:
         where = target.netloc.decode("ascii", "replace")
-        if target.scheme != api_origin[0]:
+        if target.scheme != expected[0]:
             where = f"{target.scheme}://{where}"
         message = (
             f"{method} {url}: redirected to {where}, not followed: only {settings.api_url} "
