@@ -1559,8 +1559,7 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
         worst = c.get("max_repeated_charged", c["max_repeated"])
         found.append(
             (
-                f"charged requests repeated after a kill <= 2 x concurrency, saving "
-                f"{c['cadence']}",
+                f"budget repeated after a kill <= 2 x concurrency, saving {c['cadence']}",
                 f"{worst} (concurrency {rs['concurrency']})",
                 worst <= 2 * rs["concurrency"],
             )
