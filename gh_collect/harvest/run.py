@@ -10,9 +10,12 @@ checkpoint that counts exactly the data on disk.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,7 +74,21 @@ def collect(
 ) -> RunResult:
     """Run (or resume) the harvest described by ``config``; raise a GhCollectError on failure."""
     run = _Run(config, options or RunOptions(), reporter or LogReporter(quiet=True))
-    return asyncio.run(run.execute(token, transport))
+    with _fewer_gc_passes():
+        return asyncio.run(run.execute(token, transport))
+
+
+@contextmanager
+def _fewer_gc_passes() -> Iterator[None]:
+    """Every page parses into thousands of acyclic objects (freed by reference counting),
+    which trip the cyclic collector's default threshold (700 allocations) thousands of
+    times a run for nothing: about 7% of a harvest's CPU. Raised for the run, restored."""
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 class _Run:
