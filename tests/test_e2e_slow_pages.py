@@ -67,6 +67,9 @@ def test_a_repo_cut_above_40_a_page_is_harvested_completely(
     assert failures(paths) == set()
     assert cut_count(sim) >= 4, "no page was cut: the test proves nothing"
     assert "Traceback" not in proc.stderr
+    assert "GitHub cut the page short at per_page=100; asking again with per_page=50" in (
+        proc.stdout
+    )  # the run says so, one line a step
 
 
 def test_kill_9_while_shrunk_then_resume_is_exact(tmp_path: Path, start_simulator: Any) -> None:

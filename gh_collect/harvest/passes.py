@@ -109,6 +109,7 @@ async def _walk_pass(
         conditional=_asks_changed(progress, order, resuming),
         first_page_only=order.newest_first,
         stop=lambda items: endpoint.stops(items, window, order=order, floor=progress.floor),
+        on_shrink=ctx.reporter.info,
     )  # fmt: skip
     pages = records = 0
     started = progress.pass_started_at

@@ -110,8 +110,10 @@ class PageWalk:
         first_page_only: bool = False,
         items: Callable[[Any, str], list[Any]] = object_items,
         stop: Callable[[list[Any]], bool] = _never,
+        on_shrink: Callable[[str], None] = log.info,
     ) -> None:
         self.client, self.paginator = client, paginator
+        self._on_shrink = on_shrink  # one line per step down (a run's reporter shows it)
         self._validators = validators
         # ``first_page_only``: only the walk's first request asks "changed since?" (a
         # newest-first catch-up, whose later pages hold other items than last time).
@@ -164,7 +166,7 @@ class PageWalk:
             except SlowPageError as exc:
                 if paginator.shrink() is None:
                     raise
-                _log_shrink(exc, size, paginator.page_size)
+                self._on_shrink(_shrink_message(exc, size, paginator.page_size))
                 continue
             return request.key, size, stored, page
 
@@ -181,14 +183,11 @@ class PageWalk:
         )
 
 
-def _log_shrink(exc: SlowPageError, old: int | None, new: int | None) -> None:
+def _shrink_message(exc: SlowPageError, old: int | None, new: int | None) -> str:
     """One line per step down (the client's retries log their own)."""
-    log.info(
-        "%s: GitHub cut the page short at per_page=%s; asking again with per_page=%s "
-        "from the same item",
-        exc.url,
-        old,
-        new,
+    return (
+        f"{exc.url}: GitHub cut the page short at per_page={old}; asking again with "
+        f"per_page={new} from the same item"
     )
 
 
