@@ -100,8 +100,10 @@ def request_key(url: str, params: Mapping[str, str | int] | None) -> str:
 class KnownVersions:
     """The ``updated_at`` of each object a unit's file already holds, read on first need.
 
-    A refresh appends only objects whose version is new, so an unchanged object on a changed
-    page is not written again.
+    Every walk appends only objects whose version is new: a refresh does not write an
+    unchanged object of a changed page again, and a newest-first walk does not write twice
+    an item that a page shift or a catch-up pass shows again. Raw JSONL holds each version of
+    an object once per unit.
     """
 
     def __init__(self, path: Path, offset: int) -> None:
