@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from gh_collect import endpoints
 from gh_collect.config import Config, GitHubSettings, OutputSettings, TargetSettings
 from gh_collect.durable.envelope import read_envelopes
 from gh_collect.durable.paths import DatasetPaths
@@ -49,18 +50,21 @@ def demo_config(api_url: str, out: Path) -> Config:
     return Config(
         target=TargetSettings(org=DEMO_ORG),
         year=DEMO_YEAR,
+        endpoints=endpoints.names(),  # the demo shows everything gh-collect can collect
         github=GitHubSettings(api_url=api_url, token_env=DEMO_TOKEN_ENV),
         output=OutputSettings(root=out / "data"),
     )
 
 
 def compare_with_truth(paths: DatasetPaths, truth: dict[str, dict[str, list[Any]]]) -> list[str]:
-    """Differences between the raw dataset and what a correct harvest holds (ids per endpoint)."""
+    """Differences between the raw dataset and what a correct harvest holds (keys per
+    endpoint: ids, a commit's sha)."""
     problems = []
     for endpoint, per_repo in truth.items():
-        expected = Counter(obj["id"] for objs in per_repo.values() for obj in objs)
+        key = endpoints.get(endpoint).key
+        expected = Counter(obj[key] for objs in per_repo.values() for obj in objs)
         got = Counter(
-            line["data"]["id"]
+            line["data"][key]
             for path in paths.endpoint_dir(endpoint).glob("*.jsonl")
             for line in read_envelopes(path)
         )
@@ -74,7 +78,9 @@ def compare_with_truth(paths: DatasetPaths, truth: dict[str, dict[str, list[Any]
 
 def _write_config(config: Config, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = config.model_dump(mode="json", include={"target", "year", "github", "output"})
+    data = config.model_dump(
+        mode="json", include={"target", "year", "endpoints", "github", "output"}
+    )
     header = "# Written by `gh-collect demo`; api_url points at the demo's simulator, gone now.\n"
     path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
@@ -90,7 +96,7 @@ def _summary(result: RunResult, out: Path, problems: list[str], report: Path) ->
     lines = [
         "",
         f"Demo harvest of the simulated org '{DEMO_ORG}', year {DEMO_YEAR}:",
-        *(f"  {name:<7} {count:>6} records" for name, count in result.records.items()),
+        *(f"  {name:<15} {count:>6} records" for name, count in result.records.items()),
         f"  {result.requests} API requests; raw JSONL in {result.paths.raw_dir}",
         f"  curated Parquet in {result.paths.curated_dir}",
         f"  {len(result.failures)} repo x endpoint failed as scripted (a repo that vanishes"

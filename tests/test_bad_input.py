@@ -272,10 +272,10 @@ def test_checkpoint_of_another_config_is_exit_2_naming_the_change(
     finished: Path, tmp_path: Path, sim: Simulator
 ) -> None:
     copy_of(finished, tmp_path, sim)
-    changed = write_config(tmp_path, sim.url, endpoints=["pulls"])
+    changed = write_config(tmp_path, sim.url, target={"exclude": ["fork-*"]})
     before = data_files(tmp_path / "data")
     result = run("collect", "-c", str(changed))
-    assert_one_line_error(result, 2, "changed: endpoints", "--force")
+    assert_one_line_error(result, 2, "changed: target.exclude", "--force")
     assert data_files(tmp_path / "data") == before
 
 

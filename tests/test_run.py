@@ -133,9 +133,27 @@ def test_digest_mismatch_is_refused_as_a_library_error(
 ) -> None:
     sim = start_simulator()
     collect(make_config(tmp_path, sim.url), TOKEN)
-    changed = make_config(tmp_path, sim.url, endpoints=["pulls"])
-    with pytest.raises(DigestMismatchError, match="endpoints"):
+    changed = make_config(tmp_path, sim.url, target={"org": ORG, "exclude": ["fork-*"]})
+    with pytest.raises(DigestMismatchError, match=r"target\.exclude"):
         collect(changed, TOKEN)
+
+
+def test_an_endpoint_taken_out_keeps_its_data_and_is_no_longer_read(
+    tmp_path: Path, start_simulator: Any
+) -> None:
+    """The digest is per endpoint: dropping ``issues`` from a finished dataset is no
+    mismatch; its raw files stay byte for byte, and the refresh reads only pulls."""
+    sim = start_simulator()
+    collect(make_config(tmp_path, sim.url), TOKEN)
+    issues_dir = dataset(tmp_path).endpoint_dir("issues")
+    before = {p.name: p.read_bytes() for p in issues_dir.glob("*.jsonl")}
+    assert before
+    sim.reset_stats()
+    result = collect(make_config(tmp_path, sim.url, endpoints=["pulls"]), TOKEN)
+    assert {p.name: p.read_bytes() for p in issues_dir.glob("*.jsonl")} == before
+    assert not any("/issues" in route for route in sim.stats()["by_route"])
+    assert result.manifest["not_refreshed"] == ["issues"]
+    assert list(result.manifest["counts"]) == ["pulls"]
 
 
 def test_window_excludes_what_is_outside_the_year(tmp_path: Path, start_simulator: Any) -> None:

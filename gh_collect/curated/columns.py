@@ -28,6 +28,7 @@ __all__ = [
     "Getter",
     "Kind",
     "col",
+    "derived",
 ]
 
 Kind = Literal["int", "str", "bool", "timestamp", "labels"]
@@ -71,16 +72,19 @@ def _envelope(key: str) -> Getter:
     return get
 
 
-def _nested(parent: str, key: str) -> Getter:
-    """``data[parent][key]``; a null or missing parent gives null, a non-object ``UNTYPED``."""
+def _nested(path: tuple[str, ...]) -> Getter:
+    """``data[a][b]...``; a null or missing object on the way gives null, a non-object
+    ``UNTYPED``."""
 
     def get(data: Mapping[str, Any], envelope: Mapping[str, Any]) -> object:
-        outer = data.get(parent)
-        if outer is None:
-            return None
-        if not isinstance(outer, dict):
-            return UNTYPED
-        return outer.get(key)
+        value: object = data
+        for key in path:
+            if value is None:
+                return None
+            if not isinstance(value, dict):
+                return UNTYPED
+            value = value.get(key)
+        return value
 
     return get
 
@@ -105,10 +109,23 @@ def _labels(data: Mapping[str, Any], envelope: Mapping[str, Any]) -> object:
 
 
 def col(name: str, kind: Kind, source: str | None = None) -> Column:
-    """A column read from the API object; ``source`` 'user.login' reads a nested field."""
+    """A column read from the API object; ``source`` 'user.login' reads a nested field
+    (any depth: 'commit.author.date')."""
     source = source or name
-    parent, _, key = source.partition(".")
-    return Column(name, kind, source, _nested(parent, key) if key else _field(source))
+    path = tuple(source.split("."))
+    return Column(name, kind, source, _nested(path) if len(path) > 1 else _field(source))
+
+
+def derived(name: str, kind: Kind, source: str, compute: Callable[[object], object]) -> Column:
+    """A column computed from one field (``source``, a path as in ``col``): ``compute`` gets
+    the value as sent and returns the typed value, None, or ``UNTYPED``."""
+    read = col(name, kind, source).get
+
+    def get(data: Mapping[str, Any], envelope: Mapping[str, Any]) -> object:
+        value = read(data, envelope)
+        return value if value is None or value is UNTYPED else compute(value)
+
+    return Column(name, kind, source, get)
 
 
 ID = col("id", "int")

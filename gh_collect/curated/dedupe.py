@@ -7,8 +7,8 @@ from the sampled keys (one batch per range). Buckets run in the workers too.
 Which column is the key and which the version comes from the endpoint's declaration
 (``Endpoint.key`` / ``Endpoint.version``, through ``schema_for``): an endpoint that versions
 its records by another field only changes its declaration. A null version sorts first (loses);
-an endpoint without a version lets the last line read win. Keys are integers for now (see
-``scan``); a text key such as a commit ``sha`` arrives with the commits endpoint.
+an endpoint without a version lets the last line read win. Keys are integers or text (a
+commit's ``sha``); the key ranges are cut in the key's own order.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gh_collect.curated.scan import ScanOutput
+from gh_collect.curated.scan import Key, ScanOutput
 from gh_collect.curated.schemas import EndpointSchema, schema_for
 from gh_collect.curated.spill import POSITION_FIELDS, Piece, SpillFile, read_piece, spill_schema
 from gh_collect.curated.workers import run_tasks
@@ -33,7 +33,7 @@ _SortKeys = list[tuple[str, str, str]]
 class DedupeTask:
     endpoint: str
     pieces: tuple[Piece, ...]  # every piece of one bucket
-    bounds: tuple[int, ...]
+    bounds: tuple[Key, ...]
     run: str
 
 
@@ -49,7 +49,7 @@ def dedupe_all(
     schema: EndpointSchema,
     scans: list[ScanOutput],
     buckets: int,
-    bounds: tuple[int, ...],
+    bounds: tuple[Key, ...],
     spill: Path,
     workers: int,
 ) -> list[Run]:

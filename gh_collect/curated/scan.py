@@ -1,7 +1,8 @@
 """Pass 1 of the export: raw JSONL lines into typed rows, spilled in hash buckets.
 
 Files are read a line at a time; each line becomes a typed row buffered in one of N hash
-buckets (``key % N``, N chosen from the raw size so a bucket holds ~``bucket_bytes``). Once
+buckets (``key % N``, a text key by its CRC-32; N chosen from the raw size so a bucket
+holds ~``bucket_bytes``). Once
 ``flush_bytes`` of input is buffered, each bucket's rows go as one Arrow batch into a new spill
 chunk. Every row carries its global (file, line) position, and a thinned sample of keys is
 kept, from which ``range_bounds`` picks the key ranges of the later passes. Large inputs are
@@ -10,13 +11,14 @@ shared.
 
 Its own module because it is the only place raw bytes are read, and what goes wrong with them
 (a line that is not JSON, a record without a readable key) is decided and counted here. Keys
-are integers for now (hashed with ``%``, sampled and cut as numbers); a text key such as a
-commit ``sha`` arrives with the commits endpoint.
+are integers (``id``) or text (a commit's ``sha``); either kind is sampled and cut by its
+own order.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ from gh_collect.curated.workers import run_tasks
 from gh_collect.errors import DataError
 
 _MAX_SAMPLES = 65_536  # keys sampled per scan task to choose the key ranges
+
+Key = int | str
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class ScanOutput:
     files: tuple[str, ...]
     records: int
     skipped: int
-    samples: tuple[int, ...]  # every k-th key seen, to choose the key ranges of phase 2
+    samples: tuple[Key, ...]  # every k-th key seen, to choose the key ranges of phase 2
     untyped: tuple[tuple[str, int], ...] = ()  # column -> values nulled
     unkeyed: int = 0  # records dropped: no readable key
     first_unkeyed: tuple[int, int, str] | None = None  # (file index, line, message)
@@ -76,17 +80,25 @@ def scan_all(
     return run_tasks(_scan, tasks, workers)
 
 
-def range_bounds(samples: Sequence[Sequence[int]], ranges: int) -> tuple[int, ...]:
+def range_bounds(samples: Sequence[Sequence[Key]], ranges: int) -> tuple[Key, ...]:
     """Keys that cut the key space into about ``ranges`` equally filled ranges.
 
     Range ``r`` holds ``bounds[r-1] <= key < bounds[r]``. The bounds only spread the work:
     rows come out sorted by key whatever they are, so output never depends on the sample.
     """
-    ordered = sorted(chain.from_iterable(samples))
+    ordered: list[Key] = sorted(chain.from_iterable(samples))
     if not ordered:
         return ()
     cuts = {ordered[len(ordered) * r // ranges] for r in range(1, ranges)}
     return tuple(sorted(cuts - {ordered[0]}))
+
+
+def _bucket(key: object, buckets: int) -> int:
+    """A key's hash bucket: the integer itself, a text key's CRC-32 (stable across runs and
+    processes, unlike ``hash``)."""
+    if isinstance(key, int):
+        return key % buckets
+    return zlib.crc32(str(key).encode("utf-8", "surrogatepass")) % buckets
 
 
 def _split_files(files: list[Input], shares: int) -> list[tuple[tuple[int, str, int | None], ...]]:
@@ -199,13 +211,13 @@ class _Spiller:
         self._seen = 0
         self._step = 1
         self.untyped: Counter[str] = Counter()
-        self.samples: list[int] = []
+        self.samples: list[Key] = []
         self.pieces: list[Piece] = []
         self.files: list[str] = []
 
     def add(self, row: Row, src: int, line_no: int, size: int) -> None:
-        record_id = cast(int, row[self._key])  # checked by extract
-        bucket = record_id % self._task.buckets
+        record_id = cast(Key, row[self._key])  # an int or a str: checked by extract
+        bucket = _bucket(record_id, self._task.buckets)
         self._rows[bucket].append(row)
         self._where[bucket].append((src, line_no))
         self._sample(record_id)
@@ -213,7 +225,7 @@ class _Spiller:
         if self._buffered >= self._task.flush_bytes:
             self.flush()
 
-    def _sample(self, record_id: int) -> None:
+    def _sample(self, record_id: Key) -> None:
         self._seen += 1
         if self._seen % self._step:
             return

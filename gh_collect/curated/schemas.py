@@ -14,8 +14,8 @@ has no typed column.
 Whatever the server sent, one bad field never costs the record (issue "Nothing lost"):
 
 * per line (``extract``): only the KEY is required. The envelope must be a JSON object whose
-  ``data`` is an object with an integer key (the declaration's ``key``, ``id`` so far) in the
-  64-bit range (the deduplication key);
+  ``data`` is an object with a key (the declaration's ``key``): an integer in the 64-bit
+  range (``id``) or, for a text key column (a commit's ``sha``), a non-empty string;
   otherwise ``FieldError`` and the exporter drops the record from the curated table (counted,
   and still in the raw file). A nested object (``user``, ``head``, ``base``) or ``labels`` of
   the wrong shape gives ``UNTYPED`` for its columns instead of an error;
@@ -82,8 +82,7 @@ class EndpointSchema:
 
     ``key`` names the column that identifies a record (the deduplication key) and ``version``
     the one whose latest value wins among a record's copies (None: the last line read wins).
-    Only integer keys are supported for now (they are hashed into buckets and cut into id
-    ranges as integers); a text key such as a commit ``sha`` arrives with the commits endpoint.
+    The key column is an integer (``id``) or text (a commit's ``sha``).
     """
 
     endpoint: str
@@ -94,11 +93,11 @@ class EndpointSchema:
 
     def __post_init__(self) -> None:
         kinds = {c.name: c.kind for c in self.columns}
-        if kinds.get(self.key) != "int":
+        if kinds.get(self.key) not in ("int", "str"):
             found = f"a {kinds[self.key]} column" if self.key in kinds else "not a column"
             raise ValueError(
                 f"endpoint {self.endpoint!r}: key {self.key!r} is {found}; the export needs "
-                "an integer key column (text keys such as a sha are not supported yet)"
+                "an integer or text key column"
             )
         if self.version is not None and self.version not in kinds:
             raise ValueError(
@@ -120,12 +119,16 @@ class EndpointSchema:
         """Where the key sits in a row from ``extract``."""
         return [c.name for c in self.columns].index(self.key)
 
+    @cached_property
+    def text_key(self) -> bool:
+        return self.columns[self.key_index].kind == "str"
+
     def extract(self, line: bytes) -> Row | None:
         """The row for one raw JSONL line, or None if the record is not kept.
 
         Raises ``ValueError`` (``UnicodeDecodeError``, ``json.JSONDecodeError``) for a line
         that is not UTF-8 JSON and ``FieldError`` when the key cannot be read (the envelope
-        or ``data`` not an object, the key not a 64-bit integer); other fields never raise.
+        or ``data`` not an object, the key not of its kind); other fields never raise.
         """
         try:
             envelope, raw = parse_envelope(line)
@@ -138,7 +141,11 @@ class EndpointSchema:
             return None  # another endpoint's record (the issues list also serves PRs)
         row = (*[column.get(data, envelope) for column in self.columns], raw)
         record_id = row[self.key_index]
-        if type(record_id) is not int or not _INT64_MIN <= record_id <= _INT64_MAX:
+        if self.text_key:
+            if type(record_id) is not str or not record_id:
+                problem = "is missing" if record_id is None else f"is {_describe(record_id)}"
+                raise FieldError(self.key, f"{problem}, expected a non-empty string (the key)")
+        elif type(record_id) is not int or not _INT64_MIN <= record_id <= _INT64_MAX:
             problem = "is missing" if record_id is None else f"is {_describe(record_id)}"
             raise FieldError(self.key, f"{problem}, expected a 64-bit integer (the key)")
         return row

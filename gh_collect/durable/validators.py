@@ -98,23 +98,33 @@ def request_key(url: str, params: Mapping[str, str | int] | None) -> str:
 
 
 class KnownVersions:
-    """The ``updated_at`` of each object a unit's file already holds, read on first need.
+    """The version of each object a unit's file already holds, read on first need.
 
     Every walk appends only objects whose version is new: a refresh does not write an
     unchanged object of a changed page again, and a newest-first walk does not write twice
     an item that a page shift or a catch-up pass shows again. Raw JSONL holds each version of
-    an object once per unit.
+    an object once per unit. ``key`` and ``version`` name the fields (the endpoint's
+    declaration: ``id`` and ``updated_at``; a commit is its ``sha`` and has no version, so a
+    sha already held is never written again).
     """
 
-    def __init__(self, path: Path, offset: int) -> None:
+    def __init__(
+        self, path: Path, offset: int, key: str = "id", version: str | None = "updated_at"
+    ) -> None:
         self._path, self._offset = path, offset
+        self._key, self._version = key, version
         self._versions: dict[Any, Any] | None = None
 
     def changed(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         versions = self._load()
-        unseen = object()  # an object never seen is new, even with no updated_at
-        fresh = [i for i in items if versions.get(_key(i), unseen) != i.get("updated_at")]
-        versions.update((_key(item), item.get("updated_at")) for item in fresh)
+        unseen = object()  # an object never seen is new, even with no version
+        fresh = [
+            i
+            for i in items
+            if i.get(self._key) is None  # no key to judge by: kept (the export counts it)
+            or versions.get(self._key_of(i), unseen) != self._version_of(i)
+        ]
+        versions.update((self._key_of(item), self._version_of(item)) for item in fresh)
         return fresh
 
     def _load(self) -> dict[Any, Any]:
@@ -122,16 +132,18 @@ class KnownVersions:
             self._versions = {}
             if self._path.exists():
                 for data in read_data(self._path, self._offset):
-                    self._versions[_key(data)] = data.get("updated_at")
+                    self._versions[self._key_of(data)] = self._version_of(data)
         return self._versions
 
+    def _version_of(self, item: dict[str, Any]) -> Any:
+        return None if self._version is None else item.get(self._version)
 
-def _key(item: dict[str, Any]) -> Any:
-    """An object's id as a dict key; a mistyped (unhashable) id from the server is keyed by
-    its JSON text, so it is compared, never a crash."""
-    ident = item.get("id")
-    try:
-        hash(ident)
-    except TypeError:
-        return codec.dumps_line(ident)
-    return ident
+    def _key_of(self, item: dict[str, Any]) -> Any:
+        """An object's key as a dict key; a mistyped (unhashable) key from the server is
+        keyed by its JSON text, so it is compared, never a crash."""
+        ident = item.get(self._key)
+        try:
+            hash(ident)
+        except TypeError:
+            return codec.dumps_line(ident)
+        return ident

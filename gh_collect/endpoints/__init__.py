@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 
+from gh_collect.endpoints.activity import COMMITS, ISSUE_COMMENTS, RELEASES, REVIEW_COMMENTS
 from gh_collect.endpoints.base import (
     NEWEST_UPDATED_FIRST,
     OLDEST_CREATED_FIRST,
@@ -44,7 +45,10 @@ __all__ = [
     "unregister",
 ]
 
-HARVESTED: dict[str, Endpoint] = {endpoint.name: endpoint for endpoint in (PULLS, ISSUES)}
+HARVESTED: dict[str, Endpoint] = {
+    endpoint.name: endpoint
+    for endpoint in (PULLS, ISSUES, ISSUE_COMMENTS, REVIEW_COMMENTS, COMMITS, RELEASES)
+}
 PLUGINS_ENV = "GH_COLLECT_PLUGINS"
 _plugins_loaded = False
 

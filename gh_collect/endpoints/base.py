@@ -24,8 +24,11 @@ from gh_collect.curated.columns import Column
 from gh_collect.github.pagination import PER_PAGE, PageRequest
 
 __all__ = [
+    "IN_YEAR_CREATED",
+    "NEWEST_CREATED_FIRST",
     "NEWEST_UPDATED_FIRST",
     "OLDEST_CREATED_FIRST",
+    "SERVER_FILTERED",
     "Endpoint",
     "JsonObject",
     "Order",
@@ -51,18 +54,33 @@ class Window:
     def since(self) -> str:
         return self.start.strftime("%Y-%m-%dT%H:%M:%SZ")
 
+    @property
+    def until(self) -> str:
+        return self.end.strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 @dataclass(frozen=True)
 class WindowRule:
     """Which records the year keeps: created before its end and updated on or after its start.
 
+    ``created`` and ``updated`` are paths into the object (``commit.committer.date``); naming
+    the same field twice keeps the records whose one time is in the year (commits, releases).
     ``since_param`` names the query parameter that narrows the list server-side (``issues``
-    has ``since``; ``pulls`` has none, so its window is applied to what is read).
+    has ``since``; ``pulls`` has none, so its window is applied to what is read), and
+    ``until_param`` the one that bounds it above (``commits``: inclusive, so a record exactly
+    at the year's end is served, and dropped here).
+    ``since_tracks_arrival``: whether every record that enters the list (or changes) has its
+    ``since`` field at that moment, so a catch-up may read only ``since=<the pass's start>``.
+    True where ``since`` compares ``updated_at``; not for commits, whose committer date is
+    when a commit was made, not when it reached the default branch (a merged branch brings
+    commits dated weeks back): their catch-up re-reads the year, conditionally.
     """
 
     created: str = "created_at"
     updated: str = "updated_at"
     since_param: str | None = None
+    until_param: str | None = None
+    since_tracks_arrival: bool = True
 
     def keeps(self, item: Mapping[str, Any], window: Window) -> bool:
         created, updated = timestamp(item, self.created), timestamp(item, self.updated)
@@ -79,6 +97,10 @@ class WindowRule:
         """Updated before ``floor``: in a newest-updated-first list, so is everything after."""
         updated = timestamp(item, self.updated)
         return updated is not None and updated < floor
+
+
+IN_YEAR_CREATED = WindowRule(updated="created_at")
+"""Records whose creation is in the year (releases: an edit does not bring one into it)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,10 @@ class Order:
     params: Mapping[str, str | int]
     stops_past_window: bool = True
     newest_first: bool = False
+    # Newest-first by ``updated_at``: an edited item moves to the top, so a refresh reads
+    # down to where the last walk read through. Newest-first by creation (releases): an
+    # edit stays in place, so a refresh reads the year again (conditionally).
+    moves_on_update: bool = False
 
     def matches(self, url: str) -> bool:
         """Whether a saved resume URL was walked in this order (its ``sort``/``direction``)."""
@@ -109,8 +135,16 @@ class Order:
 
 OLDEST_CREATED_FIRST = Order({"sort": "created", "direction": "asc"})
 NEWEST_UPDATED_FIRST = Order(
-    {"sort": "updated", "direction": "desc"}, stops_past_window=False, newest_first=True
+    {"sort": "updated", "direction": "desc"},
+    stops_past_window=False,
+    newest_first=True,
+    moves_on_update=True,
 )
+NEWEST_CREATED_FIRST = Order({}, stops_past_window=False, newest_first=True)
+"""The server's own order, newest created first, no parameter (releases)."""
+SERVER_FILTERED = Order({}, stops_past_window=False)
+"""Whatever order the server keeps, every page read: ``since`` and ``until`` already narrow
+the list to the year (commits, newest first)."""
 
 
 def keep_all(_item: Mapping[str, Any]) -> bool:
@@ -156,6 +190,8 @@ class Endpoint:
         params: dict[str, str | int] = {**self.params, **self.order.params, "per_page": PER_PAGE}
         if self.window.since_param is not None:
             params[self.window.since_param] = window.since
+        if self.window.until_param is not None:
+            params[self.window.until_param] = window.until
         owner, _, name = full_name.partition("/")
         repo = f"{path_segment(owner)}/{path_segment(name)}"
         path = self.path.format(full_name=repo, parent=path_segment(parent or ""))
@@ -204,8 +240,13 @@ def path_segment(value: str) -> str:
     return encoded.replace(".", "%2E") if encoded.strip(".") == "" else encoded
 
 
-def timestamp(item: Mapping[str, Any], key: str) -> datetime | None:
-    value = item.get(key)
+def timestamp(item: Mapping[str, Any], path: str) -> datetime | None:
+    """The time at ``path`` (``commit.committer.date``), or None if absent or unreadable."""
+    value: object = item
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
     if not isinstance(value, str):
         return None
     try:

@@ -60,7 +60,7 @@ async def walk_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> tupl
     progress = cp.unit(key)
     path = ctx.paths.unit_file(key.endpoint, cp.state.repos[key.repo], key.parent)
     sink = ctx.store.open(path, progress.byte_offset)
-    known = KnownVersions(path, progress.byte_offset)
+    known = KnownVersions(path, progress.byte_offset, endpoint.key, endpoint.version)
     try:
         cp.start_unit(key)
         pages = records = 0
@@ -75,7 +75,8 @@ async def walk_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> tupl
                 break
             cp.begin_pass(key, floor)
             resumed = False
-        cp.complete_unit(key, byte_offset=sink.offset, read_through=_read_through(cp.unit(key)))
+        read_through = _read_through(cp.unit(key)) if endpoint.order.moves_on_update else None
+        cp.complete_unit(key, byte_offset=sink.offset, read_through=read_through)
         return pages, records
     finally:
         ctx.store.release(path)
@@ -145,11 +146,13 @@ def _append_page(
 
 
 def _asks_changed(progress: UnitProgress, order: Order, resuming: bool) -> bool:
-    """Whether pages are asked "changed since?": a refresh's; and a catch-up's first page,
+    """Whether pages are asked "changed since?": a refresh's; a catch-up's (the pages the
+    last pass read answer 304 where nothing moved; a catch-up with ``since=<its start>``
+    asks URLs never read, so they come in full); and a newest-first catch-up's first page,
     whose ETag is the one the last pass read."""
     if order.newest_first:
         return not resuming and (progress.refreshing or progress.pass_pending)
-    return progress.refreshing
+    return progress.refreshing or progress.catch_ups > 0
 
 
 def _pass_start(step: WalkPage, floor: datetime | None) -> datetime | None:
@@ -180,6 +183,8 @@ def _catch_up_floor(
             return None
     elif not resumed or endpoint.window.since_param is None:
         return None
+    elif not endpoint.window.since_tracks_arrival:
+        return window.start  # commits: what arrived meanwhile may be dated anywhere in the year
     return progress.pass_started_at or progress.floor or window.start
 
 

@@ -183,6 +183,9 @@ class _Run:
         if cp.exists():
             cp.load()  # a format-1 checkpoint is migrated here, before anything else
             cp.validate_config(self.config)
+            added = cp.adopt_endpoints(self.config)
+            if added:
+                self.reporter.info(f"endpoints added to the dataset: {', '.join(added)}")
             return
         if _has_raw_data(self.paths):
             raise UsageError(
@@ -192,7 +195,9 @@ class _Run:
         cp.create_new(self.config)
 
     async def _harvest(self, client: GitHubClient) -> None:
-        if self._finished_before():
+        if any(name in self.cp.state.extending for name in self.phases):
+            pass  # endpoints added to a finished dataset: only they are walked
+        elif self._finished_before():
             if self.cp.state.export_pending:  # still a refresh: the org moved on meanwhile
                 self.reporter.info("the last run stopped while exporting: exporting again")
             await self._begin_refresh()
@@ -275,6 +280,7 @@ class _Run:
             manifest["status"] = "partial"
         write_manifest(self.paths.manifest, manifest)
         self.cp.state.export_pending = False
+        self.cp.state.extending = []
         await self.cp.save_async("run end")
         records = {name: count["records"] for name, count in manifest["counts"].items()}
         code = 1 if failures or pending else 0
@@ -282,10 +288,15 @@ class _Run:
 
     def _warn_pending(self) -> int:
         """Repos this run left uncollected (``--from-repo``, ``--only``), with what to do."""
+        configured = set(self.config.endpoints)  # an endpoint taken out is not waited for
         pending = [
             name
             for name, repo in self.cp.state.repos.items()
-            if any(unit.pending for unit in repo.units.values())
+            if any(
+                unit.pending
+                for key, unit in repo.units.items()
+                if key.partition("/")[0] in configured
+            )
         ]
         wanted = self.options.from_repo
         if wanted is not None and pending:

@@ -48,6 +48,8 @@ def build_manifest(
         "requests_total": state.requests_made,
         "repos": len(state.repos),
         "counts": _counts(state, config.endpoints),
+        # Endpoints the dataset holds that the config no longer lists: kept as last read.
+        "not_refreshed": [name for name in state.endpoints if name not in config.endpoints],
         "files": _files(paths),
         "failures": failures,
         "export": export_section(exported),

@@ -185,14 +185,46 @@ class CheckpointManager:
         return self._state
 
     def validate_config(self, config: Config) -> None:
+        """Refuse a config that changes what the dataset IS (target, year, api_url); the
+        endpoints may change (``adopt_endpoints``)."""
         if self.state.config_digest == config.digest:
             return
-        changed = describe_changes(self.state.config, config.digest_inputs()) or ["unknown"]
-        raise DigestMismatchError(
-            f"checkpoint {self.checkpoint_path} was made with different settings "
-            f"(changed: {', '.join(changed)}); run with --force to start over, "
-            "or restore the previous config"
+        changed = describe_changes(self.state.config, config.digest_inputs())
+        binding = [name for name in changed if name != "endpoints"]
+        if binding or not changed:
+            raise DigestMismatchError(
+                f"checkpoint {self.checkpoint_path} was made with different settings "
+                f"(changed: {', '.join(binding or ['unknown'])}); run with --force to start "
+                "over, or restore the previous config"
+            )
+
+    def adopt_endpoints(self, config: Config) -> list[str]:
+        """Take the config's endpoints (the digest is per endpoint); returns those added.
+
+        An endpoint new to the dataset gets its phase and a pending unit per known repo;
+        one the config no longer lists keeps its phase, units and data, and is no longer
+        walked (the run covers the config's endpoints only). Endpoints added to a dataset
+        whose every phase had ended are remembered in ``extending``: until they finish,
+        runs walk only them, not a sweep of what the finished dataset already holds."""
+        state = self.state
+        added = [name for name in config.endpoints if name not in state.phases]
+        if not added and state.config_digest == config.digest:
+            return []
+        finished = not state.export_pending and all(
+            phase.status in (CheckpointStatus.COMPLETE, CheckpointStatus.FAILED)
+            for phase in state.phases.values()
         )
+        for name in added:
+            state.phases[name] = PhaseProgress()
+            for repo in state.repos.values():
+                repo.units.setdefault(name, UnitProgress())
+        if added and finished and state.repos:
+            state.extending = [*state.extending, *added]
+        state.config = config.digest_inputs()
+        state.config_digest = config.digest
+        self._renderer.forget()
+        self._touch()
+        return added
 
     def delete_if_exists(self) -> None:
         self._require_lock()

@@ -216,6 +216,9 @@ class CheckpointState(_Model):
     # The harvest ended but its export and manifest were not written yet (a kill mid-export):
     # the next run only exports, it does not start a refresh.
     export_pending: bool = False
+    # Endpoints added to a finished dataset and not finished yet: runs walk only them (see
+    # ``CheckpointManager.adopt_endpoints``); emptied when a run ends.
+    extending: list[str] = Field(default_factory=list)
 
     @property
     def endpoints(self) -> list[str]:
