@@ -52,13 +52,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gh_collect.durable.checkpoint import CheckpointState, read_checkpoint  # noqa: E402
+from gh_collect import endpoints as declared  # noqa: E402
 from gh_collect.durable.paths import DatasetPaths  # noqa: E402
 from gh_collect.errors import CheckpointError  # noqa: E402
 from gh_collect.simulator import SCENARIO_REPOS, Simulator, SimulatorConfig  # noqa: E402
 
 ORG = "sample-org"
 YEAR = 2025
-ENDPOINTS = ("pulls", "issues")
+ENDPOINTS = tuple(declared.names())  # every REST endpoint at once
 TOKEN_ENV = "GH_TORTURE_TOKEN"
 TOKEN = "ghp_tortureSECRETtoken0123456789"
 RUN_TIMEOUT_S = 180.0
@@ -77,7 +78,7 @@ FAULT_SHARES = {
     "timeout": 0.05,
     "secondary": 0.10,
 }
-Truth = dict[str, dict[int, Any]]
+Truth = dict[str, dict[Any, Any]]
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -176,6 +177,7 @@ class Dataset:
         config: dict[str, Any] = {
             "target": {"org": ORG},
             "year": YEAR,
+            "endpoints": list(ENDPOINTS),
             "github": {"api_url": self.api_url, "token_env": TOKEN_ENV, "timeout_s": 5},
             "checkpoint": {"every_pages": every_pages, "every_records": 10**9},
             "output": {"root": str(self.folder / "data")},
@@ -277,10 +279,23 @@ class Harness:
 # --- measuring a dataset ---------------------------------------------------------------------
 
 
+def key_of(endpoint: str) -> str:
+    """The field that identifies a record of ``endpoint`` (``id``; a commit's ``sha``)."""
+    return declared.get(endpoint).key
+
+
+def version_of(endpoint: str, data: dict[str, Any]) -> Any:
+    """A record's version (``updated_at``); a commit never changes: always the same."""
+    field = declared.get(endpoint).version
+    return data.get(field) if field else ""
+
+
 def truth_of(sim: Simulator) -> Truth:
-    """id -> object as served, per endpoint; ids are unique across the org's repos."""
+    """key -> object as served, per endpoint; keys are unique across the org's repos."""
     truth = sim.ground_truth(year=YEAR, endpoints=ENDPOINTS)
-    return {e: {obj["id"]: obj for objs in truth[e].values() for obj in objs} for e in ENDPOINTS}
+    return {
+        e: {obj[key_of(e)]: obj for objs in truth[e].values() for obj in objs} for e in ENDPOINTS
+    }
 
 
 def raw_records(paths: DatasetPaths, endpoint: str) -> Iterator[Any]:
@@ -298,10 +313,10 @@ def compare(paths: DatasetPaths, truth: Truth) -> dict[str, int]:
     totals: Counter[str] = Counter()
     for endpoint in ENDPOINTS:
         expected = truth[endpoint]
-        seen: Counter[int] = Counter()
+        seen: Counter[Any] = Counter()
         for data in raw_records(paths, endpoint):
-            ident = data.get("id") if isinstance(data, dict) else None
-            if not isinstance(ident, int):
+            ident = data.get(key_of(endpoint)) if isinstance(data, dict) else None
+            if not isinstance(ident, int | str):
                 totals["altered"] += 1
                 continue
             seen[ident] += 1
@@ -319,17 +334,18 @@ def compare(paths: DatasetPaths, truth: Truth) -> dict[str, int]:
     return dict(totals)
 
 
-def curated_ids(paths: DatasetPaths, endpoint: str) -> Counter[int]:
-    """Ids of the curated rows as a reader sees them (pyarrow.dataset, Hive partitions)."""
+def curated_ids(paths: DatasetPaths, endpoint: str) -> Counter[Any]:
+    """Keys of the curated rows as a reader sees them (pyarrow.dataset, Hive partitions)."""
     import pyarrow.dataset as ds
 
     root = paths.root / "curated"
     if not root.is_dir():
         return Counter()
+    key = key_of(endpoint)
     table = ds.dataset(root, format="parquet", partitioning="hive").to_table(
-        columns=["id"], filter=(ds.field("endpoint") == endpoint) & (ds.field("target") == ORG)
+        columns=[key], filter=(ds.field("endpoint") == endpoint) & (ds.field("target") == ORG)
     )
-    return Counter(table.column("id").to_pylist())
+    return Counter(table.column(key).to_pylist())
 
 
 def failed_repos(paths: DatasetPaths) -> set[str]:
@@ -739,8 +755,8 @@ def churned_harvest(
         return first_save
 
 
-def live_truth(sim: Simulator) -> dict[str, dict[int, str]]:
-    """id -> updated_at of every item in the year, per endpoint, as of now: read through the
+def live_truth(sim: Simulator) -> dict[str, dict[Any, Any]]:
+    """key -> version of every item in the year, per endpoint, as of now: read through the
     control API, which answers on the server's loop, between two edits."""
     import httpx
 
@@ -750,23 +766,24 @@ def live_truth(sim: Simulator) -> dict[str, dict[int, str]]:
         timeout=30,
     ).json()["truth"]
     return {
-        e: {obj["id"]: obj["updated_at"] for objs in answer[e].values() for obj in objs}
+        e: {obj[key_of(e)]: version_of(e, obj) for objs in answer[e].values() for obj in objs}
         for e in ENDPOINTS
     }
 
 
 def compare_churned(
-    paths: DatasetPaths, start: dict[str, dict[int, str]], end: dict[str, dict[int, str]]
+    paths: DatasetPaths, start: dict[str, dict[Any, Any]], end: dict[str, dict[Any, Any]]
 ) -> dict[str, int]:
     """``start``: the year when the final run began; ``end``: when it finished."""
     totals: Counter[str] = Counter()
     for endpoint in ENDPOINTS:
         versions: Counter[tuple[Any, Any]] = Counter()
+        key = key_of(endpoint)
         for data in raw_records(paths, endpoint):
-            if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+            if not isinstance(data, dict) or not isinstance(data.get(key), int | str):
                 totals["altered"] += 1
                 continue
-            versions[(data["id"], data.get("updated_at"))] += 1
+            versions[(data[key], version_of(endpoint, data))] += 1
         totals["duplicated"] += sum(n - 1 for n in versions.values())
         curated = curated_versions(paths, endpoint)
         expected = start[endpoint]
@@ -779,21 +796,21 @@ def compare_churned(
     return dict(totals)
 
 
-def curated_versions(paths: DatasetPaths, endpoint: str) -> dict[int, list[str]]:
-    """id -> the ``updated_at`` of its curated rows (ISO), as a reader sees them."""
+def curated_versions(paths: DatasetPaths, endpoint: str) -> dict[Any, list[str]]:
+    """key -> the version (``updated_at``, ISO) of its curated rows, as a reader sees them."""
     import pyarrow.dataset as ds
 
     root = paths.root / "curated"
     if not root.is_dir():
         return {}
+    key, version = key_of(endpoint), declared.get(endpoint).version
     table = ds.dataset(root, format="parquet", partitioning="hive").to_table(
-        columns=["id", "updated_at"],
+        columns=[key, *([version] if version else [])],
         filter=(ds.field("endpoint") == endpoint) & (ds.field("target") == ORG),
     )
-    found: dict[int, list[str]] = {}
-    for ident, stamp in zip(
-        table.column("id").to_pylist(), table.column("updated_at").to_pylist(), strict=True
-    ):
+    stamps = table.column(version).to_pylist() if version else [None] * table.num_rows
+    found: dict[Any, list[str]] = {}
+    for ident, stamp in zip(table.column(key).to_pylist(), stamps, strict=True):
         found.setdefault(ident, []).append(stamp.strftime("%Y-%m-%dT%H:%M:%SZ") if stamp else "")
     return found
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from gh_collect import endpoints
 from gh_collect.cli import cli
 
 ROOT = Path(__file__).parent.parent
@@ -77,10 +78,15 @@ def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("index", range(4))
+# What each README query prints when it finds rows (in README order).
+QUERY_NEEDLES = ("sample-org/", "sample-org/", "sample-org/", "issues", "comments", "sample-org/")
+QUERY_NEEDLES += ("sample-org/",)
+
+
+@pytest.mark.parametrize("index", range(len(QUERY_NEEDLES)))
 def test_readme_query_examples_run_on_a_harvested_dataset(demo_dataset: Path, index: int) -> None:
     blocks = python_blocks(README)
-    assert len(blocks) == 4
+    assert len(blocks) == len(QUERY_NEEDLES)
     proc = subprocess.run(
         [sys.executable, "-c", blocks[index]],
         cwd=demo_dataset,
@@ -89,7 +95,17 @@ def test_readme_query_examples_run_on_a_harvested_dataset(demo_dataset: Path, in
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "sample-org/" in proc.stdout or "issues" in proc.stdout
+    assert QUERY_NEEDLES[index] in proc.stdout
+    assert "0 rows" not in proc.stdout and "shape: (0," not in proc.stdout  # found something
+
+
+def test_the_readme_lists_each_endpoints_curated_columns() -> None:
+    """The README's table of typed columns is the declarations', column for column."""
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| (`.*`) \|$", README, flags=re.M))
+    for endpoint in endpoints.declared():
+        listed = re.findall(r"`([a-z_]+)`", rows[endpoint.name])
+        declared = [c.name for c in endpoint.columns if c.name not in ("repo", "fetched_at")]
+        assert listed == declared, endpoint.name
 
 
 def test_the_architecture_doc_names_only_files_that_exist() -> None:
