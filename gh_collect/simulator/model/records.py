@@ -17,7 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gh_collect.simulator.model.activity import RepoActivity
 
 API_PLACEHOLDER = "http://api.gh-simulator.invalid"
 API_PLACEHOLDER_BYTES = API_PLACEHOLDER.encode()
@@ -38,7 +41,10 @@ RENAMED_TO = "renamed-repo-moved"
 """The renamed repo's current name: served by ``/repositories/{id}`` and ``/repos/{org}/<this>``."""
 
 MIN_REPOS_FOR_SCENARIOS = 8
-ENDPOINTS = ("pulls", "issues")
+ENDPOINTS = ("pulls", "issues", "issue_comments", "review_comments", "commits", "releases")
+"""Every endpoint the simulator serves a list for and keeps a ground truth of."""
+DEFAULT_ENDPOINTS = ("pulls", "issues")
+"""What ground truth covers when not told: what a default config harvests."""
 
 SortKey = tuple[str | int, int]
 
@@ -146,6 +152,9 @@ class RepoData:
     current: tuple[bytes, ...]
     pulls: tuple[Item, ...]
     issues: tuple[Item, ...]
+    activity: RepoActivity | None = field(default=None, repr=False, compare=False)
+    """Comments, commits and releases (``activity.RepoActivity``), drawn on first use; None
+    for a repo built by hand (tests): its activity lists are empty."""
     _orders: dict[tuple[str, str], tuple[Item, ...]] = field(default_factory=dict, repr=False)
 
     @property
