@@ -14,7 +14,13 @@ import random
 from collections.abc import Callable
 from functools import partial
 
-from gh_collect.simulator.model.activity_draw import RENDER, draw_base, first_id, next_tag
+from gh_collect.simulator.model.activity_draw import (
+    RENDER,
+    draw_base,
+    first_id,
+    next_tag,
+    touched_paths,
+)
 from gh_collect.simulator.model.activity_shapes import RepoUrls
 from gh_collect.simulator.model.entries import (
     COMMENT_KINDS,
@@ -77,6 +83,11 @@ class RepoActivity:
 
     def find(self, kind: str, ident: int) -> Entry | None:
         return self._built().find(kind, ident)
+
+    @staticmethod
+    def changed_files(commit: Entry) -> frozenset[str]:
+        """The files a commit changed (``/commits?path=``); the list objects omit them."""
+        return touched_paths(commit.key)
 
     # -- churn's changes -----------------------------------------------------------------------
 

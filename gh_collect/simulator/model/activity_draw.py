@@ -88,6 +88,12 @@ def stream(source: ActivitySource, *parts: object) -> random.Random:
     return random.Random(":".join(map(str, ("gh-simulator", source.seed, source.repo_id, *parts))))
 
 
+def touched_paths(sha: str) -> frozenset[str]:
+    """The files a default-branch commit changed (what ``/commits?path=`` filters on): one
+    or two of ``PATHS``, read off its sha. The list objects do not show them."""
+    return frozenset(PATHS[int(sha[i : i + 2], 16) % len(PATHS)] for i in (0, 2))
+
+
 def pull_counts(pull_id: int) -> dict[str, int]:
     """A pull's reviews and commits, as the per-pull detail routes serve them (its review
     comments are in its repo's activity)."""

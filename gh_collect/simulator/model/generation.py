@@ -5,7 +5,8 @@ same arguments give byte-identical objects. Repos added later (``extra_repo``) d
 their own stream so that adding one leaves every existing object as it was. An item's JSON
 is drawn from a stream of its own when it is first served (``render``), so it is the same
 whenever that happens. What each object looks like is in ``shapes``; this module only
-decides what goes in it.
+decides what goes in it. A repo's comments, commits and releases (``RepoActivity``) are
+drawn later still, on first use, from the item cores made here and streams of their own.
 """
 
 from __future__ import annotations
