@@ -175,7 +175,7 @@ class RepoActivity:
             if entry.encoded is None:
                 seed = f"gh-simulator:{self.source.seed}:{kind}:{self.source.repo_id}:{entry.id}"
                 obj = RENDER[kind](self._kit, self._urls, self, random.Random(seed), entry)
-                object.__setattr__(entry, "encoded", self._kit.enc.encode(obj))
+                entry.encoded = self._kit.enc.encode(obj)
             assert entry.encoded is not None
             return entry.encoded
 

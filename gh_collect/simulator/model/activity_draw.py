@@ -137,7 +137,7 @@ def _issue_comments(source: ActivitySource, render: Renderer) -> tuple[Entry, ..
         for k in range(count):
             at = high if last_is_update and k == count - 1 else low + int(draw() * (high - low))
             drawn.append((at, core.number, k, _updated(draw, at, high), int(core.is_pull)))
-    return _entries(source, "issue_comments", drawn, render, lambda row, _ids: row[4])
+    return _entries(source, "issue_comments", drawn, render)
 
 
 def _review_comments(source: ActivitySource, render: Renderer) -> tuple[Entry, ...]:
@@ -172,19 +172,21 @@ def _entries(
     kind: str,
     drawn: list[Drawn],
     render: Renderer,
-    link: Callable[[Drawn, dict[tuple[int, int], int]], int],
+    link: Callable[[Drawn, dict[tuple[int, int], int]], int] | None = None,
 ) -> tuple[Entry, ...]:
-    """Drawn comments as entries, ids given in creation order."""
+    """Drawn comments as entries, ids given in creation order; ``link`` maps a drawn row
+    (and the ids by (number, k)) to the entry's ``link``, else the row's own."""
     if len(drawn) >= ID_BLOCK:
         raise ValueError(f"repo {source.name!r} has more {kind} than the simulator's id block")
     drawn.sort()
     first = first_id(kind, source.index)
-    ids = {(row[1], row[2]): first + i for i, row in enumerate(drawn)}
+    ids = {(row[1], row[2]): first + i for i, row in enumerate(drawn)} if link else {}
     out: list[Entry] = []
     for i, row in enumerate(drawn):
         created = iso(row[0])
         updated = created if row[3] == row[0] else iso(row[3])
-        out.append(Entry(first + i, row[1], created, updated, link=link(row, ids), render=render))
+        tie = link(row, ids) if link else row[4]
+        out.append(Entry(first + i, row[1], created, updated, "", "", tie, None, render))
     return tuple(out)
 
 

@@ -62,15 +62,21 @@ def parse_time(text: str) -> int:
 
 def iso(ts: int) -> str:
     """GitHub's timestamp format: second precision, UTC, ``Z``. The date part is formatted
-    once per day: generation formats two stamps for each of hundreds of thousands of items."""
+    once per day and the time of day looked up: generation formats two stamps for each of
+    hundreds of thousands of items, and a repo's activity one or two per comment."""
     day, second = divmod(int(ts), 86_400)
-    hours, rest = divmod(second, 3600)
-    return f"{_iso_day(day)}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
+    return _iso_day(day) + _times_of_day()[second]
 
 
 @functools.lru_cache(maxsize=16_384)
 def _iso_day(day: int) -> str:
     return time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
+
+
+@functools.cache
+def _times_of_day() -> tuple[str, ...]:
+    """``HH:MM:SSZ`` for every second of a day (built once, on first use)."""
+    return tuple(f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}Z" for s in range(86_400))
 
 
 def year_start(year: int) -> int:
