@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from gh_collect.simulator import OrgModel, Simulator, SimulatorConfig  # noqa: E402
 from gh_collect.simulator.model import (  # noqa: E402
+    Entry,
     RepoData,
     encode_cursor,
     iso,
@@ -77,6 +78,14 @@ on it and reads only one page of issues from ``page=`` links."""
 SECTIONS = ("default", "peers", "scaling", "checkpoint", "resume")
 RAW_ENDPOINTS = ("pulls", "issues")
 PULLS_ROUTE, ISSUES_ROUTE = "/repos/{owner}/{repo}/pulls", "/repos/{owner}/{repo}/issues"
+ACTIVITY_PATHS = {
+    "issue_comments": "issues/comments",
+    "review_comments": "pulls/comments",
+    "commits": "commits",
+    "releases": "releases",
+}
+"""The repo-wide lists of issue 14, by endpoint name: their paths under a repo (the
+simulator's route key is ``/repos/{owner}/{repo}/`` + path)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +190,10 @@ PER_PAGE = 100
 
 
 def minimal_pages(
-    model: OrgModel, year: int = YEAR, cursor_threshold: int = CURSOR_THRESHOLD
+    model: OrgModel,
+    year: int = YEAR,
+    cursor_threshold: int = CURSOR_THRESHOLD,
+    endpoints: Sequence[str] = RAW_ENDPOINTS,
 ) -> list[PagePlan]:
     """The fewest requests ANY REST client needs for a correct harvest of ``year``, computed
     from the simulator's model (not from gh_collect's strategy), ``per_page=100`` throughout:
@@ -191,7 +203,13 @@ def minimal_pages(
       created ascending, up to the first page holding an item created at or after the
       year's end (or the list's end): nothing after it can be in the window;
     * its pulls (no ``since`` exists), newest-updated first, up to the first page holding a
-      pull updated before the year's start (or the list's end).
+      pull updated before the year's start (or the list's end);
+    * when ``endpoints`` name them (in their order, after pulls and issues): its issue and
+      review comments like the issues list (``since``, created ascending, up to the first
+      page holding one created at or after the year's end); its commits with ``since`` and
+      ``until`` = the year's bounds, every page (an empty repo: the one 409); its releases
+      (no filter exists), newest first, up to the first page whose last release was created
+      before the year's start (or the list's end).
 
     Each URL is the one the simulator's ``Link`` header gives (the ``/repositories/{id}``
     form, page numbers or ``after`` cursors beyond ``cursor_threshold`` items, the request's
@@ -206,10 +224,17 @@ def minimal_pages(
         for n in range(2, -(-len(model.repos) // PER_PAGE) + 1)
     ]
     repos = sorted(select_repos(model.repos, [], [], False, True), key=lambda r: r.name.lower())
-    for repo in repos:
-        pages += [PagePlan(PULLS_ROUTE, url) for url in _pull_pages(repo, year)]
-    for repo in repos:
-        pages += [PagePlan(ISSUES_ROUTE, url) for url in _issue_pages(repo, year, cursor_threshold)]
+    if "pulls" in endpoints:
+        for repo in repos:
+            pages += [PagePlan(PULLS_ROUTE, url) for url in _pull_pages(repo, year)]
+    if "issues" in endpoints:
+        for repo in repos:
+            urls = _issue_pages(repo, year, cursor_threshold)
+            pages += [PagePlan(ISSUES_ROUTE, url) for url in urls]
+    for endpoint in (name for name in endpoints if name in ACTIVITY_PATHS):
+        route = f"/repos/{{owner}}/{{repo}}/{ACTIVITY_PATHS[endpoint]}"
+        for repo in repos:
+            pages += [PagePlan(route, url) for url in _activity_pages(repo, endpoint, year)]
     return pages
 
 
@@ -255,6 +280,47 @@ def _issue_pages(repo: RepoData, year: int, cursor_threshold: int) -> list[str]:
         )
         urls.append(f"/repositories/{repo.id}/issues?{_query({**params, **position})}")
     return urls
+
+
+def _activity_pages(repo: RepoData, endpoint: str, year: int) -> list[str]:
+    """The pages of one repo-wide list of issue 14 a correct harvest of ``year`` reads."""
+    start, end = iso(year_start(year)), iso(year_start(year + 1))
+    activity = repo.activity
+    params: dict[str, str | int]
+    if endpoint == "commits":
+        params = {"per_page": PER_PAGE, "since": start, "until": end}
+        if activity is not None and activity.empty_repository:
+            return _numbered(repo, endpoint, params, 1)  # answered 409
+        served = activity.select("commits", "created", start, end) if activity else ()
+        return _numbered(repo, endpoint, params, _pages_through(served, lambda _page: False))
+    if endpoint == "releases":
+        params = {"per_page": PER_PAGE}
+        served = activity.entries("releases")[::-1] if activity else ()
+        count = _pages_through(served, lambda page: page[-1].created_at < start)
+        return _numbered(repo, endpoint, params, count)
+    params = {"sort": "created", "direction": "asc", "per_page": PER_PAGE, "since": start}
+    served = activity.select(endpoint, "created", start) if activity else ()
+    count = _pages_through(served, lambda page: any(e.created_at >= end for e in page))
+    return _numbered(repo, endpoint, params, count)
+
+
+def _pages_through(served: Sequence[Entry], done: Callable[[Sequence[Entry]], bool]) -> int:
+    """How many pages of ``served`` (in the order served) a walk reads: up to and including
+    the first page ``done`` says ends it, else all of them; at least one."""
+    for start in range(0, len(served), PER_PAGE):
+        if done(served[start : start + PER_PAGE]):
+            return start // PER_PAGE + 1
+    return max(1, -(-len(served) // PER_PAGE))
+
+
+def _numbered(repo: RepoData, endpoint: str, params: dict[str, str | int], count: int) -> list[str]:
+    """The first page as the client asks for it, then the Link header's page-number URLs."""
+    path, query = ACTIVITY_PATHS[endpoint], _query(params)
+    later = f"/repositories/{repo.id}/{path}?{query}"
+    return [
+        f"/repos/{ORG}/{repo.name}/{path}?{query}",
+        *(f"{later}&page={n}" for n in range(2, count + 1)),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,8 +42,8 @@ class SimulatorConfig:
     history the ordinary repos hold before the report year; ``touched_share``: the share of
     their items created before the report year that are updated in it. ``churn_ms`` > 0:
     while serving, one random entry of an issues list (or its pull) is edited every that
-    many ms, old items included (``OrgModel.churn``); switchable at run time
-    (``/__simulator/churn``).
+    many ms, old items included, with comments, pushes and releases in its repo now and
+    then (``OrgModel.churn``); switchable at run time (``/__simulator/churn``).
 
     Audit options (github-api.md, "Repos and errors"; see ``owners``), all off by default:
     ``owner_type="user"`` makes the target a user (``/orgs/...`` answer 404; ``GET /user``

@@ -26,6 +26,7 @@ from gh_collect.simulator.model import (
 )
 from gh_collect.simulator.model.details import Details
 from gh_collect.simulator.server import owners
+from gh_collect.simulator.server.activity import ActivityAnswers
 from gh_collect.simulator.server.config import (
     DEEP_PAGE_MESSAGE,
     DOCS,
@@ -57,6 +58,7 @@ class _Handlers:
         self.model = model
         self._selections: dict[tuple[object, ...], Selection] = {}
         self._renderers: dict[str, _Renderer] = {}
+        self._activity = ActivityAnswers(cfg, self.resolve_repo, self._list_reply)
         self.handlers: dict[str, Callable[[_Call], _Reply]] = {
             "rate_limit": self._rate_limit,
             "org": self._org,
@@ -65,6 +67,7 @@ class _Handlers:
             "pulls": self._pulls,
             "issues": self._issues,
             "me": self._me,
+            **self._activity.handlers(),
             **self._detail_handlers(),
         }
 
@@ -73,6 +76,7 @@ class _Handlers:
         identity, and a replaced object's id may be reused by a new one."""
         self._selections.clear()
         self._renderers.clear()
+        self._activity.forget()
 
     def _rate_limit(self, call: _Call) -> _Reply:
         assert call.client is not None

@@ -110,7 +110,7 @@ def check_visible(cfg: SimulatorConfig, call: _Call, repo: RepoData) -> None:
 
 
 def check_issues(cfg: SimulatorConfig, repo: RepoData) -> None:
-    """410 for the issues of a repo with issues turned off."""
+    """410 for the issues (and the issue comments) of a repo with issues turned off."""
     if repo.name in cfg.issues_disabled or repo.current_name in cfg.issues_disabled:
         docs = f"{DOCS}/issues/issues#list-repository-issues"
         raise _Answer(_error(410, ISSUES_DISABLED_MESSAGE, docs))
@@ -130,9 +130,11 @@ def saml_refusal(cfg: SimulatorConfig, call: _Call) -> _Reply | None:
 def truth_without_disabled(
     cfg: SimulatorConfig, truth: dict[str, dict[str, list[dict[str, Any]]]]
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """A repo with issues turned off has none to harvest, whatever its model holds."""
-    issues = truth.get("issues", {})
-    for name in cfg.issues_disabled:
-        if name in issues:
-            issues[name] = []
+    """A repo with issues turned off has no issues and no issue comments to harvest (both
+    lists answer 410), whatever its model holds."""
+    for endpoint in ("issues", "issue_comments"):
+        by_repo = truth.get(endpoint, {})
+        for name in cfg.issues_disabled:
+            if name in by_repo:
+                by_repo[name] = []
     return truth

@@ -48,6 +48,21 @@ ROUTES: tuple[_Route, ...] = (
     _route("/repositories/{repo_id}", "repo", _REPO),
     _route("/repositories/{repo_id}/pulls", "pulls", f"{_REPO}/pulls", True),
     _route("/repositories/{repo_id}/issues", "issues", f"{_REPO}/issues", True),
+    # repo-wide activity lists (``activity``); before the per-item routes: ``/pulls/comments``
+    # would otherwise be the pull numbered "comments"
+    *(
+        route
+        for path, handler in (
+            ("issues/comments", "list_issue_comments"),
+            ("pulls/comments", "list_review_comments"),
+            ("commits", "list_commits"),
+            ("releases", "list_releases"),
+        )
+        for route in (
+            _route(f"{_REPO}/{path}", handler, faultable=True),
+            _route(f"/repositories/{{repo_id}}/{path}", handler, f"{_REPO}/{path}", True),
+        )
+    ),
     # per-item details, for peers that fan out per item (Perceval); gh_collect reads lists
     _route(f"{_REPO}/pulls/{{number}}", "pull"),
     _route(f"{_REPO}/pulls/{{number}}/reviews", "reviews"),
