@@ -71,11 +71,14 @@ def test_a_no_change_refresh_of_every_endpoint_is_charged_nothing(
     sim = start_simulator()
     config = str(write_config(tmp_path, sim.url, endpoints=ALL_REST))
     assert run_cli("collect", "-c", config).returncode == 1
+    full = sim.stats()["budget_spent"]
     sim.reset_stats()
     assert run_cli("collect", "-c", config, "--quiet").returncode == 1
     stats = sim.stats()
-    assert stats["budget_spent"] <= 2, stats  # the 304s are free
-    assert stats["not_modified"] > 0
+    # the 304s are free; what is charged: the listing, full last pages (their ETag cannot
+    # vouch for a next page), the empty repo's 409
+    assert stats["budget_spent"] <= 0.05 * full, (full, stats)
+    assert stats["not_modified"] >= 10 * stats["budget_spent"]
     assert_exactly_truth(dataset(tmp_path), sim, ALL_REST)
 
 
@@ -91,7 +94,7 @@ def test_adding_commits_to_a_finished_dataset_harvests_only_commits(
     proc = run_cli("collect", "-c", str(config))
     assert proc.returncode == 1, proc.stderr
     routes = sim.stats()["by_route"]
-    assert set(routes) == {"/repos/{owner}/{repo}/commits"}, routes
+    assert routes and all(route.endswith("/commits") for route in routes), routes
     assert {p: p.read_bytes() for p in before} == before  # pulls and issues untouched
     assert_exactly_truth(paths, sim, ("pulls", "issues", "commits"))
     assert "commits" in json.loads(paths.manifest.read_text())["counts"]
