@@ -459,12 +459,16 @@ class GitHubClient:
         if response.status_code == 304:
             self.stats.not_modified += 1
         rate = RateLimit.from_headers(response.headers, now=now)
-        if rate is None:
-            return None
+        if rate is not None:
+            self.observe_rate(rate, resource)
+        return rate
+
+    def observe_rate(self, rate: RateLimit, resource: str) -> None:
+        """A budget reading from elsewhere than headers (GraphQL's ``rateLimit`` object, as
+        safe as ``RateLimit.from_headers`` makes one): waits and the run see it too."""
         bucket = self._rates.seen(rate, resource)
         if self._observer is not None:
             self._observer.rate_seen(bucket, rate)
-        return rate
 
 
 def _page(answer: _Answer) -> Page:
