@@ -165,9 +165,12 @@ class GraphQLEndpoint:
     async def answer(self, call: _Call) -> _Reply | None:
         """The reply, or None when the connection was dropped on purpose (a reset fault)."""
         try:
-            return await self._answer(call)
+            reply = await self._answer(call)
         except _Refusal as refusal:
-            return refusal.reply
+            reply = refusal.reply
+        if reply is not None and _uncharged(reply) and call.client is not None:
+            reply.headers.update(self._spender(call).budget.headers(time.time()))
+        return reply
 
     async def _answer(self, call: _Call) -> _Reply | None:
         self._gatekeep(call)
@@ -191,7 +194,7 @@ class GraphQLEndpoint:
     def _gatekeep(self, call: _Call) -> None:
         """401 without a usable token (GraphQL has no anonymous access), then REST's checks
         and the request-count secondary limits."""
-        if call.request.method != "POST":
+        if call.request.method != "POST" or call.prefix:  # not under GHES's /api/v3
             raise _Refusal(_error(404, "Not Found", GRAPHQL_DOCS))
         if call.client is None:
             has_token = bool(bearer(call.request.headers.get("Authorization", "")))
@@ -359,6 +362,15 @@ def _parse_and_validate(text: str) -> _Prepared:
 def _refused(errors: list[GitHubError]) -> _Refusal:
     """A query GitHub refuses before running it: HTTP 200, ``errors`` only, uncharged."""
     return _Refusal(_json(200, {"errors": errors}))
+
+
+def _uncharged(reply: _Reply | None) -> bool:
+    """A refusal GitHub answers with the budget's headers (secondary limits have none)."""
+    return (
+        reply is not None
+        and reply.status in (200, 400)
+        and "X-RateLimit-Limit" not in reply.headers
+    )
 
 
 def _visible(cfg: SimulatorConfig, call: _Call, repo: RepoData) -> bool:

@@ -168,8 +168,29 @@ _REWRITES: tuple[tuple[re.Pattern[str], Rewrite], ...] = (
 
 
 def validation_errors(errors: Sequence[GraphQLError], document: DocumentNode) -> list[GitHubError]:
-    """graphql-core's validation errors as GitHub words and locates them."""
-    return [_validation_error(error, document) for error in errors]
+    """graphql-core's validation errors as GitHub words and locates them; a field missing
+    several arguments is one error naming them all, as graphql-ruby reports it."""
+    shaped: list[GitHubError] = []
+    for error in map(lambda e: _validation_error(e, document), errors):
+        previous = shaped[-1] if shaped else None
+        if previous is not None and _same_missing_arguments(previous, error):
+            arguments = f"{previous['extensions']['arguments']}, {error['extensions']['arguments']}"
+            previous["extensions"]["arguments"] = arguments
+            field = previous["extensions"]["name"]
+            previous["message"] = f"Field '{field}' is missing required arguments: {arguments}"
+        else:
+            shaped.append(error)
+    return shaped
+
+
+def _same_missing_arguments(first: GitHubError, second: GitHubError) -> bool:
+    code = "missingRequiredArguments"
+    return (
+        first.get("extensions", {}).get("code") == code
+        and second.get("extensions", {}).get("code") == code
+        and first.get("path") == second.get("path")
+        and first.get("locations") == second.get("locations")
+    )
 
 
 def _validation_error(error: GraphQLError, document: DocumentNode) -> GitHubError:
