@@ -185,7 +185,7 @@ class GraphQLEndpoint:
         await self._work(fault)
         if fault in fault_kit.ERROR_FAULTS:
             return _from_response(fault_kit.error_response(fault))
-        query = self._query(call, await call.request.read())
+        query = self._query(await call.request.read())
         reply = await self._charged(call, query)
         if fault in fault_kit.BODY_FAULTS and reply.status == 200:
             reply.body = fault_kit.corrupt(fault, reply.body)
@@ -215,33 +215,23 @@ class GraphQLEndpoint:
 
     # -- the request body to a query ready to run ------------------------------------------
 
-    def _query(self, call: _Call, raw: bytes) -> _Query:
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise _Refusal(_json(400, BAD_JSON)) from None
-        text = body.get("query") if isinstance(body, dict) else None
-        if not isinstance(text, str) or not text.strip():
-            raise _refused([{"message": NO_QUERY}])
-        variables = body.get("variables") or {}
-        if not isinstance(variables, dict):
-            raise _refused([{"message": "Variables must be a JSON object"}])
-        operation_name = body.get("operationName")
+    def _query(self, raw: bytes) -> _Query:
+        """The query a body asks, refused (``_Refusal``) as GitHub refuses it before running
+        anything: not JSON, no query, not valid, bad variables, over a limit."""
+        text, variables, name = _request_body(raw)
         prepared = self._prepare(text)
         if prepared.document is None:
             raise _refused(prepared.errors)
-        name = operation_name if isinstance(operation_name, str) and operation_name else None
         operation = get_operation_ast(prepared.document, name)
         if operation is None:
             message = f'No operation named "{name}"' if name else "An operation name is required"
             raise _refused([{"message": message}])
-        coerced = get_variable_values(
-            github_schema(), operation.variable_definitions or (), variables
-        )
+        schema = github_schema()
+        coerced = get_variable_values(schema, operation.variable_definitions or (), variables)
         if isinstance(coerced, list):
             raise _refused(variable_errors(coerced, operation, variables))
         try:
-            measured = measure(github_schema(), prepared.document, operation, coerced)
+            measured = measure(schema, prepared.document, operation, coerced)
         except QueryRefused as refused:
             raise _refused(refused.errors) from None
         return _Query(prepared.document, operation, variables, measured)
@@ -273,17 +263,22 @@ class GraphQLEndpoint:
             self.stats.count("secondary_limited")
             return self._secondary()
         elif self._too_heavy(query.measure):
-            self._spend(spender, now, cost + TIMEOUT_PENALTY)
-            headers = spender.budget.headers(now)
-            await asyncio.sleep(self.cfg.slow_page_hold_s)
-            self.stats.fault("graphql timeout")
-            reply = _json(502, {"data": None, "errors": [timed_out(self._request_id())]})
-            reply.headers.update(headers)
-            return reply
+            return await self._timed_out(spender, now, cost)
         else:
             self._spend(spender, now, cost)
             reply = self._execute(call, query, spender, now)
         reply.headers.update(spender.budget.headers(now))
+        return reply
+
+    async def _timed_out(self, spender: _Spender, now: float, cost: int) -> _Reply:
+        """GitHub's cut at ~10 s: charged (with extra points) at once, answered after the
+        hold with a 502 and no data."""
+        self._spend(spender, now, cost + TIMEOUT_PENALTY)
+        headers = spender.budget.headers(now)
+        await asyncio.sleep(self.cfg.slow_page_hold_s)
+        self.stats.fault("graphql timeout")
+        reply = _json(502, {"data": None, "errors": [timed_out(self._request_id())]})
+        reply.headers.update(headers)
         return reply
 
     def _spend(self, spender: _Spender, now: float, points: int) -> None:
@@ -306,22 +301,8 @@ class GraphQLEndpoint:
         return False
 
     def _execute(self, call: _Call, query: _Query, spender: _Spender, now: float) -> _Reply:
-        budget = spender.budget.core(now)
-        context = Context(
-            model=self.model,
-            details=self._details,
-            cache=self._cache,
-            viewer=owners.viewer_login(self.cfg, call),
-            can_see=lambda repo: _visible(self.cfg, call, repo),
-            rate_limit={
-                "cost": query.measure.cost,
-                "limit": budget["limit"],
-                "nodeCount": query.measure.nodes,
-                "remaining": budget["remaining"],
-                "resetAt": iso(budget["reset"]),
-                "used": budget["used"],
-            },
-        )
+        """Run the query on the model; field errors come beside the data, as GitHub's do."""
+        context = self._context(call, query, spender, now)
         result = execute_sync(
             github_schema(),
             query.document,
@@ -337,6 +318,26 @@ class GraphQLEndpoint:
             payload["errors"] = [execution_error(error) for error in result.errors]
         return _json(200, payload)
 
+    def _context(self, call: _Call, query: _Query, spender: _Spender, now: float) -> Context:
+        """What resolvers see: this token's login and visibility, the budget after this
+        query's charge (``rateLimit``)."""
+        budget = spender.budget.core(now)
+        return Context(
+            model=self.model,
+            details=self._details,
+            cache=self._cache,
+            viewer=owners.viewer_login(self.cfg, call),
+            can_see=lambda repo: _visible(self.cfg, call, repo),
+            rate_limit={
+                "cost": query.measure.cost,
+                "limit": budget["limit"],
+                "nodeCount": query.measure.nodes,
+                "remaining": budget["remaining"],
+                "resetAt": iso(budget["reset"]),
+                "used": budget["used"],
+            },
+        )
+
     def _spender(self, call: _Call) -> _Spender:
         token = bearer(call.request.headers.get("Authorization", ""))
         spender = self._spenders.get(token)
@@ -344,6 +345,22 @@ class GraphQLEndpoint:
             budget = PointsBudget(self.cfg.graphql_rate_limit, self.cfg.reset_seconds)
             spender = self._spenders[token] = _Spender(budget)
         return spender
+
+
+def _request_body(raw: bytes) -> tuple[str, dict[str, Any], str | None]:
+    """``query``, ``variables`` and ``operationName`` of a request body."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise _Refusal(_json(400, BAD_JSON)) from None
+    text = body.get("query") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise _refused([{"message": NO_QUERY}])
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        raise _refused([{"message": "Variables must be a JSON object"}])
+    name = body.get("operationName")
+    return text, variables, name if isinstance(name, str) and name else None
 
 
 def _parse_and_validate(text: str) -> _Prepared:

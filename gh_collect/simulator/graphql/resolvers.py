@@ -32,7 +32,7 @@ from gh_collect.simulator.graphql.errors import FieldProblem
 from gh_collect.simulator.model import OrgModel, RepoData, Selection, SortKey
 from gh_collect.simulator.model.details import Details
 from gh_collect.simulator.model.records import Item
-from gh_collect.simulator.model.reviews import PENDING, visible_reviews
+from gh_collect.simulator.model.reviews import visible_reviews
 
 __all__ = ["Context", "ModelCache", "QueryView", "resolve_field", "resolve_type"]
 
@@ -390,6 +390,8 @@ class ReviewView(_View):
             return self.review.get("submitted_at") or self.pull.item.updated_at
         if name == "pullRequest":
             return self.pull
+        if name == "viewerDidAuthor":
+            return _login(self.review.get("user")) == self.ctx.viewer
         return super().resolve(name, args)
 
 
@@ -407,7 +409,6 @@ _REVIEW_SCALARS: dict[str, Callable[[JsonObject], Any]] = {
     "commit": lambda review: {"__typename": "Commit", "oid": review["commit_id"]},
     "url": lambda review: review["html_url"],
     "isMinimized": lambda review: False,
-    "viewerDidAuthor": lambda review: review["state"] == PENDING,
 }
 
 
