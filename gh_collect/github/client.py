@@ -259,6 +259,13 @@ class GitHubClient:
         """The freshest budget of every resource seen so far (core, search, graphql...)."""
         return self._rates.all
 
+    def observe_rate(self, rate: RateLimit, resource: str) -> None:
+        """A budget reading from elsewhere than headers (GraphQL's ``rateLimit`` object, as
+        safe as ``RateLimit.from_headers`` makes one): waits and the run see it too."""
+        bucket = self._rates.seen(rate, resource)
+        if self._observer is not None:
+            self._observer.rate_seen(bucket, rate)
+
     async def fetch(
         self,
         request: PageRequest,
@@ -459,11 +466,8 @@ class GitHubClient:
         if response.status_code == 304:
             self.stats.not_modified += 1
         rate = RateLimit.from_headers(response.headers, now=now)
-        if rate is None:
-            return None
-        bucket = self._rates.seen(rate, resource)
-        if self._observer is not None:
-            self._observer.rate_seen(bucket, rate)
+        if rate is not None:
+            self.observe_rate(rate, resource)
         return rate
 
 

@@ -19,12 +19,17 @@ from gh_collect.simulator.model.activity_draw import pull_counts
 from gh_collect.simulator.model.entries import Entry
 from gh_collect.simulator.model.org import OrgModel
 from gh_collect.simulator.model.records import API_PLACEHOLDER, WEB, Item, RepoData, iso, parse_time
+from gh_collect.simulator.model.reviews import (
+    REVIEW_BODIES,
+    REVIEW_STATES,
+    review_object,
+    scenario_reviews,
+)
 from gh_collect.simulator.model.shapes import org_simple
 
 JsonObject = dict[str, Any]
 _REACTIONS = ("+1", "-1", "laugh", "hooray", "confused", "heart", "rocket", "eyes")
 _CONTENT = {"+1": "+1", "-1": "-1"}
-_REVIEW_STATES = ("APPROVED", "COMMENTED", "CHANGES_REQUESTED", "COMMENTED")
 
 
 class Details:
@@ -70,31 +75,34 @@ class Details:
         return {"users": pull["requested_reviewers"], "teams": []}
 
     def reviews(self, repo: RepoData, number: int) -> list[JsonObject] | None:
+        """Every review, PENDING ones included: who may see those is the server's business
+        (``reviews.visible_reviews``). A scenario pull (``OrgModel.many_reviews``) has many."""
         item = _find(repo.pulls, number)
         if item is None:
             return None
-        rng, api = _rng("reviews", item), _api(repo)
+        scenario = self.model.many_reviews.get(item.id)
+        if scenario is not None:
+            return scenario_reviews(repo, item, scenario, self._user, self._logins())
+        rng = _rng("reviews", item)
         out: list[JsonObject] = []
         for k in range(pull_counts(item.id)["reviews"]):
+            user = self._user(rng.choice(self._logins()))  # drawn in this order: same bytes
+            body = rng.choice(REVIEW_BODIES)
+            state = rng.choice(REVIEW_STATES)
+            submitted_at = _between(rng, item)
+            commit_id = f"{rng.getrandbits(160):040x}"
             review_id = item.id * 10 + k
-            html = f"{WEB}/{repo.owner}/{repo.name}/pull/{number}#pullrequestreview-{review_id}"
             out.append(
-                {
-                    "id": review_id,
-                    "node_id": f"PRR_{review_id}",
-                    "user": self._user(rng.choice(self._logins())),
-                    "body": rng.choice(("", "LGTM", "A few nits inline.", "Needs a test.")),
-                    "state": rng.choice(_REVIEW_STATES),
-                    "html_url": html,
-                    "pull_request_url": f"{api}/pulls/{number}",
-                    "author_association": "MEMBER",
-                    "_links": {
-                        "html": {"href": html},
-                        "pull_request": {"href": f"{api}/pulls/{number}"},
-                    },
-                    "submitted_at": _between(rng, item),
-                    "commit_id": f"{rng.getrandbits(160):040x}",
-                }
+                review_object(
+                    repo,
+                    number,
+                    review_id,
+                    user=user,
+                    body=body,
+                    state=state,
+                    submitted_at=submitted_at,
+                    commit_id=commit_id,
+                )
             )
         return out
 

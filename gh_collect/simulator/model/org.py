@@ -27,6 +27,7 @@ from gh_collect.simulator.model.records import (
     iso,
     parse_time,
 )
+from gh_collect.simulator.model.reviews import ManyReviews
 from gh_collect.simulator.model.truth import ground_truth
 
 _REPO_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -44,6 +45,8 @@ class OrgModel:
     generator: _Generator | None = field(default=None, repr=False)
     edits: int = 0
     aliases: tuple[RepoData, ...] = ()
+    many_reviews: dict[int, ManyReviews] = field(default_factory=dict)
+    """Pull id -> its many-reviews scenario (``reviews.ManyReviews``); set by the server."""
     _by_name: dict[str, RepoData] = field(default_factory=dict, repr=False)
     _by_id: dict[int, RepoData] = field(default_factory=dict, repr=False)
 

@@ -20,7 +20,9 @@ from aiohttp import web
 
 from gh_collect.simulator import faults as fault_kit
 from gh_collect.simulator.faults import FaultInjector, SlowPages
+from gh_collect.simulator.graphql.endpoint import GraphQLEndpoint
 from gh_collect.simulator.model import OrgModel
+from gh_collect.simulator.model.reviews import ManyReviews, many_reviews_pull
 from gh_collect.simulator.server.config import (
     API_VERSIONS,
     DOCS,
@@ -30,7 +32,7 @@ from gh_collect.simulator.server.config import (
 from gh_collect.simulator.server.control import Churn, Control
 from gh_collect.simulator.server.handlers import ListItems, _Handlers
 from gh_collect.simulator.server.limits import _Budget, _Client, _Stats
-from gh_collect.simulator.server.owners import apply_options, saml_refusal
+from gh_collect.simulator.server.owners import OTHER_USER, apply_options, saml_refusal
 from gh_collect.simulator.server.paging import _per_page
 from gh_collect.simulator.server.rendering import (
     _Answer,
@@ -72,6 +74,7 @@ class SimulatorApp:
             cfg.history_years, cfg.touched_share,
         )  # fmt: skip
         apply_options(cfg, self.model)
+        _apply_many_reviews(cfg, self.model)
         self.stats = _Stats()
         seed = cfg.fault_seed if cfg.fault_seed is not None else f"derived:{cfg.seed}"
         self.faults = FaultInjector(cfg.faults, seed)
@@ -80,6 +83,16 @@ class SimulatorApp:
         self._request_ids = 0
         self._scripted: list[_Scripted] = []
         self._answers = _Handlers(cfg, self.model)
+        self._graphql = GraphQLEndpoint(
+            cfg,
+            self.model,
+            self.stats,
+            self.faults,
+            refuse=self._gatekeep,
+            secondary=self._secondary,
+            request_id=self._next_request_id,
+        )
+        self._answers.graphql_resource = self._graphql.resource
         self._routes: tuple[_Route, ...] = ()
         self.churn = Churn(self._churn_edit, cfg.seed, cfg.churn_ms)
         self._control = Control(self.model, self.stats, self.churn)
@@ -146,6 +159,7 @@ class SimulatorApp:
     def _forget(self) -> None:
         """Drop what was derived from the old state (``_Handlers.forget``)."""
         self._answers.forget()
+        self._graphql.forget()
 
     def build(self) -> web.Application:
         app = web.Application()
@@ -204,6 +218,8 @@ class SimulatorApp:
 
     async def _answer(self, call: _Call) -> _Reply | None:
         """The reply for a call, or None when the connection was dropped on purpose."""
+        if call.route.handler == "graphql":
+            return await self._graphql.answer(call)  # its own token rule, limits and charge
         refused = self._gatekeep(call) or saml_refusal(self.cfg, call)
         if refused is not None:
             return refused
@@ -360,6 +376,14 @@ class SimulatorApp:
             client = _Client(_Budget(self.cfg.rate_limit, self.cfg.reset_seconds))
             self._clients[token] = client
         return client
+
+
+def _apply_many_reviews(cfg: SimulatorConfig, model: OrgModel) -> None:
+    """The scenario pull with many reviews (``model.reviews``), when the org has scenario
+    repos; its PENDING review is by the login ``GET /user`` gives an org target's tokens."""
+    pull = many_reviews_pull(model.repos) if cfg.many_reviews else None
+    if pull is not None:
+        model.many_reviews[pull.id] = ManyReviews(cfg.many_reviews, OTHER_USER)
 
 
 _PRIMARY_DOCS = f"{DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"

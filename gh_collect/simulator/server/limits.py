@@ -15,6 +15,8 @@ from typing import Any
 
 from gh_collect.simulator.server.config import WINDOW_S, SimulatorConfig
 
+_GRAPHQL_COUNTERS = ("graphql_queries", "graphql_points", "graphql_limited")
+
 
 class _Stats:
     """Counters a test or benchmark reads to see what the client really did; thread-safe
@@ -33,6 +35,8 @@ class _Stats:
             self._counters = dict.fromkeys(
                 ("not_modified", "budget_spent", "secondary_limited", "primary_limited"), 0
             )
+            # GraphQL: queries charged, points charged, queries refused on the spent budget
+            self._counters.update(dict.fromkeys(_GRAPHQL_COUNTERS, 0))
             self._faults: dict[str, int] = {}
             self._max_in_flight = self._in_flight
 
@@ -52,8 +56,11 @@ class _Stats:
             self._by_status[status] = self._by_status.get(status, 0) + 1
 
     def count(self, name: str) -> None:
+        self.add(name, 1)
+
+    def add(self, name: str, amount: int) -> None:
         with self._lock:
-            self._counters[name] += 1
+            self._counters[name] += amount
 
     def fault(self, name: str) -> None:
         with self._lock:

@@ -34,6 +34,7 @@ __all__ = [
     "org_hidden",
     "saml_refusal",
     "truth_without_disabled",
+    "viewer_login",
 ]
 
 SAML_MESSAGE = (
@@ -78,11 +79,16 @@ def is_owner(cfg: SimulatorConfig, call: _Call) -> bool:
     )
 
 
+def viewer_login(cfg: SimulatorConfig, call: _Call) -> str:
+    """The login of the call's token: the target user's for the owner's token, else
+    ``OTHER_USER`` (whose PENDING reviews this token sees)."""
+    return cfg.org if is_owner(cfg, call) else OTHER_USER
+
+
 def me(cfg: SimulatorConfig, model: OrgModel, call: _Call) -> dict[str, Any]:
     """``GET /user``: the token's user, the target for the owner's token."""
-    login = cfg.org if is_owner(cfg, call) else OTHER_USER
     assert model.generator is not None
-    return model.generator.user_object(login)
+    return model.generator.user_object(viewer_login(cfg, call))
 
 
 def org_hidden(cfg: SimulatorConfig, call: _Call) -> bool:

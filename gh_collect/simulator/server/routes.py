@@ -66,6 +66,11 @@ ROUTES: tuple[_Route, ...] = (
     # per-item details, for peers that fan out per item (Perceval); gh_collect reads lists
     _route(f"{_REPO}/pulls/{{number}}", "pull"),
     _route(f"{_REPO}/pulls/{{number}}/reviews", "reviews"),
+    _route(
+        "/repositories/{repo_id}/pulls/{number}/reviews",
+        "reviews",
+        f"{_REPO}/pulls/{{number}}/reviews",
+    ),
     _route(f"{_REPO}/pulls/{{number}}/comments", "review_comments"),
     _route(f"{_REPO}/pulls/{{number}}/commits", "commits"),
     _route(f"{_REPO}/pulls/{{number}}/requested_reviewers", "requested_reviewers"),
@@ -75,6 +80,9 @@ ROUTES: tuple[_Route, ...] = (
     _route(f"{_REPO}/issues/comments/{{comment_id}}/reactions", "comment_reactions"),
     _route("/users/{login}", "user"),
     _route("/users/{login}/orgs", "user_orgs"),
+    # GraphQL: POST only; GHES serves it at /api/graphql, beside (not under) /api/v3
+    _route("/graphql", "graphql", "/graphql", True),
+    _route("/api/graphql", "graphql", "/graphql", True),
 )
 _REPO_PATH = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)(?P<rest>/.*)?$")
 _ANY_REPO_ROUTE = _Route(f"{_REPO}/...", f"{_REPO}/...", "", False, _REPO_PATH)
