@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gh_collect import endpoints
 from gh_collect.errors import ConfigError
@@ -60,6 +60,8 @@ class GitHubSettings(_Strict):
     # GitHub's documented secondary limits; lower them to be gentler, never raise them.
     max_requests_per_minute: int = Field(default=900, ge=1, le=900)
     max_busy_seconds_per_minute: float = Field(default=90.0, gt=0, le=90.0)
+    # GitHub's GraphQL API (``reviews``, ``pull_stats``); false for a GHES without it.
+    graphql: bool = True
 
     @field_validator("api_url")
     @classmethod
@@ -120,6 +122,18 @@ class Config(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("each endpoint may appear once")
         return value
+
+    @model_validator(mode="after")
+    def _graphql_available(self) -> Config:
+        """Endpoints read only through GraphQL need ``github.graphql``."""
+        if not self.github.graphql:
+            needing = [n for n in self.endpoints if endpoints.get(n).transport == "graphql"]
+            if needing:
+                raise ValueError(
+                    f"endpoints {', '.join(needing)} are read through GitHub's GraphQL API, "
+                    "which github.graphql: false turns off; set it to true or drop them"
+                )
+        return self
 
     @property
     def window_start(self) -> datetime:

@@ -27,6 +27,7 @@ __all__ = [
     "Column",
     "Getter",
     "Kind",
+    "by_source",
     "col",
     "derived",
 ]
@@ -128,6 +129,21 @@ def derived(name: str, kind: Kind, source: str, compute: Callable[[object], obje
     return Column(name, kind, source, get)
 
 
+def by_source(*, rest: Column, graphql: Column) -> Column:
+    """One column whichever transport served the record: the envelope's ``source`` picks
+    the getter (``github_graphql``: ``graphql``'s; anything else: ``rest``'s), so a table
+    filled by GraphQL and one filled by the REST fallback have the same columns."""
+    if rest.name != graphql.name or rest.kind != graphql.kind:
+        raise ValueError(f"by_source: {rest.name}/{graphql.name} differ in name or kind")
+
+    def get(data: Mapping[str, Any], envelope: Mapping[str, Any]) -> object:
+        chosen = graphql if envelope.get("source") == GRAPHQL_SOURCE else rest
+        return chosen.get(data, envelope)
+
+    return Column(rest.name, rest.kind, f"{rest.source} (REST), {graphql.source} (GraphQL)", get)
+
+
+GRAPHQL_SOURCE = "github_graphql"
 ID = col("id", "int")
 NODE_ID = col("node_id", "str")
 REPO = Column("repo", "str", "repo (envelope)", _envelope("repo"))

@@ -23,6 +23,7 @@ from gh_collect.endpoints.base import (
     WindowRule,
     path_segment,
 )
+from gh_collect.endpoints.graphql import PULL_STATS, REVIEWS
 from gh_collect.endpoints.rest import ISSUES, PULLS, REPOS
 from gh_collect.errors import ConfigError
 
@@ -47,7 +48,16 @@ __all__ = [
 
 HARVESTED: dict[str, Endpoint] = {
     endpoint.name: endpoint
-    for endpoint in (PULLS, ISSUES, ISSUE_COMMENTS, REVIEW_COMMENTS, COMMITS, RELEASES)
+    for endpoint in (
+        PULLS,
+        ISSUES,
+        ISSUE_COMMENTS,
+        REVIEW_COMMENTS,
+        COMMITS,
+        RELEASES,
+        REVIEWS,
+        PULL_STATS,
+    )
 }
 PLUGINS_ENV = "GH_COLLECT_PLUGINS"
 _plugins_loaded = False

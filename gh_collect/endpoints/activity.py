@@ -43,7 +43,7 @@ __all__ = ["COMMITS", "ISSUE_COMMENTS", "RELEASES", "REVIEW_COMMENTS"]
 _SINCE = WindowRule(since_param="since")
 
 
-def _number_at_end(url: object) -> object:
+def number_at_end(url: object) -> object:
     """The item number an API URL ends with (``.../issues/42`` -> 42)."""
     if not isinstance(url, str):
         return UNTYPED
@@ -71,7 +71,7 @@ ISSUE_COMMENTS = Endpoint(
         ID,
         NODE_ID,
         REPO,
-        derived("issue_number", "int", "issue_url", _number_at_end),
+        derived("issue_number", "int", "issue_url", number_at_end),
         derived("is_pull_request", "bool", "html_url", _on_pull_request),
         *AUTHOR,
         *TIMES,
@@ -89,7 +89,7 @@ REVIEW_COMMENTS = Endpoint(
         ID,
         NODE_ID,
         REPO,
-        derived("pull_number", "int", "pull_request_url", _number_at_end),
+        derived("pull_number", "int", "pull_request_url", number_at_end),
         col("review_id", "int", "pull_request_review_id"),
         *AUTHOR,
         col("path", "str"),

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 JsonObject = dict[str, Any]
-Transport = Literal["rest"]
+Transport = Literal["rest", "graphql"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,11 @@ def keep_all(_item: Mapping[str, Any]) -> bool:
     return False
 
 
+def each_item(item: JsonObject) -> list[JsonObject]:
+    """A listed item is itself the record (every REST list)."""
+    return [item]
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One endpoint, declared once (see the module docstring)."""
@@ -178,6 +183,28 @@ class Endpoint:
     # A repo field (of the listing) that, when false, means the repo has none of these
     # (issues: ``has_issues``): its unit completes with zero records and no request.
     enabled_by: str | None = None
+    # What identifies a raw record and its version in ``data`` as served, when it is not
+    # the curated key column (GraphQL: ``fullDatabaseId``, the REST ``id`` as a string):
+    # what a walk dedupes by. None: ``key`` and ``version``.
+    raw_key: str | None = None
+    raw_version: str | None = None
+    # The records a listed item holds (GraphQL reviews: a pull's nested review nodes) and
+    # the window of the listed items, which says where a walk stops (None: ``window``).
+    records_in: Callable[[JsonObject], list[JsonObject]] = each_item
+    list_window: WindowRule | None = None
+    # A listed item whose records overflow its page (a pull with more reviews than the
+    # batch holds): the fan-out unit's parent and the token its walk starts from.
+    fan_out: Callable[[JsonObject], tuple[str, str] | None] | None = None
+
+    @property
+    def record_key(self) -> str:
+        """The field of ``data`` that identifies a raw record."""
+        return self.raw_key or self.key
+
+    @property
+    def record_version(self) -> str | None:
+        """The field of ``data`` a raw record's version is read from (None: none)."""
+        return self.raw_version if self.raw_key is not None else self.version
 
     def turned_off(self, repo: Mapping[str, Any]) -> bool:
         """Whether ``repo``'s listing says it has none of these records (exactly false)."""
@@ -198,8 +225,12 @@ class Endpoint:
         return PageRequest(path, params)
 
     def keep(self, items: list[JsonObject], window: Window) -> list[JsonObject]:
-        """The items of a page this dataset keeps."""
-        return [i for i in items if not self.skip(i) and self.window.keeps(i, window)]
+        """The records of a page's items this dataset keeps."""
+        return self.keep_records([r for item in items for r in self.records_in(item)], window)
+
+    def keep_records(self, records: list[JsonObject], window: Window) -> list[JsonObject]:
+        """The records this dataset keeps (a fan-out's page lists records themselves)."""
+        return [r for r in records if not self.skip(r) and self.window.keeps(r, window)]
 
     def stops(
         self,
@@ -211,10 +242,10 @@ class Endpoint:
     ) -> bool:
         """Whether a walk in ``order`` (default: this endpoint's) can stop after a page
         holding ``items``; a newest-first walk stops below ``floor`` (default: the year)."""
-        order = order or self.order
+        order, rule = order or self.order, self.list_window or self.window
         if order.newest_first:  # the last item is the oldest; out of order, read on (safe)
-            return bool(items) and self.window.is_below(items[-1], floor or window.start)
-        return order.stops_past_window and any(self.window.is_past(i, window) for i in items)
+            return bool(items) and rule.is_below(items[-1], floor or window.start)
+        return order.stops_past_window and any(rule.is_past(i, window) for i in items)
 
     def order_of(self, resume_url: str | None) -> Order:
         """The order a walk resumed from ``resume_url`` goes on in (a legacy one if the URL

@@ -49,7 +49,7 @@ from gh_collect.errors import (
     SkippableApiError,
     SlowPageError,
 )
-from gh_collect.github.client import GitHubClient
+from gh_collect.github.client import GitHubClient, Page
 from gh_collect.github.pagination import PageRequest
 from gh_collect.github.ratelimit import (
     GRAPHQL,
@@ -501,19 +501,27 @@ class GraphQLTransport:
         body: dict[str, Any] = {"query": query, "variables": dict(variables or {})}
         if operation_name is not None:
             body["operationName"] = operation_name
-        entry = await self.pacer.acquire(self._last_cost.get(query, 1))
+        request = PageRequest(self.url, method="POST", body=body)
+        page = await self.fetch(request, cut_short_fails=cut_short_fails)
+        result: GraphQLResult = page.data
+        return result
+
+    async def fetch(self, request: PageRequest, *, cut_short_fails: bool = False) -> Page:
+        """One query as a ``Page`` (a walk's request, ``PageRequest(url, method="POST",
+        body=...)``): paced by points, sent, its cost settled; ``data`` is the
+        ``GraphQLResult`` (with the budget and URL) and ``date`` the server's clock."""
+        text = request.body.get("query", "") if isinstance(request.body, dict) else ""
+        entry = await self.pacer.acquire(self._last_cost.get(text, 1))
         page = await self._client.fetch(
-            PageRequest(self.url, method="POST", body=body),
-            mapper=GRAPHQL_MAPPER,
-            cut_short_fails=cut_short_fails,
+            request, mapper=GRAPHQL_MAPPER, cut_short_fails=cut_short_fails
         )
         result: GraphQLResult = page.data
         cost = result.rate_limit.cost if result.rate_limit is not None else None
         if cost is not None:
-            self._last_cost[query] = cost
+            self._last_cost[text] = cost
             self.pacer.settle(entry, cost)
         if page.rate is None and result.rate_limit is not None:
             body_rate = result.rate_limit.as_rate()
             if body_rate is not None:
                 self._client.observe_rate(body_rate, GRAPHQL)
-        return replace(result, rate=page.rate, url=page.url)
+        return replace(page, data=replace(result, rate=page.rate, url=page.url))

@@ -14,7 +14,9 @@ there, not in a user's run.
 
 Ids: ``fullDatabaseId`` (a BigInt, as a string) is the REST ``id``; ``databaseId`` (Int)
 is deprecated by GitHub and fails beyond 2^31, which review ids pass, so it is not asked.
-A bot's ``login`` comes without REST's ``[bot]`` suffix. PENDING reviews (the token
+A bot's ``login`` comes without REST's ``[bot]`` suffix (``author.__typename`` says
+``Bot``). Every review names its pull request (``pullRequest``), so a review record read
+alone (a follow-up's) says which pull it belongs to. PENDING reviews (the token
 user's own, unsubmitted) come with ``submittedAt: null``.
 """
 
@@ -43,13 +45,14 @@ _REVIEW_FIELDS = """
 fragment ReviewFields on PullRequestReview {
   id
   fullDatabaseId
-  author { login }
+  author { __typename login }
   authorAssociation
   state
   submittedAt
   body
   commit { oid }
   url
+  pullRequest { number fullDatabaseId }
 }
 """
 

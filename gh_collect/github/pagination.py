@@ -206,6 +206,11 @@ class LinkPaginator:
         """1-based number of the page at ``current_url`` (the last one, once finished)."""
         return self._page_number
 
+    def next_token(self, page: Any) -> str | None:
+        """What leads on from ``page`` (a ``client.Page``): its ``Link`` next URL."""
+        next_url: str | None = page.next_url
+        return next_url
+
     def advance(self, next_url: str | None) -> None:
         """Record that the current page was fetched; ``next_url`` is its ``rel="next"``.
 

@@ -16,6 +16,7 @@ from gh_collect.durable.paths import DatasetPaths
 from gh_collect.durable.storage import RawStore
 from gh_collect.durable.validators import ValidatorStore
 from gh_collect.endpoints import Window
+from gh_collect.github.graphql import GraphQLTransport
 from gh_collect.report.progress import Reporter
 
 __all__ = ["DISCOVERY", "RunContext", "RunOptions"]
@@ -44,6 +45,8 @@ class RunContext:
     validators: ValidatorStore
     reporter: Reporter
     phases: list[str] = field(default_factory=list)
+    # Sends the run's GraphQL queries (paced by points); set once the client is open.
+    graphql: GraphQLTransport | None = None
 
     @property
     def window(self) -> Window:

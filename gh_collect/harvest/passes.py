@@ -21,8 +21,10 @@ resumed exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gh_collect import endpoints
@@ -36,7 +38,7 @@ from gh_collect.github.client import GitHubClient
 from gh_collect.harvest.context import RunContext
 from gh_collect.harvest.walk import PageWalk, WalkPage, paginator_for
 
-__all__ = ["MAX_CATCH_UPS", "walk_unit"]
+__all__ = ["MAX_CATCH_UPS", "append_page", "walk_unit"]
 
 # Catch-up passes after the first, at most: each reads only what moved during the one before
 # (usually one request); a list that never stops moving ends with a conservative
@@ -53,87 +55,155 @@ class _PassEnd:
     records: int
 
 
-async def walk_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> tuple[int, int]:
-    """Fetch the pages of one unit not yet saved, appending each new record exactly once;
-    complete the unit. Returns (pages, records) walked by this call."""
+@dataclass(frozen=True)
+class _Target:
+    """One unit a walk writes: its file, open at its saved offset, and what it holds."""
+
+    key: UnitKey
+    endpoint: Endpoint
+    path: Path
+    sink: JsonlSink
+    known: KnownVersions
+
+
+def _open_target(ctx: RunContext, key: UnitKey) -> _Target:
     cp, endpoint = ctx.cp, endpoints.get(key.endpoint)
     progress = cp.unit(key)
     path = ctx.paths.unit_file(key.endpoint, cp.state.repos[key.repo], key.parent)
     sink = ctx.store.open(path, progress.byte_offset)
-    known = KnownVersions(path, progress.byte_offset, endpoint.key, endpoint.version)
+    known = KnownVersions(path, progress.byte_offset, endpoint.record_key, endpoint.record_version)
+    return _Target(key, endpoint, path, sink, known)
+
+
+async def walk_unit(
+    ctx: RunContext, client: GitHubClient, key: UnitKey, *, carried: UnitKey | None = None
+) -> tuple[int, int]:
+    """Fetch the pages of one unit not yet saved, appending each new record exactly once;
+    complete the unit. Returns (pages, records) walked by this call.
+
+    ``carried``: a unit of another endpoint read from the same pages (``pull_stats`` with
+    ``reviews``), in step with ``key`` (``harvest/phases.py`` checks): each page's records
+    go to both files and both units record the page in the same synchronous step, with
+    ``key``'s resume token and pass state; both complete together."""
+    cp = ctx.cp
+    targets: list[_Target] = []
     try:
-        cp.start_unit(key)
+        for unit in (key, carried):
+            if unit is not None:
+                targets.append(_open_target(ctx, unit))
+                cp.start_unit(unit)
+        progress = cp.unit(key)
         pages = records = 0
         # A pass an earlier run began (even one it read to the end): what it read may have
         # changed while no run was reading.
         resumed = progress.last_page_written > 0 and not progress.pass_pending
+        endpoint = targets[0].endpoint
         while True:
-            end = await _walk_pass(ctx, client, key, endpoint, sink, known)
+            end = await _walk_pass(ctx, client, targets)
             pages, records = pages + end.pages, records + end.records
             floor = _catch_up_floor(cp.unit(key), endpoint, end.order, ctx.window, resumed)
             if floor is None:
                 break
-            cp.begin_pass(key, floor)
+            for target in targets:
+                cp.begin_pass(target.key, floor)
             resumed = False
         read_through = _read_through(cp.unit(key)) if endpoint.order.moves_on_update else None
-        cp.complete_unit(key, byte_offset=sink.offset, read_through=read_through)
+        for target in targets:
+            cp.complete_unit(target.key, byte_offset=target.sink.offset, read_through=read_through)
         return pages, records
     finally:
-        ctx.store.release(path)
+        for target in targets:
+            ctx.store.release(target.path)
 
 
-async def _walk_pass(
-    ctx: RunContext,
-    client: GitHubClient,
-    key: UnitKey,
-    endpoint: Endpoint,
-    sink: JsonlSink,
-    known: KnownVersions,
-) -> _PassEnd:
+async def _walk_pass(ctx: RunContext, client: GitHubClient, targets: list[_Target]) -> _PassEnd:
     """The rest of the pass under way (all of it, for a fresh one)."""
-    cp, window, progress = ctx.cp, ctx.window, ctx.cp.unit(key)
+    cp, window = ctx.cp, ctx.window
+    key, endpoint = targets[0].key, targets[0].endpoint
+    progress = cp.unit(key)
     page_number, resuming = progress.last_page_written, progress.resume_token is not None
     order = endpoint.order_of(progress.resume_token if resuming else None)
     if page_number and not resuming and not progress.pass_pending:
         return _PassEnd(order, 0, 0)  # the pass was walked to its end: only completion left
-    # A catch-up of a list with ``since`` reads only what changed since its floor; a refresh
-    # re-reads its pages as they were asked before, so their ETags can answer 304.
-    floor = progress.floor if progress.catch_ups else None
-    since = Window(max(floor or window.start, window.start), window.end)
-    walk = PageWalk(
-        client,
-        paginator_for(
-            endpoint, key.repo, since, parent=key.parent,
-            resume_token=progress.resume_token if resuming else None, start_page=page_number + 1,
-        ),
-        validators=ctx.validators,
-        conditional=_asks_changed(progress, order, resuming),
-        first_page_only=order.newest_first,
-        stop=lambda items: endpoint.stops(items, window, order=order, floor=progress.floor),
-        on_shrink=ctx.reporter.info,
-    )  # fmt: skip
+    walk = _page_walk(ctx, client, key, endpoint, progress, order)
     pages = records = 0
     started = progress.pass_started_at
     while (step := await walk.next()) is not None:
-        kept = known.changed([] if step.items is None else endpoint.keep(step.items, window))
+        items = [] if step.items is None else step.items
+        kept = [t.known.changed(t.endpoint.keep(items, window)) for t in targets]
         page_number += 1
         if started is None:
-            started = _pass_start(step, progress.floor)
+            started = _pass_start(step, progress.floor, endpoint)
         last = step.unchanged and order.newest_first  # nothing moved since the last pass
-        _append_page(ctx, key, sink, page_number, kept)
-        cp.record_page(
-            key, page=page_number, records=len(kept), byte_offset=sink.offset,
-            resume_token=None if last else step.next_token, pass_started_at=started,
-        )  # fmt: skip
+        for target, new in zip(targets, kept, strict=True):
+            append_page(ctx, target.key, target.sink, page_number, new)
+            cp.record_page(
+                target.key, page=page_number, records=len(new), byte_offset=target.sink.offset,
+                resume_token=None if last else step.next_token, pass_started_at=started,
+            )  # fmt: skip
+        for unit, token in _fan_outs(targets, items, window):
+            cp.arm_fan_out(unit, token)  # same step: a kill never loses an overflow
         await cp.maybe_save_async()
-        pages, records = pages + 1, records + len(kept)
-        ctx.reporter.page(key.repo, key.name, len(kept))
+        pages, records = pages + 1, records + sum(map(len, kept))
+        ctx.reporter.page(key.repo, key.name, sum(map(len, kept)))
         if last:
             break
     return _PassEnd(order, pages, records)
 
 
-def _append_page(
+def _page_walk(
+    ctx: RunContext,
+    client: GitHubClient,
+    key: UnitKey,
+    endpoint: Endpoint,
+    progress: UnitProgress,
+    order: Order,
+) -> PageWalk:
+    """The walk over the rest of the pass. A catch-up of a list with ``since`` reads only
+    what changed since its floor; a refresh re-reads its pages as they were asked before,
+    so their ETags can answer 304 (REST: a GraphQL query is a POST, never conditional)."""
+    window, resuming = ctx.window, progress.resume_token is not None
+    floor = progress.floor if progress.catch_ups else None
+    since = Window(max(floor or window.start, window.start), window.end)
+    graphql = endpoint.transport == "graphql"
+    return PageWalk(
+        client,
+        paginator_for(
+            endpoint, key.repo, since, parent=key.parent,
+            resume_token=progress.resume_token if resuming else None,
+            start_page=progress.last_page_written + 1,
+            graphql_url=ctx.graphql.url if graphql and ctx.graphql is not None else "",
+        ),
+        validators=None if graphql else ctx.validators,
+        conditional=_asks_changed(progress, order, resuming),
+        first_page_only=order.newest_first,
+        stop=lambda items: endpoint.stops(items, window, order=order, floor=progress.floor),
+        on_shrink=ctx.reporter.info,
+        graphql=ctx.graphql,
+    )  # fmt: skip
+
+
+def _fan_outs(
+    targets: list[_Target], items: list[Any], window: Window
+) -> Iterator[tuple[UnitKey, str]]:
+    """The fan-out units a page's items call for (a pull whose reviews overflow the
+    batch), with the token each walks from; only for items the year keeps."""
+    for target in targets:
+        overflow, rule = target.endpoint.fan_out, target.endpoint.list_window
+        if overflow is None:
+            continue
+        for item in items:
+            if not isinstance(item, dict) or not (rule or target.endpoint.window).keeps(
+                item, window
+            ):
+                continue
+            found = overflow(item)
+            if found is not None:
+                parent, token = found
+                yield UnitKey(target.key.repo, target.endpoint.name, parent), token
+
+
+def append_page(
     ctx: RunContext, key: UnitKey, sink: JsonlSink, number: int, kept: list[dict[str, Any]]
 ) -> None:
     """Append a page's new records; the caller records the page in the same synchronous
@@ -155,12 +225,13 @@ def _asks_changed(progress: UnitProgress, order: Order, resuming: bool) -> bool:
     return progress.refreshing or progress.catch_ups > 0
 
 
-def _pass_start(step: WalkPage, floor: datetime | None) -> datetime | None:
+def _pass_start(step: WalkPage, floor: datetime | None, endpoint: Endpoint) -> datetime | None:
     """When a newest-first pass started: the server's Date on its first page; failing that,
     the newest ``updated_at`` on it (no later than the answer, so never too late)."""
     if step.page.date is not None:
         return step.page.date
-    stamps = [timestamp(i, "updated_at") for i in step.items or [] if isinstance(i, dict)]
+    updated = (endpoint.list_window or endpoint.window).updated
+    stamps = [timestamp(i, updated) for i in step.items or [] if isinstance(i, dict)]
     return max((s for s in stamps if s is not None), default=floor)
 
 

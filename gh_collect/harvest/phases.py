@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from functools import partial
 
 from gh_collect import endpoints
 from gh_collect.durable.checkpoint import CheckpointStatus, UnitKey, UnitProgress
@@ -19,6 +20,7 @@ from gh_collect.errors import ApiError, RetriableApiError, SkippableApiError
 from gh_collect.github.client import GitHubClient
 from gh_collect.github.quota import QuotaReached
 from gh_collect.harvest.context import RunContext
+from gh_collect.harvest.fan_out import walk_fan_out
 from gh_collect.harvest.listing import ListingHints
 from gh_collect.harvest.passes import walk_unit
 
@@ -37,8 +39,11 @@ async def run_phase(
     )
     cp.set_current_phase(endpoint)
     ctx.reporter.phase(endpoint, len(todo))
-    todo = _skip_turned_off(ctx, todo, hints)
-    jobs = [_job(ctx, client, key) for key in largest_first(todo, hints.sizes)]
+    todo = largest_first(_skip_turned_off(ctx, todo, hints), hints.sizes)
+    if endpoints.get(endpoint).transport == "graphql":
+        jobs = _repo_jobs(ctx, client, endpoint, todo)
+    else:
+        jobs = [_job(ctx, client, key) for key in todo]
     await run_bounded(jobs, ctx.config.github.concurrency)
     await _end_phase(ctx, endpoint)
 
@@ -81,24 +86,92 @@ async def _end_phase(ctx: RunContext, endpoint: str) -> None:
 
 
 def _job(ctx: RunContext, client: GitHubClient, key: UnitKey) -> Job:
-    return lambda: collect_unit(ctx, client, key)
+    async def job() -> None:
+        await collect_unit(ctx, client, key)
+
+    return job
 
 
-async def collect_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> None:
-    """One unit, to completion or to a recorded failure; other units go on either way."""
+def _repo_jobs(
+    ctx: RunContext, client: GitHubClient, endpoint: str, todo: list[UnitKey]
+) -> list[Job]:
+    """A GraphQL phase: one job per repo, walking its unit (carrying the unit of a later
+    GraphQL phase read from the same pages, when in step), then every fan-out unit with
+    work left, those its walk just armed included (``todo`` was fixed at the start)."""
+    tops = {key.repo: key for key in todo if key.parent is None}
+
+    async def job(repo: str) -> None:
+        walked = [endpoint]
+        if repo in tops:
+            carried = await collect_unit(ctx, client, tops[repo], carry=True)
+            walked += [carried.endpoint] if carried is not None else []
+        retry = ctx.options.retry_failed
+        for key in list(ctx.cp.state.repos[repo].unit_keys()):
+            if (
+                key.parent
+                and key.endpoint in walked
+                and ctx.cp.unit(key).has_work(retry_failed=retry)
+            ):
+                await collect_unit(ctx, client, key)
+
+    return [partial(job, repo) for repo in dict.fromkeys(k.repo for k in todo)]
+
+
+def _carried(ctx: RunContext, key: UnitKey) -> UnitKey | None:
+    """The unit of a later GraphQL phase that can be read from ``key``'s pages: one with
+    work left and "in step" with it (the same page, pass and resume token: both fresh,
+    both refreshing from the same point, or carried together before a kill)."""
+    phases = ctx.phases
+    later = phases[phases.index(key.endpoint) + 1 :] if key.endpoint in phases else []
+    for name in later:
+        other = UnitKey(key.repo, name)
+        if endpoints.get(name).transport != "graphql" or other.name not in (
+            ctx.cp.state.repos[key.repo].units
+        ):
+            continue
+        if not ctx.cp.unit(other).has_work(retry_failed=ctx.options.retry_failed):
+            continue
+        _walk_start(ctx, other)
+        if _in_step(ctx.cp.unit(key), ctx.cp.unit(other)):
+            return other
+    return None
+
+
+def _in_step(a: UnitProgress, b: UnitProgress) -> bool:
+    """Whether two units stand at the same point of the same walk."""
+    fields = ("last_page_written", "catch_ups", "pass_pending", "resume_token", "floor",
+              "refreshing", "pass_started_at", "pass_pages")  # fmt: skip
+    return all(getattr(a, name) == getattr(b, name) for name in fields)
+
+
+async def collect_unit(
+    ctx: RunContext, client: GitHubClient, key: UnitKey, *, carry: bool = False
+) -> UnitKey | None:
+    """One unit (and the unit it carries, with ``carry``), to completion or to a recorded
+    failure, which fails both; other units go on either way. Returns the carried unit."""
+    carried: UnitKey | None = None
     try:
         _walk_start(ctx, key)
-        pages, records = await walk_unit(ctx, client, key)
+        carried = _carried(ctx, key) if carry else None
+        if key.parent is not None and endpoints.get(key.endpoint).transport == "graphql":
+            pages, records = await walk_fan_out(ctx, client, key)
+        else:
+            pages, records = await walk_unit(ctx, client, key, carried=carried)
     except QuotaReached:
-        return  # stopped before sending; the unit's saved progress is its resume point
+        return carried  # stopped before sending; the saved progress is the resume point
     except (SkippableApiError, RetriableApiError) as exc:
         if _means_empty(key, exc):
             _complete_empty(ctx, key, f"{key.endpoint} answered {exc.status}, declared as none")
-            return
-        ctx.cp.fail_unit(key, str(exc), retryable=isinstance(exc, RetriableApiError))
-        ctx.reporter.unit_done(key.repo, key.name, "failed", str(exc))
-        return
-    ctx.reporter.unit_done(key.repo, key.name, "complete", f"{pages} pages, {records} records")
+            return carried
+        for unit in (key, *([carried] if carried is not None else [])):
+            ctx.cp.fail_unit(unit, str(exc), retryable=isinstance(exc, RetriableApiError))
+            ctx.reporter.unit_done(unit.repo, unit.name, "failed", str(exc))
+        return carried
+    for unit in (key, *([carried] if carried is not None else [])):
+        ctx.reporter.unit_done(
+            unit.repo, unit.name, "complete", f"{pages} pages, {records} records"
+        )
+    return carried
 
 
 def _means_empty(key: UnitKey, exc: ApiError) -> bool:

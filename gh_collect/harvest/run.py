@@ -40,6 +40,7 @@ from gh_collect.errors import (
     UsageError,
 )
 from gh_collect.github.client import GitHubClient
+from gh_collect.github.graphql import GraphQLTransport
 from gh_collect.github.quota import Quota
 from gh_collect.harvest.context import DISCOVERY, RunContext, RunOptions
 from gh_collect.harvest.discovery import discover
@@ -195,6 +196,7 @@ class _Run:
         cp.create_new(self.config)
 
     async def _harvest(self, client: GitHubClient) -> None:
+        self.ctx.graphql = GraphQLTransport(client)
         if any(name in self.cp.state.extending for name in self.phases):
             pass  # endpoints added to a finished dataset: only they are walked
         elif self._finished_before():
@@ -239,6 +241,9 @@ class _Run:
         for endpoint in self.phases:
             cp.set_current_phase(endpoint)
             for key, unit in cp.state.units(endpoint):
+                # A fan-out unit is re-armed by its parent's walk, if that sees it overflow.
+                if key.parent is not None:
+                    continue
                 if key.repo not in skip and unit.status == CheckpointStatus.COMPLETE:
                     cp.begin_refresh(key)
                     count += 1

@@ -37,6 +37,8 @@ from gh_collect.durable.validators import Validator, ValidatorStore
 from gh_collect.endpoints import Endpoint, Window
 from gh_collect.errors import SlowPageError
 from gh_collect.github.client import GitHubClient, Page
+from gh_collect.github.graphql import GraphQLTransport
+from gh_collect.github.graphql_pagination import PULLS_LIST, CursorPaginator, CursorToken
 from gh_collect.github.pagination import PER_PAGE, LinkPaginator, PageRequest, object_items
 
 __all__ = ["PageWalk", "Paginator", "WalkPage", "paginator_for"]
@@ -75,6 +77,11 @@ class Paginator(Protocol):
         """Ask the current request for fewer items; the new size, None if it cannot."""
         ...
 
+    def next_token(self, page: Page) -> str | None:
+        """What leads on from ``page``, just read (REST: its ``Link`` next URL; GraphQL:
+        its ``pageInfo.endCursor``); None: it was the last."""
+        ...
+
     def advance(self, next_token: str | None) -> None:
         """The current page was read; ``next_token`` leads on (None: the walk is done).
         Raises PaginationLoop for a token already walked."""
@@ -108,17 +115,23 @@ class PageWalk:
         validators: ValidatorStore | None = None,
         conditional: bool = False,
         first_page_only: bool = False,
-        items: Callable[[Any, str], list[Any]] = object_items,
+        items: Callable[[Any, str], list[Any]] | None = None,
         stop: Callable[[list[Any]], bool] = _never,
         on_shrink: Callable[[str], None] = log.info,
+        graphql: GraphQLTransport | None = None,
     ) -> None:
         self.client, self.paginator = client, paginator
+        self._graphql = graphql  # sends the POSTs (queries) of a GraphQL walk, paced by points
         self._on_shrink = on_shrink  # one line per step down (a run's reporter shows it)
         self._validators = validators
         # ``first_page_only``: only the walk's first request asks "changed since?" (a
         # newest-first catch-up, whose later pages hold other items than last time).
         self.conditional, self._first_page_only = conditional, first_page_only
-        self._items, self._stop = items, stop
+        # The items of an answer: the paginator's reader where it has one (a GraphQL
+        # connection's nodes), else a REST list of objects.
+        reader: Callable[[Any, str], list[Any]] = getattr(paginator, "items", object_items)
+        self._items = items or reader
+        self._stop = stop
 
     @property
     def finished(self) -> bool:
@@ -139,7 +152,7 @@ class PageWalk:
             return WalkPage(number, None, paginator.resume_token, True, page)
         items = self._items(page.data, page.url)
         stop = self._stop(items)
-        paginator.advance(None if stop else page.next_url)
+        paginator.advance(None if stop else paginator.next_token(page))
         next_token = paginator.resume_token
         unchanged = (
             stored is not None and page.etag is not None and page.etag == stored.etag
@@ -173,6 +186,10 @@ class PageWalk:
     async def _get(self, request: PageRequest, stored: Validator | None, shrinkable: bool) -> Page:
         """One request of the walk: "changed since?" where the stored validator may say so,
         where a 301 said the page lives now; cut short at once if a smaller page can follow."""
+        if request.method == "POST":
+            if self._graphql is None:
+                raise ValueError("a GraphQL walk needs PageWalk(graphql=GraphQLTransport)")
+            return await self._graphql.fetch(request, cut_short_fails=shrinkable)
         ask = stored if stored is not None and stored.may_answer_304 else None
         moved = stored.location if stored is not None else None
         return await self.client.fetch(
@@ -199,8 +216,18 @@ def paginator_for(
     resume_token: str | None = None,
     start_page: int = 1,
     parent: str | None = None,
+    graphql_url: str = "",
 ) -> Paginator:
-    """A walk over ``endpoint`` of ``repo`` from its first page, or from a saved token."""
+    """A walk over ``endpoint`` of ``repo`` from its first page, or from a saved token.
+    ``graphql_url``: where a GraphQL endpoint's queries go (its walks page by cursor)."""
+    if endpoint.transport == "graphql":
+        if resume_token is not None:
+            return CursorPaginator(graphql_url, CursorToken.loads(resume_token),
+                                   start_page=start_page)  # fmt: skip
+        owner, _, name = repo.partition("/")
+        token = CursorToken(PULLS_LIST.name, {"owner": owner, "name": name}, None,
+                            PULLS_LIST.largest)  # fmt: skip
+        return CursorPaginator(graphql_url, token, start_page=start_page)
     if resume_token is not None:
         return LinkPaginator(resume_token, start_page=start_page)
     first = endpoint.first_request(repo, window, parent=parent)

@@ -372,6 +372,21 @@ class CheckpointManager:
         self._repo_entry(key.repo).units.setdefault(key.name, UnitProgress())
         self._refresh_repo(key.repo, self._touch())
 
+    def arm_fan_out(self, key: UnitKey, resume_token: str) -> None:
+        """A fan-out unit to walk from ``resume_token`` (a parent's page found it overflow):
+        created, or armed again, keeping its pages and file (a refresh that sees the pull
+        overflow again: what the file holds is not written twice). Called in the same
+        synchronous step as the page that revealed it."""
+        if not key.parent or key.endpoint not in self.state.endpoints:
+            raise ValueError(f"{key}: only a parent x endpoint unit of a phase can be armed")
+        progress = self._repo_entry(key.repo).units.setdefault(key.name, UnitProgress())
+        if progress.status in (CheckpointStatus.COMPLETE, CheckpointStatus.FAILED):
+            progress.status = CheckpointStatus.PENDING
+            progress.completed_at = None
+            progress.error = progress.retryable = None
+        progress.resume_token = resume_token
+        self._refresh_repo(key.repo, self._touch())
+
     def _refresh_repo(self, repo: str, now: datetime) -> None:
         """Re-derive the repo's status, times and error from its units."""
         progress = self._repo_entry(repo)
