@@ -85,17 +85,18 @@ def dataset(tmp_path: Path) -> DatasetPaths:
 
 
 def harvested_ids(paths: DatasetPaths, endpoint: str) -> Counter[Any]:
-    """The keys of the raw records (``id``; a commit's ``sha``), each as often as written."""
-    key = declared.get(endpoint).key
+    """The keys of the raw records (``id``; a commit's ``sha``; a GraphQL node's
+    ``fullDatabaseId``), each as often as written, fan-out units' files included."""
+    key = declared.get(endpoint).record_key
     return Counter(
         line["data"][key]
-        for path in sorted(paths.endpoint_dir(endpoint).glob("*.jsonl"))
+        for path in sorted(paths.endpoint_dir(endpoint).rglob("*.jsonl"))
         for line in read_envelopes(path)
     )
 
 
 def truth_ids(truth: dict[str, dict[str, list[dict[str, Any]]]], endpoint: str) -> Counter[Any]:
-    key = declared.get(endpoint).key
+    key = declared.get(endpoint).record_key
     return Counter(obj[key] for objs in truth[endpoint].values() for obj in objs)
 
 

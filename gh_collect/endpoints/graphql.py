@@ -31,7 +31,7 @@ from gh_collect.curated.columns import (
 )
 from gh_collect.endpoints.activity import number_at_end
 from gh_collect.endpoints.base import Endpoint, JsonObject, Order, WindowRule
-from gh_collect.github.graphql_pagination import PULL_REVIEWS_LIST, CursorToken
+from gh_collect.github.graphql_cursor import PULL_REVIEWS_LIST, CursorToken
 
 __all__ = ["GRAPHQL_NEWEST_UPDATED_FIRST", "PULL_STATS", "PULL_WINDOW", "REVIEWS"]
 

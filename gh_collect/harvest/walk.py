@@ -38,7 +38,8 @@ from gh_collect.endpoints import Endpoint, Window
 from gh_collect.errors import SlowPageError
 from gh_collect.github.client import GitHubClient, Page
 from gh_collect.github.graphql import GraphQLTransport
-from gh_collect.github.graphql_pagination import PULLS_LIST, CursorPaginator, CursorToken
+from gh_collect.github.graphql_cursor import PULLS_LIST, CursorToken
+from gh_collect.github.graphql_pagination import CursorPaginator
 from gh_collect.github.pagination import PER_PAGE, LinkPaginator, PageRequest, object_items
 
 __all__ = ["PageWalk", "Paginator", "WalkPage", "paginator_for"]

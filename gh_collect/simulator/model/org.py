@@ -28,7 +28,10 @@ from gh_collect.simulator.model.records import (
     parse_time,
 )
 from gh_collect.simulator.model.reviews import ManyReviews
-from gh_collect.simulator.model.truth import ground_truth
+from gh_collect.simulator.model.truth import ground_truth, select_repos
+
+GRAPHQL_ENDPOINTS = ("reviews", "pull_stats")
+"""Endpoints served through GraphQL: their truth runs the harvest's own queries."""
 
 _REPO_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
@@ -259,16 +262,28 @@ class OrgModel:
         SPEC's endpoint table says a harvest of ``year`` keeps: pulls, issues (pull requests
         dropped), issue comments and review comments created before the year's end and
         updated at or after its start; commits of the default branch with their committer
-        date in the year; releases created in the year (drafts are never served). Repos are
+        date in the year; releases created in the year (drafts are never served); reviews and
+        pull_stats as GraphQL serves them (``simulator/graphql/truth.py``). Repos are
         filtered like gh_collect's target settings. The vanished repo is left out (it cannot
         be harvested); the renamed repo appears under its discovered (old) name; the empty
         repo has no commits (its list answers 409). Objects are as served at ``base_url``,
         newest first: created desc then id desc; commits by committer date desc, then
         history order desc, as the commits list serves them.
         """
-        return ground_truth(
-            self.repos, base_url, year, endpoints, repos, exclude, include_forks, include_archived
+        wanted = list(endpoints)
+        rest = [name for name in wanted if name not in GRAPHQL_ENDPOINTS]
+        truth = ground_truth(
+            self.repos, base_url, year, rest, repos, exclude, include_forks, include_archived
         )
+        graphql = [name for name in wanted if name in GRAPHQL_ENDPOINTS]
+        if graphql:
+            from gh_collect.simulator.graphql.truth import graphql_truth  # the layer above
+
+            chosen = select_repos(self.repos, repos, exclude, include_forks, include_archived)
+            alive = [repo for repo in chosen if not repo.vanished]
+            for name in graphql:
+                truth[name] = graphql_truth(self, alive, year, name)
+        return {name: truth[name] for name in wanted}
 
 
 def _revise(item: Item, updated_at: str, suffix: str, new_comments: int = 0) -> Item:
