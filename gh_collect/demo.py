@@ -61,11 +61,11 @@ def compare_with_truth(paths: DatasetPaths, truth: dict[str, dict[str, list[Any]
     endpoint: ids, a commit's sha)."""
     problems = []
     for endpoint, per_repo in truth.items():
-        key = endpoints.get(endpoint).key
+        key = endpoints.get(endpoint).record_key
         expected = Counter(obj[key] for objs in per_repo.values() for obj in objs)
         got = Counter(
             line["data"][key]
-            for path in paths.endpoint_dir(endpoint).glob("*.jsonl")
+            for path in paths.endpoint_dir(endpoint).rglob("*.jsonl")
             for line in read_envelopes(path)
         )
         missing, extra = expected - got, got - expected

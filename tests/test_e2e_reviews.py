@@ -195,3 +195,19 @@ def test_graphql_false_refuses_the_graphql_endpoints(tmp_path: Path) -> None:
     proc = run_cli("validate", "-c", str(config))
     assert proc.returncode == 2
     assert "pull_stats" in proc.stderr and "github.graphql" in proc.stderr
+
+
+def test_the_dry_run_counts_the_graphql_queries_apart(tmp_path: Path, start_simulator: Any) -> None:
+    sim = start_simulator()
+    config = str(write_config(tmp_path, sim.url, endpoints=["pulls", *GRAPHQL]))
+    plan = run_cli("collect", "-c", config, "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    line = next(
+        x for x in plan.stdout.splitlines() if x.startswith("GraphQL (reviews + pull_stats")
+    )
+    estimated = int(line.split("about ")[1].split()[0])
+    sim.reset_stats()
+    assert run_cli("collect", "-c", config, "--quiet").returncode == 1
+    walked = sim.stats()["graphql_queries"]
+    catch_ups = 2  # a pass of several pages is followed by one catch-up query (not estimated)
+    assert walked - catch_ups <= estimated <= walked, (estimated, walked)

@@ -483,6 +483,10 @@ class GraphQLTransport:
     def url(self) -> str:
         return graphql_url(self._client.api_url)
 
+    @property
+    def client(self) -> GitHubClient:
+        return self._client
+
     async def query(
         self,
         query: str,

@@ -5,6 +5,12 @@ Per repo x endpoint it reads the same first page the harvest would read. One pag
 stops at the first page holding an item created after the window (lists are oldest first),
 a binary search over page numbers finds that page in about log2(T) requests. Cursor-paged
 lists give no ``last``; they are counted as a guess and reported as such. Nothing is written.
+
+GraphQL endpoints (``reviews``, ``pull_stats``) are counted by walking: their pages come by
+cursor, newest-updated first, so only the walk knows where the year ends. The dry run walks
+each repo's first pass as the harvest would (one walk for both endpoints), and adds the
+follow-up queries of every pull whose reviews overflow its batch (``totalCount`` says how
+many). Its GraphQL points are shown apart from REST requests: a separate budget.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ import httpx
 from gh_collect import endpoints
 from gh_collect.config import Config
 from gh_collect.endpoints import Endpoint, Window
+from gh_collect.endpoints.graphql import PULL_WINDOW
 from gh_collect.errors import SkippableApiError
 from gh_collect.github.client import GitHubClient, RateLimit
+from gh_collect.github.graphql import GraphQLTransport
+from gh_collect.github.graphql_queries import REVIEWS_PER_QUERY
 from gh_collect.github.pagination import PageRequest
 from gh_collect.harvest.listing import discover_repos
 from gh_collect.harvest.walk import PageWalk, paginator_for
@@ -36,6 +45,7 @@ class Plan:
     discovery_pages: int = 0
     pages: dict[str, int] = field(default_factory=dict)
     guessed_units: int = 0
+    queries: dict[str, int] = field(default_factory=dict)  # GraphQL, by the leading endpoint
     spent: int = 0
     rate: RateLimit | None = None
 
@@ -53,6 +63,12 @@ class Plan:
             f"at most ~{requests_per_second:.0f} requests/s (GitHub's secondary limits): "
             f"about {minutes:.1f} min of requests",
         ]
+        if self.queries:
+            names = " + ".join(self.queries)
+            lines.append(
+                f"GraphQL ({names}, one walk per repo): about {sum(self.queries.values())} "
+                "queries of 1 point each, on the graphql budget"
+            )
         if self.rate is not None:
             lines.append(self._budget_line())
         if self.guessed_units:
@@ -76,7 +92,9 @@ class Plan:
 async def estimate(
     config: Config, token: str, transport: httpx.AsyncBaseTransport | None = None
 ) -> Plan:
-    plan = Plan(pages={name: 0 for name in config.endpoints})
+    graphql = [n for n in config.endpoints if endpoints.get(n).transport == "graphql"]
+    plan = Plan(pages={name: 0 for name in config.endpoints if name not in graphql})
+    plan.queries = {name: 0 for name in graphql}
     window = Window(config.window_start, config.window_end)
     async with GitHubClient(
         config.github, token, rate_settings=config.rate_limit, transport=transport
@@ -87,13 +105,18 @@ async def estimate(
         jobs = [
             (repo.fields["full_name"], name)
             for repo in repos
-            for name in config.endpoints
+            for name in [*plan.pages, *graphql[:1]]  # one GraphQL walk serves them all
             if not endpoints.get(name).turned_off(repo.fields)  # no request: zero records
         ]
         semaphore = asyncio.Semaphore(config.github.concurrency)
+        gql = GraphQLTransport(client)
 
         async def one(full_name: str, endpoint: str) -> None:
             async with semaphore:
+                if endpoint in plan.queries:
+                    walked = await _graphql_queries(gql, full_name, endpoint, window)
+                    plan.queries[endpoint] += walked  # after the await: no lost update
+                    return
                 pages, guessed = await _unit_pages(client, full_name, endpoint, window)
             plan.pages[endpoint] += pages
             plan.guessed_units += guessed
@@ -124,6 +147,34 @@ async def _unit_pages(
         return CURSOR_GUESS_PAGES + hops, 1
     request = spec.first_request(full_name, window)
     return await _stop_page(client, spec, request, total, window) + hops, 0
+
+
+async def _graphql_queries(
+    gql: GraphQLTransport, full_name: str, endpoint: str, window: Window
+) -> int:
+    """Queries a GraphQL unit's first pass makes, follow-ups included (walked, as the
+    harvest walks it: the dry run spends what the pass will)."""
+    spec = endpoints.get(endpoint)
+    paginator = paginator_for(spec, full_name, window, graphql_url=gql.url)
+    walk = PageWalk(gql.client, paginator, graphql=gql, stop=lambda i: spec.stops(i, window))
+    queries = 0
+    try:
+        while (step := await walk.next()) is not None:
+            queries += 1 + sum(_follow_ups(pull, window) for pull in step.items or [])
+    except SkippableApiError:
+        return queries + 1  # the harvest will try once and mark it failed
+    return queries
+
+
+def _follow_ups(pull: Any, window: Window) -> int:
+    """Queries to read the reviews of ``pull`` that overflow its batch (100 a query)."""
+    reviews = pull.get("reviews") if isinstance(pull, dict) else None
+    if not isinstance(reviews, dict) or not PULL_WINDOW.keeps(pull, window):
+        return 0
+    total, served = reviews.get("totalCount"), reviews.get("nodes")
+    if not isinstance(total, int) or not isinstance(served, list) or total <= len(served):
+        return 0
+    return math.ceil((total - len(served)) / REVIEWS_PER_QUERY)
 
 
 async def _stop_page(
