@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gh_collect import endpoints as declared  # noqa: E402
-from gh_collect.durable.checkpoint import CheckpointState, read_checkpoint  # noqa: E402
+from gh_collect.durable.checkpoint import CheckpointState, UnitKey, read_checkpoint  # noqa: E402
 from gh_collect.durable.paths import DatasetPaths  # noqa: E402
 from gh_collect.errors import CheckpointError  # noqa: E402
 from gh_collect.simulator import SCENARIO_REPOS, Simulator, SimulatorConfig  # noqa: E402
@@ -367,8 +367,9 @@ def offsets_vs_files(state: CheckpointState, paths: DatasetPaths) -> tuple[int, 
     """(files holding unsaved bytes past their offset, files shorter than their offset)."""
     torn, short = 0, []
     for repo in state.repos.values():
-        for endpoint, progress in repo.units.items():
-            path = paths.endpoint_file(endpoint, repo.name)
+        for name, progress in repo.units.items():
+            key = UnitKey.parse(repo.full_name, name)
+            path = paths.unit_file(key.endpoint, repo, key.parent)  # fan-out units' too
             size = path.stat().st_size if path.exists() else 0
             torn += size > progress.byte_offset
             if size < progress.byte_offset:
@@ -382,7 +383,8 @@ Snapshot = tuple[bytes | None, tuple[tuple[str, int], ...]]
 def snapshot(paths: DatasetPaths) -> Snapshot:
     checkpoint = paths.checkpoint.read_bytes() if paths.checkpoint.exists() else None
     sizes = tuple(
-        (str(path), path.stat().st_size) for path in sorted(paths.raw_dir.glob("endpoint=*/*"))
+        (str(path), path.stat().st_size)
+        for path in sorted(paths.raw_dir.glob("endpoint=*/**/*.jsonl"))
     )
     return checkpoint, sizes
 
