@@ -108,7 +108,7 @@ async def _walk_pass(
         ),
         validators=ctx.validators,
         conditional=_asks_changed(progress, order, resuming),
-        first_page_only=order.newest_first,
+        first_page_only=order.moves_on_update,
         stop=lambda items: endpoint.stops(items, window, order=order, floor=progress.floor),
         on_shrink=ctx.reporter.info,
     )  # fmt: skip
@@ -119,7 +119,9 @@ async def _walk_pass(
         page_number += 1
         if started is None:
             started = _pass_start(step, progress.floor)
-        last = step.unchanged and order.newest_first  # nothing moved since the last pass
+        # nothing moved since the last pass: in a list an edit moves to the top of, page 1
+        # says so for the whole list (releases, sorted by creation, are read on)
+        last = step.unchanged and order.moves_on_update
         _append_page(ctx, key, sink, page_number, kept)
         cp.record_page(
             key, page=page_number, records=len(kept), byte_offset=sink.offset,
