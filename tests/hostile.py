@@ -195,8 +195,8 @@ class World:
             "author_association": "MEMBER",
             "labels": [],
             "locked": False,
-            "created_at": _iso(created),
-            "updated_at": _iso(created + timedelta(days=1)),
+            "created_at": iso(created),
+            "updated_at": iso(created + timedelta(days=1)),
             "closed_at": None,
             "body": "text",
             "html_url": f"{WEB}/{repo.full_name}/{page}/{number}",
@@ -233,8 +233,8 @@ class World:
             "body": f"comment {seq} on {number}",
             "user": USER,
             "author_association": "MEMBER",
-            "created_at": _iso(created),
-            "updated_at": _iso(created + timedelta(hours=2)),
+            "created_at": iso(created),
+            "updated_at": iso(created + timedelta(hours=2)),
             "reactions": _reactions(f"{repo.api}/issues/comments/{comment_id}"),
             **fields,
         }
@@ -263,8 +263,8 @@ class World:
             "original_commit_id": commit,
             "user": USER,
             "body": f"review comment {seq} on {number}",
-            "created_at": _iso(created),
-            "updated_at": _iso(created + timedelta(hours=1)),
+            "created_at": iso(created),
+            "updated_at": iso(created + timedelta(hours=1)),
             "html_url": html_url,
             "pull_request_url": pull_url,
             "author_association": "MEMBER",
@@ -289,7 +289,7 @@ class World:
         """A commit of the default branch, committed ``at`` (default: in the year)."""
         seq = len(repo.commits)
         when = at if at is not None else _moment(1, 3 * seq + 50)
-        date = when if isinstance(when, str) else _iso(when)
+        date = when if isinstance(when, str) else iso(when)
         sha = _sha(f"{repo.full_name} commit {seq} {self.new_id()}")
         person = {"name": "Octo Cat", "email": "octocat@github.com", "date": date}
         parents = [repo.commits[-1]["sha"]] if repo.commits and "sha" in repo.commits[-1] else []
@@ -347,9 +347,9 @@ class World:
             "body": "notes",
             "draft": False,
             "prerelease": False,
-            "created_at": _iso(created),
-            "published_at": _iso(created + timedelta(minutes=5)),
-            "updated_at": _iso(created + timedelta(minutes=5)),
+            "created_at": iso(created),
+            "published_at": iso(created + timedelta(minutes=5)),
+            "updated_at": iso(created + timedelta(minutes=5)),
             "author": USER,
             "assets": [],
             **fields,
@@ -414,7 +414,7 @@ def at(item: dict[str, Any], path: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _iso(when: datetime) -> str:
+def iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -641,16 +641,26 @@ def _rate_headers() -> dict[str, str]:
 
 def page(call: Call, items: list[Any]) -> web.StreamResponse:
     """Page ``items`` by ``page``/``per_page``, with a GitHub-shaped Link header."""
-    query = call.request.query
-    per_page = min(int(query.get("per_page", "30")), PER_PAGE_MAX)
-    page = max(1, int(query.get("page", "1")))
-    body = items[(page - 1) * per_page : page * per_page]
+    number, per_page = _position(call)
     last = max(1, -(-len(items) // per_page))
     links = []
-    if page < last:
-        links.append(f'<{_page_url(call, page + 1)}>; rel="next"')
+    if number < last:
+        links.append(f'<{_page_url(call, number + 1)}>; rel="next"')
         links.append(f'<{_page_url(call, last)}>; rel="last"')
-    return _json(call, body, link=", ".join(links))
+    return _json(call, page_items(call, items), link=", ".join(links))
+
+
+def page_items(call: Call, items: list[Any]) -> list[Any]:
+    """The slice of ``items`` that ``page`` serves for ``call``."""
+    number, per_page = _position(call)
+    return items[(number - 1) * per_page : number * per_page]
+
+
+def _position(call: Call) -> tuple[int, int]:
+    """The page number and size asked for (GitHub's defaults: 1 and 30; at most 100)."""
+    query = call.request.query
+    per_page = min(int(query.get("per_page", "30")), PER_PAGE_MAX)
+    return max(1, int(query.get("page", "1"))), per_page
 
 
 def _page_url(call: Call, page: int) -> str:
@@ -845,11 +855,40 @@ class Ctx:
                 self.expect_raw_exact(endpoint)
                 self.expect_curated_exact(endpoint)
 
+    def curated_column(self, endpoint: str, column: str) -> dict[Any, Any]:
+        """``column`` of ``endpoint``'s curated rows, by the endpoint's key."""
+        import pyarrow.dataset as ds
+
+        key = endpoints.get(endpoint).key
+        folder = self.paths.curated_endpoint_dir(endpoint)
+        if not folder.exists():
+            return {}
+        table = ds.dataset(folder, format="parquet").to_table(columns=[key, column])
+        keys, values = table.column(key).to_pylist(), table.column(column).to_pylist()
+        return dict(zip(keys, values, strict=True))
+
     def manifest(self) -> dict[str, Any]:
         try:
             return dict(json.loads(self.paths.manifest.read_text()))
         except (OSError, ValueError):
             return {}
+
+    def export_counts(self, kind: str) -> dict[str, Any]:
+        """The manifest's ``export.<kind>`` (``untyped``, ``dropped``): per endpoint."""
+        counts = self.manifest().get("export", {}).get(kind)
+        return dict(counts) if isinstance(counts, dict) else {}
+
+    def unit_statuses(self) -> dict[tuple[str, str], str]:
+        """(repo full name, endpoint) -> the unit's status in the checkpoint."""
+        state = read_checkpoint(self.paths.checkpoint)
+        return {
+            (name, unit): progress.status.value
+            for name, repo in state.repos.items()
+            for unit, progress in repo.units.items()
+        }
+
+    def unfinished_units(self) -> list[tuple[str, str]]:
+        return sorted(key for key, status in self.unit_statuses().items() if status != "complete")
 
     def finish(self) -> None:
         """The rules every scenario ends with: checkpoint readable, token in no file."""
