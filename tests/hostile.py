@@ -2,11 +2,13 @@
 
 Everything a server sends is untrusted (SPEC, "Bad input and hostile servers"). The built-in
 simulator behaves like GitHub; this server misbehaves on purpose: the org name in the
-requested path selects a scenario (a ``World``: its repos, their items, and hooks that answer
-a request in some hostile way). Each scenario drives the real CLI in a subprocess through one
-or more steps and checks what a user would: the exit code, a one-line error and never a
-traceback, the data on disk afterwards, a readable checkpoint, and that the token appears in
-no output and no file.
+requested path selects a scenario (a ``World``: its repos, their items on all six REST lists
+gh-collect reads, and hooks that answer a request in some hostile way). Without a hook, a
+list is served as GitHub serves it (``since``/``until``, ``sort``/``direction``, pages, ETag
+and 304). Each scenario drives the real CLI in a subprocess through one or more steps and
+checks what a user would: the exit code, a one-line error and never a traceback, the data on
+disk afterwards (every endpoint, by its key), a readable checkpoint, and that the token
+appears in no output and no file.
 
     tests/test_hostile.py               one test per scenario
     scripts/torture.py --mode hostile   all of them, as a table
@@ -291,8 +293,10 @@ class World:
         when = at if at is not None else _moment(1, 3 * seq + 50)
         date = when if isinstance(when, str) else iso(when)
         sha = _sha(f"{repo.full_name} commit {seq} {self.new_id()}")
+        web = f"{WEB}/{repo.full_name}"
         person = {"name": "Octo Cat", "email": "octocat@github.com", "date": date}
-        parents = [repo.commits[-1]["sha"]] if repo.commits and "sha" in repo.commits[-1] else []
+        previous = repo.commits[-1].get("sha") if repo.commits else None
+        parents = [previous] if isinstance(previous, str) else []
         commit = {
             "url": f"{repo.api}/commits/{sha}",
             "sha": sha,
@@ -317,9 +321,8 @@ class World:
             "author": USER,
             "committer": USER,
             "parents": [
-                {"sha": p, "url": f"{repo.api}/commits/{p}", "html_url": f"{WEB}/c/{p}"}
+                {"sha": p, "url": f"{repo.api}/commits/{p}", "html_url": f"{web}/commit/{p}"}
                 for p in parents
-                if isinstance(p, str)
             ],
             **fields,
         }

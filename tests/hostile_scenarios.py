@@ -718,6 +718,11 @@ def empty_repository(world: World) -> Drive:
         pulls = world.truth("pulls") - Counter(p["id"] for p in conflicted.pulls)
         ctx.expect_raw_exact("pulls", pulls)
         ctx.expect_curated_exact("pulls", pulls)
+        asked = len(world.exchanges)
+        ctx.cli("collect", "--retry-failed", expect=1)  # a 409 is not retried: still failed
+        again = [e for e in world.exchanges[asked:] if e.route == "pulls" and e.status == 409]
+        ctx.expect(not again, f"--retry-failed asked the 409 again {len(again)} times")
+        ctx.expect(ctx.unfinished_units() == unfinished, "--retry-failed changed what failed")
 
     return drive
 
@@ -946,6 +951,8 @@ def unchanged_refresh(world: World) -> Drive:
         second = [e for e in world.exchanges[first:] if e.route != "rate_limit"]
         fresh = [f"{e.status} {e.path}" for e in second if e.status != 304]
         ctx.expect(not fresh, f"the refresh was answered other than 304: {fresh[:3]}")
+        pages = sum(e.status == 200 for e in world.exchanges[:first])
+        ctx.expect(len(second) <= pages, f"the refresh asked {len(second)} pages of {pages}")
         asked = Counter(e.route for e in second)
         ctx.expect(set(asked) == {"repos", *ENDPOINTS}, f"the refresh asked {dict(asked)}")
         ctx.expect(_raw_digest(ctx) == raw, "raw files changed")

@@ -68,6 +68,11 @@ def get(server: HostileServer, world: World, repo: str, what: str, **params: str
     return answer.json()
 
 
+def test_the_world_serves_every_declared_rest_endpoint() -> None:
+    rest = [name for name in endpoints.names() if endpoints.get(name).transport == "rest"]
+    assert list(ENDPOINTS) == rest  # a new REST endpoint needs its list in the hostile world
+
+
 def test_every_endpoint_is_served_in_github_shapes(server: HostileServer) -> None:
     world = fresh_world(server, "shapes")
     repo = world.repo("r")
