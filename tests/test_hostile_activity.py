@@ -1,9 +1,8 @@
-"""Known gaps of the activity endpoints against a hostile (or just busy) server.
+"""Two gaps the hostile world found in the activity endpoints, fixed since: regressions.
 
-Each test is a hostile scenario (tests/hostile.py) kept out of the registry, so that
-``scripts/torture.py --mode hostile`` shows what holds, and marked ``xfail(strict=True)``
-with the reason: when gh-collect is fixed, the test passes, fails as XPASS, and the
-scenario moves to tests/hostile_scenarios.py.
+A refresh read releases only down to an unchanged first page (an edited release does not
+move in a list sorted by creation), and a commit without a sha was written again each time
+its page was read. Each test is a hostile scenario (tests/hostile.py) run here directly.
 """
 
 from __future__ import annotations
@@ -49,13 +48,6 @@ def edited_release_below_page_one(world: World) -> Drive:
     return drive
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harvest/passes.py _walk_pass: a refresh ends a newest-first walk at a 304 on page "
-    "1 (`last = step.unchanged and order.newest_first`), but releases do not move when edited "
-    "(Order.moves_on_update is False): an edit below page 1 is never read (README: 'a refresh "
-    "reads down to the year's start again')",
-)
 def test_a_refresh_reads_a_release_edited_below_the_first_page(
     server: HostileServer, tmp_path: Path
 ) -> None:
@@ -83,12 +75,6 @@ def keyless_commits_refreshed(world: World) -> Drive:
     return drive
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="durable/validators.py KnownVersions.changed keeps every item whose key is None "
-    "(`i.get(self._key) is None`): a commit without a sha is appended to raw again each time "
-    "a refresh reads its page in full, and manifest export.dropped counts every copy",
-)
 def test_a_commit_without_a_sha_is_stored_once_however_often_its_page_is_read(
     server: HostileServer, tmp_path: Path
 ) -> None:
