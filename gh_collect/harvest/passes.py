@@ -134,7 +134,9 @@ async def _walk_pass(ctx: RunContext, client: GitHubClient, targets: list[_Targe
         page_number += 1
         if started is None:
             started = _pass_start(step, progress.floor, endpoint)
-        last = step.unchanged and order.newest_first  # nothing moved since the last pass
+        # nothing moved since the last pass: in a list an edit moves to the top of, page 1
+        # says so for the whole list (releases, sorted by creation, are read on)
+        last = step.unchanged and order.moves_on_update
         for target, new in zip(targets, kept, strict=True):
             append_page(ctx, target.key, target.sink, page_number, new)
             cp.record_page(
@@ -176,7 +178,7 @@ def _page_walk(
         ),
         validators=None if graphql else ctx.validators,
         conditional=_asks_changed(progress, order, resuming),
-        first_page_only=order.newest_first,
+        first_page_only=order.moves_on_update,
         stop=lambda items: endpoint.stops(items, window, order=order, floor=progress.floor),
         on_shrink=ctx.reporter.info,
         graphql=ctx.graphql,
