@@ -293,7 +293,7 @@ def as_raw_key(endpoint: str, ident: Any) -> Any:
 def version_of(endpoint: str, data: dict[str, Any]) -> Any:
     """A raw record's version (``updated_at``); a commit never changes: always the same."""
     field = declared.get(endpoint).record_version
-    return data.get(field) if field else ""
+    return str(data.get(field) or "") if field else ""  # a release may have no updated_at
 
 
 def truth_of(sim: Simulator) -> Truth:

@@ -127,6 +127,7 @@ def test_commits_ask_the_year_with_since_and_until_and_releases_ask_everything()
 def test_the_config_lists_the_endpoints_in_the_specs_order() -> None:
     assert endpoints.names() == [
         "pulls", "issues", "issue_comments", "review_comments", "commits", "releases",
+        "reviews", "pull_stats",
     ]  # fmt: skip
 
 

@@ -518,7 +518,7 @@ def test_ground_truth_is_what_a_correct_harvest_of_the_year_keeps(shared: Simula
     assert body["truth"] == {k: truth[k] for k in ("commits", "releases")}
     assert set(default["truth"]) == {"pulls", "issues"}, "the default stays pulls and issues"
     with pytest.raises(ValueError, match="unknown endpoint"):
-        shared.ground_truth(2025, endpoints=("reviews",))
+        shared.ground_truth(2025, endpoints=("reactions",))
 
 
 def test_churn_adds_and_edits_activity_and_the_items_counts_follow() -> None:
