@@ -202,6 +202,8 @@ def test_minimal_pages_asks_an_empty_repos_commits_once() -> None:
     empty = next(repo for repo in model.repos if repo.role == "empty")
     urls = bench._activity_pages(empty, "commits", 2025)
     assert urls == [f"/repos/bench-org/{empty.name}/commits?per_page=100&since={START}&until={END}"]
-    with Simulator(SimulatorConfig(org="bench-org"), model) as sim:
-        with httpx.Client(base_url=sim.url, headers={"Authorization": "token t"}) as http:
-            assert http.get(urls[0]).status_code == 409
+    with (
+        Simulator(SimulatorConfig(org="bench-org"), model) as sim,
+        httpx.Client(base_url=sim.url, headers={"Authorization": "token t"}) as http,
+    ):
+        assert http.get(urls[0]).status_code == 409
