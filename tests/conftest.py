@@ -84,9 +84,18 @@ def dataset(tmp_path: Path) -> DatasetPaths:
     return DatasetPaths(tmp_path / "data", YEAR, ORG)
 
 
+def key_of(endpoint: str) -> str:
+    """The field identifying a raw record of ``endpoint`` (``id``; a commit's ``sha``); an
+    endpoint declared only in the CLI's process (a plugin) is keyed by ``id``."""
+    try:
+        return declared.get(endpoint).key
+    except KeyError:
+        return "id"
+
+
 def harvested_ids(paths: DatasetPaths, endpoint: str) -> Counter[Any]:
-    """The keys of the raw records (``id``; a commit's ``sha``), each as often as written."""
-    key = declared.get(endpoint).key
+    """The keys of the raw records, each as often as written."""
+    key = key_of(endpoint)
     return Counter(
         line["data"][key]
         for path in sorted(paths.endpoint_dir(endpoint).glob("*.jsonl"))
@@ -95,7 +104,7 @@ def harvested_ids(paths: DatasetPaths, endpoint: str) -> Counter[Any]:
 
 
 def truth_ids(truth: dict[str, dict[str, list[dict[str, Any]]]], endpoint: str) -> Counter[Any]:
-    key = declared.get(endpoint).key
+    key = key_of(endpoint)
     return Counter(obj[key] for objs in truth[endpoint].values() for obj in objs)
 
 
