@@ -56,6 +56,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gh_collect import endpoints as declared  # noqa: E402
 from gh_collect.simulator import OrgModel, Simulator, SimulatorConfig  # noqa: E402
 from gh_collect.simulator.model import (  # noqa: E402
     Entry,
@@ -77,6 +78,7 @@ CURSOR_THRESHOLD = 0
 on it and reads only one page of issues from ``page=`` links."""
 SECTIONS = ("default", "peers", "scaling", "checkpoint", "resume")
 RAW_ENDPOINTS = ("pulls", "issues")
+REST_ENDPOINTS = ("pulls", "issues", "issue_comments", "review_comments", "commits", "releases")
 PULLS_ROUTE, ISSUES_ROUTE = "/repos/{owner}/{repo}/pulls", "/repos/{owner}/{repo}/issues"
 ACTIVITY_PATHS = {
     "issue_comments": "issues/comments",
@@ -105,6 +107,7 @@ class Scenario:
     seed: int = 0
     history_years: float = 10.0  # of history before the report year
     touched_share: float = 0.03  # of the items created before the year, updated in it
+    endpoints: tuple[str, ...] = RAW_ENDPOINTS  # what gh_collect harvests and the limit reads
 
     def sim_config(self) -> SimulatorConfig:
         return SimulatorConfig(
@@ -553,6 +556,7 @@ class GhCollect:
         return {
             "target": {"org": ORG},
             "year": YEAR,
+            "endpoints": list(self.scenario.endpoints),
             "github": {
                 "api_url": self.sim.url,
                 "token_env": TOKEN_ENV,
@@ -576,13 +580,14 @@ class GhCollect:
         cmd = [sys.executable, "-m", "gh_collect", "export", "-c", str(self.config)]
         return run_proc(cmd, env=clean_env(), cwd=self.work, timeout=3600)
 
-    def harvested(self) -> dict[str, Counter[int]]:
-        found: dict[str, Counter[int]] = {}
-        for endpoint in RAW_ENDPOINTS:
-            ids: Counter[int] = Counter()
+    def harvested(self) -> dict[str, Counter[Any]]:
+        found: dict[str, Counter[Any]] = {}
+        for endpoint in self.scenario.endpoints:
+            ids: Counter[Any] = Counter()
+            key = declared.get(endpoint).key
             for path in sorted((self.raw_dir / f"endpoint={endpoint}").glob("*.jsonl")):
                 with path.open("rb") as lines:
-                    ids.update(json.loads(line)["data"]["id"] for line in lines)
+                    ids.update(json.loads(line)["data"][key] for line in lines)
             found[endpoint] = ids
         return found
 
@@ -591,12 +596,15 @@ class GhCollect:
         return loaded
 
 
-def truth_ids(sim: Simulator) -> dict[str, Counter[int]]:
-    truth = sim.ground_truth(YEAR, RAW_ENDPOINTS)
-    return {ep: Counter(obj["id"] for objs in truth[ep].values() for obj in objs) for ep in truth}
+def truth_ids(sim: Simulator, endpoints: Sequence[str] = RAW_ENDPOINTS) -> dict[str, Counter[Any]]:
+    truth = sim.ground_truth(YEAR, tuple(endpoints))
+    return {
+        ep: Counter(obj[declared.get(ep).key] for objs in truth[ep].values() for obj in objs)
+        for ep in truth
+    }
 
 
-def compare(found: dict[str, Counter[int]], truth: dict[str, Counter[int]]) -> str:
+def compare(found: dict[str, Counter[Any]], truth: dict[str, Counter[Any]]) -> str:
     """ "yes" when every ground-truth object is there exactly once and nothing else is."""
     problems = []
     for endpoint, expected in truth.items():
@@ -645,11 +653,32 @@ def measure_gh_collect(
         requests,
         secondary,
         sum(sum(ids.values()) for ids in found.values()),
-        compare(found, truth_ids(sim)),
+        compare(found, truth_ids(sim, scenario.endpoints)),
         proc.returncode,
         note,
         extra,
     )
+
+
+def measure_refresh(sim: Simulator, scenario: Scenario, work: Path) -> dict[str, Any]:
+    """A full harvest, then the same command again with nothing changed (a nightly cron):
+    what each is charged (304s are free), and the share the refresh costs."""
+    tool = GhCollect(sim, scenario, work)
+    full = Counted(sim)
+    first = tool.harvest()
+    full_charged = full.spent()
+    again = Counted(sim)
+    second = tool.harvest()
+    requests, _secondary, _routes = again.delta()
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "full_charged": full_charged,
+        "refresh_requests": requests,
+        "refresh_charged": again.spent(),
+        "refresh_share": again.spent() / max(full_charged, 1),
+        "refresh_wall_s": second.wall_s,
+        "exit_codes": [first.returncode, second.returncode],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1156,7 +1185,7 @@ def median_result(results: list[Result]) -> Result:
 
 def section_default(opts: Options, models: Models) -> dict[str, Any]:
     scenario = opts.default
-    pages = minimal_pages(models.get(scenario))
+    pages = minimal_pages(models.get(scenario), endpoints=scenario.endpoints)
     gh: list[Result] = []
     limit: list[Result] = []
     with models.serve(scenario) as sim:
@@ -1164,6 +1193,8 @@ def section_default(opts: Options, models: Models) -> dict[str, Any]:
             log(f"default org: run {run + 1}/{opts.runs}: gh_collect, then the limit")
             gh.append(measure_gh_collect(sim, scenario, opts.work / f"gh-{run}"))
             limit.append(measure_limit(sim, scenario, pages, opts.work / f"limit-{run}"))
+        log("default org: a full harvest, then a no-change refresh")
+        refresh = measure_refresh(sim, scenario, opts.work / "refresh")
     gh_m, limit_m = median_result(gh), median_result(limit)
     export = {
         key: statistics.median(r.extra["export"][key] for r in gh)
@@ -1178,6 +1209,7 @@ def section_default(opts: Options, models: Models) -> dict[str, Any]:
         "wall_vs_limit": gh_m.wall_s / limit_m.wall_s,
         "requests_vs_minimum": gh_m.requests / len(pages),
         "checkpoint_bytes": gh_m.extra["checkpoint_bytes"],
+        "refresh": refresh,
     }
 
 
@@ -1223,7 +1255,7 @@ def section_scaling(opts: Options, models: Models) -> list[dict[str, Any]]:
                 opts.default.history_years,
                 opts.default.touched_share,
             )
-            pages = minimal_pages(models.get(scenario))
+            pages = minimal_pages(models.get(scenario), endpoints=scenario.endpoints)
             gh: list[Result] = []
             limit: list[Result] = []
             with models.serve(scenario) as sim:
@@ -1315,7 +1347,7 @@ def _resume_cadence(
         second = tool.harvest()
         second_requests, _, _ = counted.delta()
         second_spent = counted.spent()
-        truth = compare(tool.harvested(), truth_ids(sim))
+        truth = compare(tool.harvested(), truth_ids(sim, scenario.endpoints))
         shutil.rmtree(tool.work, ignore_errors=True)
         kills.append(
             {
@@ -1444,7 +1476,8 @@ def _report_default(d: dict[str, Any]) -> str:
         f"{sc.get('history_years', 0):g} years before the year "
         f"({sc.get('touched_share', 0):.0%} of the older ones touched in it), "
         f"{sc['latency_ms']:g} ms latency + {sc['server_time_ms']:g} ms server time, "
-        f"concurrency {sc['concurrency']} (median of {len(gh['extra']['runs'])} runs)\n\n"
+        f"concurrency {sc['concurrency']} (median of {len(gh['extra']['runs'])} runs); "
+        f"endpoints {', '.join(sc.get('endpoints') or RAW_ENDPOINTS)}\n\n"
     )
     rows = [
         [
@@ -1494,6 +1527,17 @@ def _report_default(d: dict[str, Any]) -> str:
         + f"\n\nminimum requests: {d['minimum_requests']}; gh_collect/minimum = "
         + f"{d['requests_vs_minimum']:.3f}; gh_collect wall / limit = {d['wall_vs_limit']:.2f}; "
         + f"checkpoint.json {d['checkpoint_bytes'] / 1e3:.0f} kB"
+        + _report_refresh(d.get("refresh"))
+    )
+
+
+def _report_refresh(refresh: dict[str, Any] | None) -> str:
+    if not refresh:
+        return ""
+    return (
+        f"\n\nno-change refresh: {refresh['refresh_requests']} requests, "
+        f"{refresh['refresh_charged']} charged (304s are free) against "
+        f"{refresh['full_charged']} for the full harvest = {refresh['refresh_share']:.2%}"
     )
 
 
@@ -1597,6 +1641,12 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
         )
         sec = d["gh_collect"]["secondary"]
         found.append(("zero secondary-limit responses", str(sec), sec == 0))
+        refresh = d.get("refresh")
+        if refresh:
+            share = refresh["refresh_share"]
+            found.append(
+                ("no-change refresh charged <= 1% of a full run", f"{share:.2%}", share <= 0.01)
+            )
     for row in data.get("peers", []):
         walls = [row[n]["wall_vs_gh_collect"] for n in PEER_RUNNERS if "wall_s" in row.get(n, {})]
         if walls:
@@ -1736,6 +1786,11 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
     p.add_argument("--latency-ms", type=float, default=50.0)
     p.add_argument("--server-time-ms", type=float, default=20.0)
     p.add_argument("--concurrency", type=int, default=8, help="gh_collect's and the limit's")
+    p.add_argument(
+        "--endpoints",
+        default=",".join(RAW_ENDPOINTS),
+        help="what gh_collect harvests in the default org; 'rest': all six REST endpoints",
+    )
     p.add_argument("--peers", default="tap-github,perceval,github-to-sqlite")
     p.add_argument("--peer-timeout", type=float, default=900.0, help="seconds per peer run")
     p.add_argument("--peer-orgs", default="small,default", help="small and/or default")
@@ -1756,6 +1811,10 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         args.sections, args.runs, args.repos, args.biggest = "default", 1, 12, 1000
         args.latency_ms, args.server_time_ms = 5.0, 2.0
     history = {"history_years": args.history_years, "touched_share": args.touched_share}
+    harvested = tuple(REST_ENDPOINTS if args.endpoints == "rest" else args.endpoints.split(","))
+    unknown = set(harvested) - set(REST_ENDPOINTS)
+    if unknown:
+        p.error(f"--endpoints: unknown {', '.join(sorted(unknown))}; choose from {REST_ENDPOINTS}")
     default = Scenario(
         "default org",
         args.repos,
@@ -1764,6 +1823,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         args.server_time_ms,
         args.concurrency,
         args.seed,
+        endpoints=harvested,
         **history,
     )
     small = Scenario(

@@ -442,18 +442,17 @@ def test_a_repo_with_issues_turned_off_has_no_issue_comments(make: Make) -> None
     )
 
 
-def test_a_repo_built_by_hand_serves_empty_activity_lists(make: Make) -> None:
-    sim = make()
-    repo = repo_named(sim, "hundred-repo")
-    bare = replace(repo, activity=None)
-    sim.model.repos = tuple(bare if r is repo else r for r in sim.model.repos)
-    sim.model._by_name[repo.current_name.lower()] = bare
-    with client(sim) as http:
+def test_repos_built_by_hand_serve_empty_activity_lists() -> None:
+    """Tests build models by hand (test_bench's ``tiny_model``): without activity, the four
+    lists are empty and so is their ground truth."""
+    model = OrgModel.generate(1, 8, ORG)
+    bare = tuple(replace(repo, activity=None) for repo in model.repos)
+    hand = OrgModel(model.org, model.org_id, model.clock, bare, model.org_object)
+    with Simulator(SimulatorConfig(org=ORG), hand) as sim, client(sim) as http:
         lists = [http.get(f"/repos/{ORG}/hundred-repo/{path}").json() for path in PATHS.values()]
+        truth = sim.ground_truth(2025, endpoints=KINDS, repos=["hundred-repo"])
     assert lists == [[]] * 4
-    assert sim.ground_truth(2025, endpoints=KINDS, repos=["hundred-repo"])["commits"] == {
-        "hundred-repo": []
-    }
+    assert truth == {endpoint: {"hundred-repo": []} for endpoint in KINDS}
 
 
 # -- ground truth and churn --------------------------------------------------------------------

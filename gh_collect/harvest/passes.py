@@ -53,6 +53,7 @@ class _PassEnd:
     order: Order
     pages: int
     records: int
+    changed: bool = True  # a page differed from what the last walk stored
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ async def walk_unit(
             end = await _walk_pass(ctx, client, targets)
             pages, records = pages + end.pages, records + end.records
             floor = _catch_up_floor(cp.unit(key), endpoint, end.order, ctx.window, resumed)
+            if not end.changed and not resumed:
+                floor = None  # every page as stored: nothing moved while this pass read
             if floor is None:
                 break
             for target in targets:
@@ -127,8 +130,10 @@ async def _walk_pass(ctx: RunContext, client: GitHubClient, targets: list[_Targe
         return _PassEnd(order, 0, 0)  # the pass was walked to its end: only completion left
     walk = _page_walk(ctx, client, key, endpoint, progress, order)
     pages = records = 0
+    changed = False
     started = progress.pass_started_at
     while (step := await walk.next()) is not None:
+        changed = changed or not step.unchanged
         items = [] if step.items is None else step.items
         kept = [t.known.changed(t.endpoint.keep(items, window)) for t in targets]
         page_number += 1
@@ -150,7 +155,7 @@ async def _walk_pass(ctx: RunContext, client: GitHubClient, targets: list[_Targe
         ctx.reporter.page(key.repo, key.name, sum(map(len, kept)))
         if last:
             break
-    return _PassEnd(order, pages, records)
+    return _PassEnd(order, pages, records, changed)
 
 
 def _page_walk(

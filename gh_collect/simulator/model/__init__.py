@@ -20,7 +20,8 @@ shapes), ``words`` (the vocabulary table), ``truth`` (ground truth and the repo 
 ``cursors`` (cursor pagination keys), ``details`` (per-item detail answers, on request).
 A repo's activity (issue and review comments, commits, releases) is drawn per repo on first
 use: ``activity`` (``RepoActivity``), ``entries`` (its records and sorted lists),
-``activity_draw`` (what is drawn) and ``activity_shapes`` (GitHub's JSON shapes for it).
+``activity_draw`` (what a repo has, and when), ``activity_render`` (the rest of each object)
+and ``activity_shapes`` (GitHub's JSON shapes for it).
 """
 
 from __future__ import annotations

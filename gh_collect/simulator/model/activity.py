@@ -2,9 +2,10 @@
 comments, default-branch commits and releases, as the repo-wide lists serve them.
 
 Drawn the first time anything asks (a list request, ground truth, a detail route), from
-generation's item cores and streams of the repo's own (``activity_draw``): the same whenever
-that is, and a big org's generation pays nothing for it. Churn's changes are queued until
-then and applied in order, so what is served is always "as drawn, plus every change".
+generation's item cores and streams of the repo's own (``activity_draw``, then
+``activity_render`` per object): the same whenever that is, and a big org's generation pays
+nothing for it. Churn's changes are queued until then and applied in order, so what is
+served is always "as drawn, plus every change".
 """
 
 from __future__ import annotations
@@ -14,13 +15,8 @@ import random
 from collections.abc import Callable
 from functools import partial
 
-from gh_collect.simulator.model.activity_draw import (
-    RENDER,
-    draw_base,
-    first_id,
-    next_tag,
-    touched_paths,
-)
+from gh_collect.simulator.model.activity_draw import draw_base, first_id, next_tag, touched_paths
+from gh_collect.simulator.model.activity_render import RENDER
 from gh_collect.simulator.model.activity_shapes import RepoUrls
 from gh_collect.simulator.model.entries import (
     COMMENT_KINDS,
@@ -179,7 +175,7 @@ class RepoActivity:
             assert entry.encoded is not None
             return entry.encoded
 
-    # ``activity_draw.Lookup``: what rendering one object needs from the rest of the repo
+    # ``activity_render.Lookup``: what rendering one object needs from the rest of the repo
 
     def pull_id(self, number: int) -> int | None:
         if self._pulls is None:

@@ -39,9 +39,11 @@ class Entry:
     ``seq``: ties in committer date keep that order). ``number``: the issue or pull a
     comment is on, the pull a commit merged or the issue it fixed (0: none). ``created_at``
     and ``updated_at``: a commit's committer date, both. ``key``: a commit's sha, a
-    release's tag. ``note``: what kind of commit (``initial``, ``merge``, ``head``, ...),
-    ``pre`` for a prerelease. ``link``: 1 for an issue comment on a pull; a review comment's
-    ``in_reply_to_id``; a merge commit's second parent as ``seq + 1`` (0: none)."""
+    release's tag. ``note``: what kind of commit (``initial``, ``merge``, ``head``, ``squash``,
+    ``fix``, ``push``); a release's flags (``pre``: a prerelease, ``noupd``: served without
+    ``updated_at``). ``link``: 1 for an issue comment on a pull; a review comment's
+    ``in_reply_to_id``; a merge commit's second parent as ``seq + 1``; the seconds from a
+    release's creation to its publication (0: none)."""
 
     id: int
     number: int

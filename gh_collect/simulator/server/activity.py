@@ -6,10 +6,11 @@ Query parameters are the operations' in GitHub's REST description. Comments: ``s
 (``asc``/``desc``), ``since`` (updated at or after), ``per_page``, ``page``. Without ``sort``
 both lists are in ascending id order (the description's default) and ``direction`` is
 ignored (but validated); with ``sort`` and no ``direction`` they are descending (GitHub's
-usual default; the description gives none). Commits: ``sha`` (a branch or a commit: that
-commit and what precedes it), ``path``, ``author``, ``committer`` (a login or an email),
-``since`` and ``until`` on the committer date, both inclusive, newest first; 409 "Git
-Repository is empty." for a repo without git data. Releases: ``per_page``, ``page``, newest
+usual default; the description gives none). Commits: ``sha`` (the default branch, or a
+commit's sha or a prefix of 7 or more: that commit and what precedes it; else 404),
+``path``, ``author``, ``committer`` (a login or an email), ``since`` and ``until`` on the
+committer date, both inclusive, newest first; 409 "Git Repository is empty." for a repo
+without git data. Releases: ``per_page``, ``page``, newest
 created first, drafts never listed. An enum value outside its list is 422 Validation
 Failed, as for pulls and issues; a ``since``/``until`` that is not ISO 8601 is 422 for
 comments (as for issues) and 400 for commits (the description's only client error there).
