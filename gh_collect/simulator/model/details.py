@@ -13,6 +13,7 @@ objects, by the same ids.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 from gh_collect.simulator.model.activity_draw import pull_counts
@@ -24,6 +25,7 @@ from gh_collect.simulator.model.reviews import (
     REVIEW_STATES,
     review_object,
     scenario_reviews,
+    written_by,
 )
 from gh_collect.simulator.model.shapes import org_simple
 
@@ -89,7 +91,7 @@ class Details:
             user = self._user(rng.choice(self._logins()))  # drawn in this order: same bytes
             body = rng.choice(REVIEW_BODIES)
             state = rng.choice(REVIEW_STATES)
-            submitted_at = _between(rng, item)
+            submitted_at = _between(rng, replace(item, updated_at=written_by(item)))
             commit_id = f"{rng.getrandbits(160):040x}"
             review_id = item.id * 10 + k
             out.append(

@@ -297,7 +297,11 @@ def _revise(item: Item, updated_at: str, suffix: str, new_comments: int = 0) -> 
         obj["comments"] += new_comments
     raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
     comments = item.comments + new_comments
-    return replace(item, updated_at=updated_at, comments=comments, encoded=(raw,), render=None)
+    first = item.first_updated_at or item.updated_at
+    return replace(
+        item, updated_at=updated_at, comments=comments, encoded=(raw,), render=None,
+        first_updated_at=first,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

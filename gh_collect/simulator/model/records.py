@@ -100,6 +100,9 @@ class Item:
     is_pull: bool
     encoded: tuple[bytes, ...] | None = None
     render: Callable[[], tuple[bytes, ...]] | None = field(default=None, repr=False, compare=False)
+    # ``updated_at`` before the first edit: what the item's reviews were written within, so an
+    # edit (which moves ``updated_at``) never rewrites their history, as on GitHub.
+    first_updated_at: str | None = None
 
     @property
     def fragments(self) -> tuple[bytes, ...]:

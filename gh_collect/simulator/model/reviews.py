@@ -43,6 +43,7 @@ __all__ = [
     "review_object",
     "scenario_reviews",
     "visible_reviews",
+    "written_by",
 ]
 
 JsonObject = dict[str, Any]
@@ -115,7 +116,7 @@ def scenario_reviews(
     """The many reviews of ``item``, from a stream of its own: submitted in id order over
     the pull's life, then the pending one, written last and not yet submitted."""
     rng = random.Random(f"detail:many-reviews:{item.id}")
-    low, high = parse_time(item.created_at), parse_time(item.updated_at)
+    low, high = parse_time(item.created_at), parse_time(written_by(item))
     times = sorted(rng.randint(low, max(low, high)) for _ in range(scenario.count))
     reviews = [
         review_object(
@@ -143,6 +144,12 @@ def scenario_reviews(
         )
         reviews.append(pending)
     return reviews
+
+
+def written_by(item: Item) -> str:
+    """When the item's reviews were all written: its last update before any edit (an edit
+    moves ``updated_at`` but never rewrites the reviews submitted before it)."""
+    return item.first_updated_at or item.updated_at
 
 
 def visible_reviews(reviews: Sequence[JsonObject], viewer: str) -> list[JsonObject]:
