@@ -7,11 +7,12 @@ a ``RunContext`` and a client and does its part; only ``run`` builds one.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Literal
 
 from gh_collect.config import Config
-from gh_collect.durable.checkpoint import CheckpointManager
+from gh_collect.durable.checkpoint import CheckpointManager, UnitKey
 from gh_collect.durable.paths import DatasetPaths
 from gh_collect.durable.storage import RawStore
 from gh_collect.durable.validators import ValidatorStore
@@ -47,6 +48,9 @@ class RunContext:
     phases: list[str] = field(default_factory=list)
     # Sends the run's GraphQL queries (paced by points); set once the client is open.
     graphql: GraphQLTransport | None = None
+    # Units a job walks now, each with the event set when it is free again (phases overlap:
+    # a GraphQL walk carries another phase's unit, a job walks the fan-outs it armed).
+    walking: dict[UnitKey, asyncio.Event] = field(default_factory=dict)
 
     @property
     def window(self) -> Window:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 
 from gh_collect import endpoints
@@ -30,9 +31,19 @@ Job = Callable[[], Awaitable[None]]
 
 
 async def run_phase(
-    ctx: RunContext, client: GitHubClient, endpoint: str, hints: ListingHints
+    ctx: RunContext,
+    client: GitHubClient,
+    endpoint: str,
+    hints: ListingHints,
+    *,
+    slots: asyncio.Semaphore | None = None,
+    dispatched: asyncio.Event | None = None,
 ) -> None:
-    """Walk the units of ``endpoint`` that have work left; end the phase as they stand."""
+    """Walk the units of ``endpoint`` that have work left; end the phase as they stand.
+
+    ``slots`` bounds the units walked at once across phases; ``dispatched`` is set once
+    every unit of this phase has started, so the next phase can begin while this one's last
+    (longest) units finish, instead of leaving workers idle through its tail."""
     cp = ctx.cp
     todo = cp.units_to_process(
         endpoint, retry_failed=ctx.options.retry_failed, from_repo=ctx.options.from_repo
@@ -44,7 +55,7 @@ async def run_phase(
         jobs = _repo_jobs(ctx, client, endpoint, todo)
     else:
         jobs = [_job(ctx, client, key) for key in todo]
-    await run_bounded(jobs, ctx.config.github.concurrency)
+    await run_bounded(jobs, ctx.config.github.concurrency, slots=slots, dispatched=dispatched)
     await _end_phase(ctx, endpoint)
 
 
@@ -102,19 +113,37 @@ def _repo_jobs(
 
     async def job(repo: str) -> None:
         walked = [endpoint]
-        if repo in tops:
+        if repo in tops and await _free_with_work(ctx, tops[repo]):
             carried = await collect_unit(ctx, client, tops[repo], carry=True)
             walked += [carried.endpoint] if carried is not None else []
-        retry = ctx.options.retry_failed
         for key in list(ctx.cp.state.repos[repo].unit_keys()):
-            if (
-                key.parent
-                and key.endpoint in walked
-                and ctx.cp.unit(key).has_work(retry_failed=retry)
-            ):
+            if key.parent and key.endpoint in walked and await _free_with_work(ctx, key):
                 await collect_unit(ctx, client, key)
 
     return [partial(job, repo) for repo in dict.fromkeys(k.repo for k in todo)]
+
+
+async def _free_with_work(ctx: RunContext, key: UnitKey) -> bool:
+    """Whether ``key`` still has work once no other job walks it: phases overlap (the next
+    starts while this one's last units run), so a unit carried by an earlier phase's walk,
+    or a fan-out walked by the job that armed it, is waited for, never walked twice."""
+    while (busy := ctx.walking.get(key)) is not None:
+        await busy.wait()
+    return ctx.cp.unit(key).has_work(retry_failed=ctx.options.retry_failed)
+
+
+@contextmanager
+def _walking(ctx: RunContext, *keys: UnitKey | None) -> Iterator[None]:
+    """Mark units as walked by this job (in the same synchronous step as the check that
+    they were free), and free them, waking whoever waits, when it ends."""
+    marked = {key: asyncio.Event() for key in keys if key is not None}
+    ctx.walking.update(marked)
+    try:
+        yield
+    finally:
+        for key, event in marked.items():
+            ctx.walking.pop(key, None)
+            event.set()
 
 
 def _carried(ctx: RunContext, key: UnitKey) -> UnitKey | None:
@@ -129,7 +158,8 @@ def _carried(ctx: RunContext, key: UnitKey) -> UnitKey | None:
             ctx.cp.state.repos[key.repo].units
         ):
             continue
-        if not ctx.cp.unit(other).has_work(retry_failed=ctx.options.retry_failed):
+        retry = ctx.options.retry_failed
+        if other in ctx.walking or not ctx.cp.unit(other).has_work(retry_failed=retry):
             continue
         _walk_start(ctx, other)
         if _in_step(ctx.cp.unit(key), ctx.cp.unit(other)):
@@ -153,10 +183,11 @@ async def collect_unit(
     try:
         _walk_start(ctx, key)
         carried = _carried(ctx, key) if carry else None
-        if key.parent is not None and endpoints.get(key.endpoint).transport == "graphql":
-            pages, records = await walk_fan_out(ctx, client, key)
-        else:
-            pages, records = await walk_unit(ctx, client, key, carried=carried)
+        with _walking(ctx, key, carried):  # no await since the checks: taken at once
+            if key.parent is not None and endpoints.get(key.endpoint).transport == "graphql":
+                pages, records = await walk_fan_out(ctx, client, key)
+            else:
+                pages, records = await walk_unit(ctx, client, key, carried=carried)
     except QuotaReached:
         return carried  # stopped before sending; the saved progress is the resume point
     except (SkippableApiError, RetriableApiError) as exc:
@@ -203,16 +234,35 @@ def _walk_start(ctx: RunContext, key: UnitKey) -> UnitProgress:
     return progress
 
 
-async def run_bounded(jobs: Sequence[Job], limit: int) -> None:
-    """Run jobs with at most ``limit`` at once; the first error cancels the rest and is raised."""
+async def run_bounded(
+    jobs: Sequence[Job],
+    limit: int,
+    *,
+    slots: asyncio.Semaphore | None = None,
+    dispatched: asyncio.Event | None = None,
+) -> None:
+    """Run jobs with at most ``limit`` at once (and one of ``slots`` each, when shared);
+    the first error cancels the rest and is raised. ``dispatched`` is set once the last
+    job has started (at once when there are none)."""
     queue: Iterator[Job] = iter(jobs)
+    left = len(jobs)
 
     async def worker() -> None:
+        nonlocal left
         for job in queue:
-            await job()
+            if slots is None:
+                left -= 1
+                _mark_dispatched(left, dispatched)
+                await job()
+                continue
+            async with slots:
+                left -= 1
+                _mark_dispatched(left, dispatched)
+                await job()
 
     tasks = [asyncio.create_task(worker()) for _ in range(min(limit, len(jobs)))]
     if not tasks:
+        _mark_dispatched(0, dispatched)
         return
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -220,6 +270,12 @@ async def run_bounded(jobs: Sequence[Job], limit: int) -> None:
             if task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        _mark_dispatched(0, dispatched)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _mark_dispatched(left: int, dispatched: asyncio.Event | None) -> None:
+    if left == 0 and dispatched is not None:
+        dispatched.set()
