@@ -21,10 +21,10 @@ from gh_collect.github.observer import ClientObserver
 from gh_collect.github.pacing import Pacer
 from gh_collect.github.pagination import PageRequest
 from gh_collect.github.quota import Quota, QuotaReached
-from gh_collect.github.ratelimit import RateBuckets, RateLimit, resource_for
+from gh_collect.github.pool import CredentialPool, Lease
+from gh_collect.github.ratelimit import RateLimit, resource_for
 from gh_collect.github.responses import REST, Exchange
 from gh_collect.github.stats import ClientStats
-from gh_collect.github.waiting import RateLimitWaits
 from gh_collect.harvest.observer import RunObserver
 
 from .test_client import API, TOKEN, FakeTime, Recorder, make_client, rate_headers, run_with
@@ -422,24 +422,27 @@ def test_quota_defaults_keep_the_old_core_only_calls_working() -> None:
     assert quota.requests == 2 and quota.reached is None
 
 
-def test_waits_keep_in_flight_per_resource(ft: FakeTime) -> None:
-    buckets = RateBuckets()
-    buckets.seen(rate(60, "core", reset=ft.now + 100), "core")
-    waits = RateLimitWaits(
-        rates=buckets,
-        pacer=CountingPacer(ft),
-        stats=ClientStats(),
-        pause_below=50,
-        on_rate_limit="exit",
-        clock=ft.clock,
-        sleep=ft.sleep,
-    )
-    waits.in_flight["graphql"] = 30  # graphql requests in flight do not spend core
+def test_the_pool_keeps_in_flight_per_resource(ft: FakeTime) -> None:
+    """A budget is never spent below pause_below, its requests in flight counted; graphql
+    requests in flight do not spend core."""
+    pool = CredentialPool.single(TOKEN, "GITHUB_TOKEN", pause_below=50, clock=ft.clock)
+    view = pool.view("")
 
     async def check() -> None:
-        await waits.before_send("core")
-        waits.in_flight["core"] = 10
-        with pytest.raises(RateLimitExit):
-            await waits.before_send("core")
+        first = await view.acquire("core", "GET", "/x", unused_sender)
+        assert first is not None
+        view.observe(first, rate(60, "core", reset=ft.now + 100), "core")
+        view.release(first)
+        graphql = [await view.acquire("graphql", "POST", "/graphql", unused_sender)
+                   for _ in range(30)]  # fmt: skip
+        assert all(lease is not None for lease in graphql) and view.can_spend("core")
+        core = [await view.acquire("core", "GET", "/x", unused_sender) for _ in range(10)]
+        assert all(lease is not None for lease in core)
+        assert await view.acquire("core", "GET", "/x", unused_sender) is None  # 60 - 10 = 50
+        assert view.blocked_until("core") == ft.now + 100
 
     asyncio.run(check())
+
+
+async def unused_sender(request: PageRequest, lease: Lease) -> tuple[Any, Any]:
+    raise AssertionError("one token: no /user check, no JWT")
