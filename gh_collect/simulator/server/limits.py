@@ -119,9 +119,13 @@ class _Budget:
 
 @dataclass
 class _Client:
-    """Per-token state: the primary budget and the secondary-limit windows."""
+    """Per-owner state (a user, all their tokens; an app installation: ``identities``): the
+    primary budget and the secondary-limit windows; ``login`` is who ``GET /user`` says
+    (None: an installation, which has no user); ``etag_salt`` makes its ETags its own."""
 
     budget: _Budget
+    login: str | None = None
+    etag_salt: str = ""
     in_flight: int = 0
     hits: dict[str, deque[float]] = field(default_factory=dict)
     work: deque[tuple[float, float]] = field(default_factory=deque)

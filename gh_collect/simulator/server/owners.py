@@ -20,8 +20,8 @@ from gh_collect.simulator.server.rendering import _Answer, _error, _Reply
 from gh_collect.simulator.server.routes import _Call, bearer
 
 __all__ = [
+    "INTEGRATION_MESSAGE",
     "ISSUES_DISABLED_MESSAGE",
-    "OTHER_USER",
     "OWN_REPOS",
     "PRIVATE_REPO",
     "SAML_MESSAGE",
@@ -42,7 +42,7 @@ SAML_MESSAGE = (
 )
 ISSUES_DISABLED_MESSAGE = "Issues are disabled for this repo"
 PRIVATE_REPO = "private-repo"  # a user target's one private repo, listed only to its owner
-OTHER_USER = "someone-else"  # who ``GET /user`` says a token that is not the owner's is
+INTEGRATION_MESSAGE = "Resource not accessible by integration"
 OWN_REPOS = "/user/repos"
 _ORG_PATHS = ("/orgs", "/organizations", "/repos", "/repositories")
 
@@ -79,10 +79,14 @@ def is_owner(cfg: SimulatorConfig, call: _Call) -> bool:
 
 
 def me(cfg: SimulatorConfig, model: OrgModel, call: _Call) -> dict[str, Any]:
-    """``GET /user``: the token's user, the target for the owner's token."""
-    login = cfg.org if is_owner(cfg, call) else OTHER_USER
-    assert model.generator is not None
-    return model.generator.user_object(login)
+    """``GET /user``: the token's user, the target for the owner's token; an installation
+    token has no user (403, as GitHub answers an integration)."""
+    assert call.client is not None and model.generator is not None
+    if is_owner(cfg, call):
+        return model.generator.user_object(cfg.org)
+    if call.client.login is None:
+        raise _Answer(_error(403, INTEGRATION_MESSAGE, f"{DOCS}/users/users"))
+    return model.generator.user_object(call.client.login)
 
 
 def org_hidden(cfg: SimulatorConfig, call: _Call) -> bool:
@@ -116,9 +120,10 @@ def check_issues(cfg: SimulatorConfig, repo: RepoData) -> None:
         raise _Answer(_error(410, ISSUES_DISABLED_MESSAGE, docs))
 
 
-def saml_refusal(cfg: SimulatorConfig, call: _Call) -> _Reply | None:
-    """The 403 an org enforcing SAML SSO sends for its resources to an unauthorised token."""
-    if not cfg.saml_sso or not call.route.endpoint.startswith(_ORG_PATHS):
+def saml_refusal(cfg: SimulatorConfig, call: _Call, *, authorised: bool = False) -> _Reply | None:
+    """The 403 an org enforcing SAML SSO sends for its resources to an unauthorised token
+    (``authorised``: one a member authorised for the org, or an installation's)."""
+    if not cfg.saml_sso or authorised or not call.route.endpoint.startswith(_ORG_PATHS):
         return None
     reply = _error(403, SAML_MESSAGE, f"{DOCS}/overview/authenticating-to-the-rest-api")
     request = hashlib.sha1(f"{cfg.org}:{cfg.seed}".encode(), usedforsecurity=False).hexdigest()
