@@ -51,8 +51,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gh_collect.durable.checkpoint import CheckpointState, read_checkpoint  # noqa: E402
 from gh_collect import endpoints as declared  # noqa: E402
+from gh_collect.durable.checkpoint import CheckpointState, read_checkpoint  # noqa: E402
 from gh_collect.durable.paths import DatasetPaths  # noqa: E402
 from gh_collect.errors import CheckpointError  # noqa: E402
 from gh_collect.simulator import SCENARIO_REPOS, Simulator, SimulatorConfig  # noqa: E402

@@ -20,11 +20,10 @@ from gh_collect.github.client import GitHubClient, Page
 from gh_collect.github.observer import ClientObserver
 from gh_collect.github.pacing import Pacer
 from gh_collect.github.pagination import PageRequest
-from gh_collect.github.quota import Quota, QuotaReached
 from gh_collect.github.pool import CredentialPool, Lease
+from gh_collect.github.quota import Quota, QuotaReached
 from gh_collect.github.ratelimit import RateLimit, resource_for
 from gh_collect.github.responses import REST, Exchange
-from gh_collect.github.stats import ClientStats
 from gh_collect.harvest.observer import RunObserver
 
 from .test_client import API, TOKEN, FakeTime, Recorder, make_client, rate_headers, run_with

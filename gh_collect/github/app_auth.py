@@ -14,8 +14,9 @@ GitHub's rules (docs: generating-a-json-web-token-jwt-for-a-github-app; github-a
 - one minting at a time per installation (an ``asyncio.Lock``): the task that finds the
   token due mints, the others wait for its result, so a burst of requests mints once;
 - a 401 with the current token drops it and the next request mints again, once: a token
-  minted after a refusal that is refused too stops the run (``refused``). A 401 with an
-  older token only means another task already replaced it.
+  minted after a refusal that is refused too, before any answer accepted it, stops the run
+  (``refused``; a fresh token can answer 401 for a moment while it replicates, a second
+  refusal is no moment). A 401 with an older token only means another task replaced it.
 
 The key, the JWT and every token are ``Secret``s: no message, log line or file holds them.
 """
@@ -26,7 +27,7 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -157,6 +158,12 @@ class InstallationTokens:
         del self._tokens[installation]
         self._refused.add(installation)
         return True
+
+    def accepted(self, installation: int, generation: int) -> None:
+        """An answer accepted token ``generation``: a later 401 may mint again."""
+        current = self._tokens.get(installation)
+        if current is not None and current.generation == generation and current.after_refusal:
+            self._tokens[installation] = replace(current, after_refusal=False)
 
     async def _find(self, org: str, send: JwtSender) -> int:
         where = f"GET /orgs/{org}/installation"

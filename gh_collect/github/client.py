@@ -420,6 +420,7 @@ class GitHubClient:
             raise
         except (BadCredentialsError, SsoRequiredError) as exc:
             raise self._credentials.rejected(lease, exc, out.name) from None
+        self._credentials.accepted(lease)
         return _Answer(response, data, rate)
 
     async def _exchange(self, out: _Outgoing) -> tuple[httpx.Response, bytes, Lease]:

@@ -284,6 +284,12 @@ class PoolView:
             in_flight = lease.member.budget.in_flight
             in_flight[lease.resource] = max(0, in_flight[lease.resource] - 1)
 
+    def accepted(self, lease: Lease) -> None:
+        """GitHub took the lease's credential (any answer but a refusal of it)."""
+        member = lease.member
+        if member is not None and member.is_app and member.installation is not None:
+            self.pool.tokens_of(member).accepted(member.installation, lease.generation)
+
     def observe(self, lease: Lease, rate: RateLimit, request_resource: str) -> str:
         """Record the budget an answer reported; returns the resource it counted for."""
         if lease.member is None:  # a JWT request: the app's own budget, not an installation's

@@ -146,6 +146,10 @@ class SimulatorConfig:
         parse_time(self.now)
         if self.owner_type not in ("org", "user"):
             raise ValueError(f"SimulatorConfig.owner_type must be org or user: {self.owner_type}")
+        if isinstance(self.saml_authorized, str) or any(
+            isinstance(tokens, str) for tokens in self.users.values()
+        ):
+            raise ValueError("SimulatorConfig: saml_authorized and users' tokens are tuples")
         tokens = [token for listed in self.users.values() for token in listed]
         if len(set(tokens)) != len(tokens) or not all(tokens):
             raise ValueError("SimulatorConfig.users: each token belongs to one user")
