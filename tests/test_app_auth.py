@@ -92,9 +92,9 @@ def test_the_jwt_is_what_github_accepts(key: rsa.RSAPrivateKey) -> None:
 
 @pytest.fixture
 def app_sim(key: rsa.RSAPrivateKey) -> Iterator[Simulator]:
-    """Installation tokens live 3 s; 40 ms a request so that a harvest outlives one."""
+    """Installation tokens live 3 s; 80 ms a request so that a harvest outlives one."""
     app = SimulatedApp(public_key=public_pem(key), client_id=CLIENT_ID, token_ttl_s=3)
-    cfg = SimulatorConfig(seed=7, repos=30, org=ORG, app=app, latency_ms=40)
+    cfg = SimulatorConfig(seed=7, repos=30, org=ORG, app=app, latency_ms=80)
     with Simulator(cfg) as sim:
         yield sim
 
@@ -102,7 +102,7 @@ def app_sim(key: rsa.RSAPrivateKey) -> Iterator[Simulator]:
 def test_an_installation_token_expiring_mid_run_is_refreshed_with_no_failed_request(
     tmp_path: Path, app_sim: Simulator, key: rsa.RSAPrivateKey
 ) -> None:
-    config = app_config(tmp_path, app_sim.url, key, concurrency=8)
+    config = app_config(tmp_path, app_sim.url, key, concurrency=3)
     started = time.monotonic()
     result = collect(config, resolve_credentials(config, {}), reporter=LogReporter(quiet=True))
     elapsed = time.monotonic() - started
