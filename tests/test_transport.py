@@ -427,11 +427,15 @@ def test_the_pool_keeps_in_flight_per_resource(ft: FakeTime) -> None:
     pool = CredentialPool.single(TOKEN, "GITHUB_TOKEN", pause_below=50, clock=ft.clock)
     view = pool.view("")
 
-    async def check() -> None:
-        first = await view.acquire("core", "GET", "/x", unused_sender)
+    async def learn(resource: str, remaining: int) -> None:
+        first = await view.acquire(resource, "GET", "/x", unused_sender)
         assert first is not None
-        view.observe(first, rate(60, "core", reset=ft.now + 100), "core")
+        view.observe(first, rate(remaining, resource, reset=ft.now + 100), resource)
         view.release(first)
+
+    async def check() -> None:
+        await learn("core", 60)
+        await learn("graphql", 5000)
         graphql = [await view.acquire("graphql", "POST", "/graphql", unused_sender)
                    for _ in range(30)]  # fmt: skip
         assert all(lease is not None for lease in graphql) and view.can_spend("core")
@@ -441,6 +445,30 @@ def test_the_pool_keeps_in_flight_per_resource(ft: FakeTime) -> None:
         assert view.blocked_until("core") == ft.now + 100
 
     asyncio.run(check())
+
+
+def test_while_a_budget_is_unknown_one_request_learns_it_and_the_others_wait(
+    ft: FakeTime,
+) -> None:
+    """At a run's start (or past a reset) the budget may be spent: one request goes, the
+    others wait for its answer instead of bursting into a 403 each."""
+    view = CredentialPool.single(TOKEN, "GITHUB_TOKEN", clock=ft.clock).view("")
+    order: list[str] = []
+
+    async def request(name: str) -> None:
+        lease = await view.acquire("core", "GET", "/x", unused_sender)
+        order.append(f"{name} sent" if lease is not None else f"{name} refused")
+        if name == "first":
+            await asyncio.sleep(0)  # the others queue up meanwhile
+            assert lease is not None
+            view.observe(lease, rate(0, "core", reset=ft.now + 100), "core")
+            view.release(lease)
+
+    async def check() -> None:
+        await asyncio.gather(request("first"), request("second"), request("third"))
+
+    asyncio.run(check())
+    assert order == ["first sent", "second refused", "third refused"]
 
 
 async def unused_sender(request: PageRequest, lease: Lease) -> tuple[Any, Any]:

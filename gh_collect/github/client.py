@@ -404,7 +404,10 @@ class GitHubClient:
         budget, a refusal (which the pool may turn into another try, elsewhere)."""
         response, body, lease = await self._exchange(out)
         now = self._clock()
-        rate = self._observe(response, now, out.resource, lease)
+        try:
+            rate = self._observe(response, now, out.resource, lease)
+        finally:  # its budget reading in: it no longer counts in flight
+            self._credentials.release(lease)
         exchange = Exchange(
             method=out.method,
             url=out.url,
@@ -433,23 +436,35 @@ class GitHubClient:
         (GitHub's "response time" estimate of its CPU time). Reading a large body, and
         waiting while other pages are decoded, happens on our side, outside it. The deadline
         starts once the pacer admits the request: waiting our turn is not slow.
+
+        The lease (the credential) counts in flight until ``_send_once`` has read the budget
+        the answer reports: released earlier, a charged request would be in neither the
+        count in flight nor the budget left, and the pool would overspend by it.
         """
         client = self._client()
         if self._observer is not None:
             self._observer.admit(out.resource)
         lease = out.lease or await self._acquire(out)
+        try:
+            response, body = await self._exchange_with(client, out, lease)
+        except BaseException:
+            self._credentials.release(lease)
+            raise
+        return response, body, lease
+
+    async def _exchange_with(
+        self, client: httpx.AsyncClient, out: _Outgoing, lease: Lease
+    ) -> tuple[httpx.Response, bytes]:
+        """The exchange of ``_exchange`` once its credential is chosen."""
         request = client.build_request(
             out.method, out.url, params=out.params, headers=out.headers, content=out.content
         )
         try:
-            try:
-                async with self.pacer.slot(endpoint_key(out.method, out.url)):
-                    self._count_sent(out.resource, redirect=False)
-                    deadline = asyncio.get_running_loop().time() + self._settings.deadline_s
-                    async with asyncio.timeout_at(deadline):
-                        response = await self._send_following(client, request, out, lease)
-            finally:
-                self._credentials.release(lease)  # answered or failed: no longer in flight
+            async with self.pacer.slot(endpoint_key(out.method, out.url)):
+                self._count_sent(out.resource, redirect=False)
+                deadline = asyncio.get_running_loop().time() + self._settings.deadline_s
+                async with asyncio.timeout_at(deadline):
+                    response = await self._send_following(client, request, out, lease)
             try:
                 async with asyncio.timeout_at(deadline):
                     cap = self._options.max_body_bytes
@@ -465,7 +480,7 @@ class GitHubClient:
         except httpx.HTTPError as exc:
             message = f"{out.name}: {describe(exc)}; check github.api_url"
             raise FatalApiError(message, url=out.url) from safe_cause(exc)
-        return response, body, lease
+        return response, body
 
     async def _acquire(self, out: _Outgoing) -> Lease:
         """A credential for ``out``: the pool's choice, once one has budget left; until

@@ -20,7 +20,9 @@ both). The pool spends all of them before anyone waits:
   where most budget is left. ``/user`` paths go to the first token: they ask who it is.
 - **waiting**: only when no credential has budget left for the resource (``acquire``
   returns None); the client then waits for the earliest reset (``blocked_until``), or
-  exits 75 with ``--on-rate-limit exit``.
+  exits 75 with ``--on-rate-limit exit``. While a budget is unknown (a run's start, a reset
+  just past), one request learns it and the others wait for that answer, so a run never
+  bursts its concurrency into a budget that turns out to be spent.
 - **refusals**: a SAML refusal takes that credential out for that org and the request is
   retried with another (the run stops, exit 2, only when none is left); a 401 to an
   installation token mints a new one, once (``app_auth``).
@@ -66,6 +68,20 @@ class _Budget:
     buckets: RateBuckets = field(default_factory=RateBuckets)
     in_flight: Counter[str] = field(default_factory=Counter)
     members: int = 1
+    answered: dict[str, asyncio.Event] = field(default_factory=dict)  # see ``probing``
+
+    def probing(self, resource: str, now: float) -> bool:
+        """A request is out to learn this budget (none known, or its reset is past): the
+        next ones wait for its answer rather than burst into a budget that may be spent."""
+        rate = self.buckets.get(resource)
+        unknown = rate is None or rate.reset <= now
+        return unknown and self.in_flight[resource] > 0
+
+    def release(self, resource: str) -> None:
+        self.in_flight[resource] = max(0, self.in_flight[resource] - 1)
+        event = self.answered.pop(resource, None)
+        if event is not None:
+            event.set()
 
     def left(self, resource: str, now: float) -> float:
         """What may still be spent of ``resource``, less the requests in flight; infinite
@@ -262,9 +278,14 @@ class PoolView:
         has budget left for ``resource`` (then ``blocked_until`` says until when)."""
         if not self._prepared:
             await self._prepare(send)
-        member = self._choose(resource, method, key, self.pool.clock())
-        if member is None:
-            return None
+        while True:
+            member = self._choose(resource, method, key, self.pool.clock())
+            if member is None:
+                return None
+            budget = member.budget
+            if not budget.probing(resource, self.pool.clock()):
+                break
+            await budget.answered.setdefault(resource, asyncio.Event()).wait()
         if not member.is_app:
             return self.pool.lease(member, resource)
         assert member.installation is not None
@@ -281,8 +302,7 @@ class PoolView:
     def release(self, lease: Lease) -> None:
         """The request's answer (or failure) is in: it no longer counts in flight."""
         if lease.member is not None:
-            in_flight = lease.member.budget.in_flight
-            in_flight[lease.resource] = max(0, in_flight[lease.resource] - 1)
+            lease.member.budget.release(lease.resource)
 
     def accepted(self, lease: Lease) -> None:
         """GitHub took the lease's credential (any answer but a refusal of it)."""
