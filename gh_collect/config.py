@@ -410,6 +410,7 @@ def _secret_variables(raw: Mapping[str, Any], environ: Mapping[str, str]) -> fro
     override = environ.get(f"{ENV_PREFIX}GITHUB__TOKEN_ENV")
     named = override or github.get("token_env")
     names: list[object] = [named if isinstance(named, str) else GitHubSettings().token_env]
+    names.append(environ.get(f"{ENV_PREFIX}GITHUB__AUTH__TOKEN_ENV"))
     auth = github.get("auth")
     if isinstance(auth, dict):
         tokens = auth.get("tokens_env")

@@ -15,7 +15,10 @@ set to S/k and the same harvest runs with:
 - ``3 tokens, 1 user``: the pool sees (``GET /user``) that they share one budget, says so,
   and it is no faster than one token;
 - ``1 token, exit 75``: ``--on-rate-limit exit`` and a rerun after each reset (a cron job's
-  way): the reruns it takes, and the dataset it ends with.
+  way), for the first ``--needs`` only: the reruns it takes, and the dataset it ends with.
+  Each rerun first re-checks what earlier runs read (mostly free 304s, but a list's last
+  page is re-read in full): on GitHub's 5,000 an hour that is noise, on a budget of ten it
+  is most of a window, so the figure says "it finishes", not how fast.
 
 Every run's dataset is checked against the simulator's ground truth (every record once).
 Wall time includes the export (about a second); ``waits`` counts 403s the server answered
@@ -148,7 +151,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         case: dict[str, Any] = {"needs": needs, "budget_per_credential": budget, "runs": {}}
         for name, (tokens, one_user) in SETUPS.items():
             case["runs"][name] = one_run(args, budget, tokens, one_user)
-        case["runs"]["1 token, exit 75 and rerun"] = exit_mode(args, budget)
+        if needs == args.needs[0]:  # reruns re-check what earlier runs read: slow on tiny budgets
+            case["runs"]["1 token, exit 75 and rerun"] = exit_mode(args, budget)
         one, three = case["runs"]["1 token"]["wall_s"], case["runs"]["3 tokens"]["wall_s"]
         case["speedup_3_vs_1"] = round(one / three, 2)
         figures["cases"].append(case)
