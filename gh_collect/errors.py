@@ -32,7 +32,8 @@ settings, never from request headers.
         │                                        as zero records: ``Endpoint.empty_statuses``)
         └── FatalApiError                        stops the run
             ├── BadCredentialsError     exit 2   401
-            └── SsoRequiredError        exit 2   403 with X-GitHub-SSO: the token is not authorised
+            ├── SsoRequiredError        exit 2   403 with X-GitHub-SSO: the token is not authorised
+            └── GraphQLQueryError                GitHub refused a GraphQL query as written
 """
 
 from __future__ import annotations
@@ -186,3 +187,9 @@ class SsoRequiredError(FatalApiError):
         super().__init__(message, status=status, url=url)
         self.org = org
         self.authorize_url = authorize_url
+
+
+class GraphQLQueryError(FatalApiError):
+    """GitHub refused a GraphQL query as written (a field the schema lacks, a connection
+    without ``first``, over 500,000 nodes): every later query would be refused alike, so
+    the run stops; it is a bug of gh_collect or a change of GitHub's schema."""

@@ -56,8 +56,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gh_collect import endpoints as declared  # noqa: E402
 from gh_collect.simulator import OrgModel, Simulator, SimulatorConfig  # noqa: E402
 from gh_collect.simulator.model import (  # noqa: E402
+    Entry,
     RepoData,
     encode_cursor,
     iso,
@@ -76,7 +78,16 @@ CURSOR_THRESHOLD = 0
 on it and reads only one page of issues from ``page=`` links."""
 SECTIONS = ("default", "peers", "scaling", "checkpoint", "resume")
 RAW_ENDPOINTS = ("pulls", "issues")
+REST_ENDPOINTS = ("pulls", "issues", "issue_comments", "review_comments", "commits", "releases")
 PULLS_ROUTE, ISSUES_ROUTE = "/repos/{owner}/{repo}/pulls", "/repos/{owner}/{repo}/issues"
+ACTIVITY_PATHS = {
+    "issue_comments": "issues/comments",
+    "review_comments": "pulls/comments",
+    "commits": "commits",
+    "releases": "releases",
+}
+"""The repo-wide lists of issue 14, by endpoint name: their paths under a repo (the
+simulator's route key is ``/repos/{owner}/{repo}/`` + path)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,6 +107,7 @@ class Scenario:
     seed: int = 0
     history_years: float = 10.0  # of history before the report year
     touched_share: float = 0.03  # of the items created before the year, updated in it
+    endpoints: tuple[str, ...] = RAW_ENDPOINTS  # what gh_collect harvests and the limit reads
 
     def sim_config(self) -> SimulatorConfig:
         return SimulatorConfig(
@@ -181,7 +193,10 @@ PER_PAGE = 100
 
 
 def minimal_pages(
-    model: OrgModel, year: int = YEAR, cursor_threshold: int = CURSOR_THRESHOLD
+    model: OrgModel,
+    year: int = YEAR,
+    cursor_threshold: int = CURSOR_THRESHOLD,
+    endpoints: Sequence[str] = RAW_ENDPOINTS,
 ) -> list[PagePlan]:
     """The fewest requests ANY REST client needs for a correct harvest of ``year``, computed
     from the simulator's model (not from gh_collect's strategy), ``per_page=100`` throughout:
@@ -191,7 +206,13 @@ def minimal_pages(
       created ascending, up to the first page holding an item created at or after the
       year's end (or the list's end): nothing after it can be in the window;
     * its pulls (no ``since`` exists), newest-updated first, up to the first page holding a
-      pull updated before the year's start (or the list's end).
+      pull updated before the year's start (or the list's end);
+    * when ``endpoints`` name them (in their order, after pulls and issues): its issue and
+      review comments like the issues list (``since``, created ascending, up to the first
+      page holding one created at or after the year's end); its commits with ``since`` and
+      ``until`` = the year's bounds, every page (an empty repo: the one 409); its releases
+      (no filter exists), newest first, up to the first page whose last release was created
+      before the year's start (or the list's end).
 
     Each URL is the one the simulator's ``Link`` header gives (the ``/repositories/{id}``
     form, page numbers or ``after`` cursors beyond ``cursor_threshold`` items, the request's
@@ -206,10 +227,17 @@ def minimal_pages(
         for n in range(2, -(-len(model.repos) // PER_PAGE) + 1)
     ]
     repos = sorted(select_repos(model.repos, [], [], False, True), key=lambda r: r.name.lower())
-    for repo in repos:
-        pages += [PagePlan(PULLS_ROUTE, url) for url in _pull_pages(repo, year)]
-    for repo in repos:
-        pages += [PagePlan(ISSUES_ROUTE, url) for url in _issue_pages(repo, year, cursor_threshold)]
+    if "pulls" in endpoints:
+        for repo in repos:
+            pages += [PagePlan(PULLS_ROUTE, url) for url in _pull_pages(repo, year)]
+    if "issues" in endpoints:
+        for repo in repos:
+            urls = _issue_pages(repo, year, cursor_threshold)
+            pages += [PagePlan(ISSUES_ROUTE, url) for url in urls]
+    for endpoint in (name for name in endpoints if name in ACTIVITY_PATHS):
+        route = f"/repos/{{owner}}/{{repo}}/{ACTIVITY_PATHS[endpoint]}"
+        for repo in repos:
+            pages += [PagePlan(route, url) for url in _activity_pages(repo, endpoint, year)]
     return pages
 
 
@@ -255,6 +283,47 @@ def _issue_pages(repo: RepoData, year: int, cursor_threshold: int) -> list[str]:
         )
         urls.append(f"/repositories/{repo.id}/issues?{_query({**params, **position})}")
     return urls
+
+
+def _activity_pages(repo: RepoData, endpoint: str, year: int) -> list[str]:
+    """The pages of one repo-wide list of issue 14 a correct harvest of ``year`` reads."""
+    start, end = iso(year_start(year)), iso(year_start(year + 1))
+    activity = repo.activity
+    params: dict[str, str | int]
+    if endpoint == "commits":
+        params = {"per_page": PER_PAGE, "since": start, "until": end}
+        if activity is not None and activity.empty_repository:
+            return _numbered(repo, endpoint, params, 1)  # answered 409
+        served = activity.select("commits", "created", start, end) if activity else ()
+        return _numbered(repo, endpoint, params, _pages_through(served, lambda _page: False))
+    if endpoint == "releases":
+        params = {"per_page": PER_PAGE}
+        served = activity.entries("releases")[::-1] if activity else ()
+        count = _pages_through(served, lambda page: page[-1].created_at < start)
+        return _numbered(repo, endpoint, params, count)
+    params = {"sort": "created", "direction": "asc", "per_page": PER_PAGE, "since": start}
+    served = activity.select(endpoint, "created", start) if activity else ()
+    count = _pages_through(served, lambda page: any(e.created_at >= end for e in page))
+    return _numbered(repo, endpoint, params, count)
+
+
+def _pages_through(served: Sequence[Entry], done: Callable[[Sequence[Entry]], bool]) -> int:
+    """How many pages of ``served`` (in the order served) a walk reads: up to and including
+    the first page ``done`` says ends it, else all of them; at least one."""
+    for start in range(0, len(served), PER_PAGE):
+        if done(served[start : start + PER_PAGE]):
+            return start // PER_PAGE + 1
+    return max(1, -(-len(served) // PER_PAGE))
+
+
+def _numbered(repo: RepoData, endpoint: str, params: dict[str, str | int], count: int) -> list[str]:
+    """The first page as the client asks for it, then the Link header's page-number URLs."""
+    path, query = ACTIVITY_PATHS[endpoint], _query(params)
+    later = f"/repositories/{repo.id}/{path}?{query}"
+    return [
+        f"/repos/{ORG}/{repo.name}/{path}?{query}",
+        *(f"{later}&page={n}" for n in range(2, count + 1)),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,6 +556,7 @@ class GhCollect:
         return {
             "target": {"org": ORG},
             "year": YEAR,
+            "endpoints": list(self.scenario.endpoints),
             "github": {
                 "api_url": self.sim.url,
                 "token_env": TOKEN_ENV,
@@ -510,13 +580,14 @@ class GhCollect:
         cmd = [sys.executable, "-m", "gh_collect", "export", "-c", str(self.config)]
         return run_proc(cmd, env=clean_env(), cwd=self.work, timeout=3600)
 
-    def harvested(self) -> dict[str, Counter[int]]:
-        found: dict[str, Counter[int]] = {}
-        for endpoint in RAW_ENDPOINTS:
-            ids: Counter[int] = Counter()
+    def harvested(self) -> dict[str, Counter[Any]]:
+        found: dict[str, Counter[Any]] = {}
+        for endpoint in self.scenario.endpoints:
+            ids: Counter[Any] = Counter()
+            key = declared.get(endpoint).key
             for path in sorted((self.raw_dir / f"endpoint={endpoint}").glob("*.jsonl")):
                 with path.open("rb") as lines:
-                    ids.update(json.loads(line)["data"]["id"] for line in lines)
+                    ids.update(json.loads(line)["data"][key] for line in lines)
             found[endpoint] = ids
         return found
 
@@ -525,12 +596,15 @@ class GhCollect:
         return loaded
 
 
-def truth_ids(sim: Simulator) -> dict[str, Counter[int]]:
-    truth = sim.ground_truth(YEAR, RAW_ENDPOINTS)
-    return {ep: Counter(obj["id"] for objs in truth[ep].values() for obj in objs) for ep in truth}
+def truth_ids(sim: Simulator, endpoints: Sequence[str] = RAW_ENDPOINTS) -> dict[str, Counter[Any]]:
+    truth = sim.ground_truth(YEAR, tuple(endpoints))
+    return {
+        ep: Counter(obj[declared.get(ep).key] for objs in truth[ep].values() for obj in objs)
+        for ep in truth
+    }
 
 
-def compare(found: dict[str, Counter[int]], truth: dict[str, Counter[int]]) -> str:
+def compare(found: dict[str, Counter[Any]], truth: dict[str, Counter[Any]]) -> str:
     """ "yes" when every ground-truth object is there exactly once and nothing else is."""
     problems = []
     for endpoint, expected in truth.items():
@@ -579,11 +653,32 @@ def measure_gh_collect(
         requests,
         secondary,
         sum(sum(ids.values()) for ids in found.values()),
-        compare(found, truth_ids(sim)),
+        compare(found, truth_ids(sim, scenario.endpoints)),
         proc.returncode,
         note,
         extra,
     )
+
+
+def measure_refresh(sim: Simulator, scenario: Scenario, work: Path) -> dict[str, Any]:
+    """A full harvest, then the same command again with nothing changed (a nightly cron):
+    what each is charged (304s are free), and the share the refresh costs."""
+    tool = GhCollect(sim, scenario, work)
+    full = Counted(sim)
+    first = tool.harvest()
+    full_charged = full.spent()
+    again = Counted(sim)
+    second = tool.harvest()
+    requests, _secondary, _routes = again.delta()
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "full_charged": full_charged,
+        "refresh_requests": requests,
+        "refresh_charged": again.spent(),
+        "refresh_share": again.spent() / max(full_charged, 1),
+        "refresh_wall_s": second.wall_s,
+        "exit_codes": [first.returncode, second.returncode],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1090,7 +1185,7 @@ def median_result(results: list[Result]) -> Result:
 
 def section_default(opts: Options, models: Models) -> dict[str, Any]:
     scenario = opts.default
-    pages = minimal_pages(models.get(scenario))
+    pages = minimal_pages(models.get(scenario), endpoints=scenario.endpoints)
     gh: list[Result] = []
     limit: list[Result] = []
     with models.serve(scenario) as sim:
@@ -1098,6 +1193,8 @@ def section_default(opts: Options, models: Models) -> dict[str, Any]:
             log(f"default org: run {run + 1}/{opts.runs}: gh_collect, then the limit")
             gh.append(measure_gh_collect(sim, scenario, opts.work / f"gh-{run}"))
             limit.append(measure_limit(sim, scenario, pages, opts.work / f"limit-{run}"))
+        log("default org: a full harvest, then a no-change refresh")
+        refresh = measure_refresh(sim, scenario, opts.work / "refresh")
     gh_m, limit_m = median_result(gh), median_result(limit)
     export = {
         key: statistics.median(r.extra["export"][key] for r in gh)
@@ -1112,6 +1209,7 @@ def section_default(opts: Options, models: Models) -> dict[str, Any]:
         "wall_vs_limit": gh_m.wall_s / limit_m.wall_s,
         "requests_vs_minimum": gh_m.requests / len(pages),
         "checkpoint_bytes": gh_m.extra["checkpoint_bytes"],
+        "refresh": refresh,
     }
 
 
@@ -1157,7 +1255,7 @@ def section_scaling(opts: Options, models: Models) -> list[dict[str, Any]]:
                 opts.default.history_years,
                 opts.default.touched_share,
             )
-            pages = minimal_pages(models.get(scenario))
+            pages = minimal_pages(models.get(scenario), endpoints=scenario.endpoints)
             gh: list[Result] = []
             limit: list[Result] = []
             with models.serve(scenario) as sim:
@@ -1249,7 +1347,7 @@ def _resume_cadence(
         second = tool.harvest()
         second_requests, _, _ = counted.delta()
         second_spent = counted.spent()
-        truth = compare(tool.harvested(), truth_ids(sim))
+        truth = compare(tool.harvested(), truth_ids(sim, scenario.endpoints))
         shutil.rmtree(tool.work, ignore_errors=True)
         kills.append(
             {
@@ -1378,7 +1476,8 @@ def _report_default(d: dict[str, Any]) -> str:
         f"{sc.get('history_years', 0):g} years before the year "
         f"({sc.get('touched_share', 0):.0%} of the older ones touched in it), "
         f"{sc['latency_ms']:g} ms latency + {sc['server_time_ms']:g} ms server time, "
-        f"concurrency {sc['concurrency']} (median of {len(gh['extra']['runs'])} runs)\n\n"
+        f"concurrency {sc['concurrency']} (median of {len(gh['extra']['runs'])} runs); "
+        f"endpoints {', '.join(sc.get('endpoints') or RAW_ENDPOINTS)}\n\n"
     )
     rows = [
         [
@@ -1428,6 +1527,17 @@ def _report_default(d: dict[str, Any]) -> str:
         + f"\n\nminimum requests: {d['minimum_requests']}; gh_collect/minimum = "
         + f"{d['requests_vs_minimum']:.3f}; gh_collect wall / limit = {d['wall_vs_limit']:.2f}; "
         + f"checkpoint.json {d['checkpoint_bytes'] / 1e3:.0f} kB"
+        + _report_refresh(d.get("refresh"))
+    )
+
+
+def _report_refresh(refresh: dict[str, Any] | None) -> str:
+    if not refresh:
+        return ""
+    return (
+        f"\n\nno-change refresh: {refresh['refresh_requests']} requests, "
+        f"{refresh['refresh_charged']} charged (304s are free) against "
+        f"{refresh['full_charged']} for the full harvest = {refresh['refresh_share']:.2%}"
     )
 
 
@@ -1531,6 +1641,12 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
         )
         sec = d["gh_collect"]["secondary"]
         found.append(("zero secondary-limit responses", str(sec), sec == 0))
+        refresh = d.get("refresh")
+        if refresh:
+            share = refresh["refresh_share"]
+            found.append(
+                ("no-change refresh charged <= 1% of a full run", f"{share:.2%}", share <= 0.01)
+            )
     for row in data.get("peers", []):
         walls = [row[n]["wall_vs_gh_collect"] for n in PEER_RUNNERS if "wall_s" in row.get(n, {})]
         if walls:
@@ -1670,6 +1786,11 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
     p.add_argument("--latency-ms", type=float, default=50.0)
     p.add_argument("--server-time-ms", type=float, default=20.0)
     p.add_argument("--concurrency", type=int, default=8, help="gh_collect's and the limit's")
+    p.add_argument(
+        "--endpoints",
+        default=",".join(RAW_ENDPOINTS),
+        help="what gh_collect harvests in the default org; 'rest': all six REST endpoints",
+    )
     p.add_argument("--peers", default="tap-github,perceval,github-to-sqlite")
     p.add_argument("--peer-timeout", type=float, default=900.0, help="seconds per peer run")
     p.add_argument("--peer-orgs", default="small,default", help="small and/or default")
@@ -1690,6 +1811,10 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         args.sections, args.runs, args.repos, args.biggest = "default", 1, 12, 1000
         args.latency_ms, args.server_time_ms = 5.0, 2.0
     history = {"history_years": args.history_years, "touched_share": args.touched_share}
+    harvested = tuple(REST_ENDPOINTS if args.endpoints == "rest" else args.endpoints.split(","))
+    unknown = set(harvested) - set(REST_ENDPOINTS)
+    if unknown:
+        p.error(f"--endpoints: unknown {', '.join(sorted(unknown))}; choose from {REST_ENDPOINTS}")
     default = Scenario(
         "default org",
         args.repos,
@@ -1698,6 +1823,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         args.server_time_ms,
         args.concurrency,
         args.seed,
+        endpoints=harvested,
         **history,
     )
     small = Scenario(

@@ -287,7 +287,7 @@ def key_of(endpoint: str) -> str:
 def version_of(endpoint: str, data: dict[str, Any]) -> Any:
     """A record's version (``updated_at``); a commit never changes: always the same."""
     field = declared.get(endpoint).version
-    return data.get(field) if field else ""
+    return str(data.get(field) or "") if field else ""  # a release may have no updated_at
 
 
 def truth_of(sim: Simulator) -> Truth:

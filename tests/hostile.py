@@ -2,11 +2,13 @@
 
 Everything a server sends is untrusted (SPEC, "Bad input and hostile servers"). The built-in
 simulator behaves like GitHub; this server misbehaves on purpose: the org name in the
-requested path selects a scenario (a ``World``: its repos, their items, and hooks that answer
-a request in some hostile way). Each scenario drives the real CLI in a subprocess through one
-or more steps and checks what a user would: the exit code, a one-line error and never a
-traceback, the data on disk afterwards, a readable checkpoint, and that the token appears in
-no output and no file.
+requested path selects a scenario (a ``World``: its repos, their items on all six REST lists
+gh-collect reads, and hooks that answer a request in some hostile way). Without a hook, a
+list is served as GitHub serves it (``since``/``until``, ``sort``/``direction``, pages, ETag
+and 304). Each scenario drives the real CLI in a subprocess through one or more steps and
+checks what a user would: the exit code, a one-line error and never a traceback, the data on
+disk afterwards (every endpoint, by its key), a readable checkpoint, and that the token
+appears in no output and no file.
 
     tests/test_hostile.py               one test per scenario
     scripts/torture.py --mode hostile   all of them, as a table
@@ -26,7 +28,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +39,7 @@ from urllib.parse import unquote
 import yaml
 from aiohttp import web
 
+from gh_collect import endpoints
 from gh_collect.durable.checkpoint import read_checkpoint
 from gh_collect.durable.envelope import read_envelopes
 from gh_collect.durable.paths import DatasetPaths
@@ -52,6 +55,22 @@ Hook = Callable[["Call"], Awaitable[web.StreamResponse | None]]
 
 # --------------------------------------------------------------------------- the world
 
+ENDPOINTS = ("pulls", "issues", "issue_comments", "review_comments", "commits", "releases")
+"""Every REST endpoint gh-collect harvests: the harness's config lists them all."""
+API = "https://api.github.com"
+WEB = "https://github.com"
+START = datetime(YEAR, 1, 1, tzinfo=UTC)
+END = datetime(YEAR + 1, 1, 1, tzinfo=UTC)
+USER = {
+    "login": "octocat",
+    "id": 1,
+    "node_id": "MDQ6VXNlcjE=",
+    "type": "User",
+    "site_admin": False,
+    "url": f"{API}/users/octocat",
+    "html_url": f"{WEB}/octocat",
+}
+
 
 @dataclass
 class Repo:
@@ -59,11 +78,25 @@ class Repo:
     id: int
     pulls: list[dict[str, Any]] = field(default_factory=list)
     issues: list[dict[str, Any]] = field(default_factory=list)
+    issue_comments: list[dict[str, Any]] = field(default_factory=list)
+    review_comments: list[dict[str, Any]] = field(default_factory=list)
+    commits: list[dict[str, Any]] = field(default_factory=list)  # any order: served by date
+    releases: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    empty_git: bool = False  # commits answer 409 "Git Repository is empty."
 
     @property
     def name(self) -> str:
         return self.full_name.split("/", 1)[1]
+
+    @property
+    def api(self) -> str:
+        return f"{API}/repos/{self.full_name}"
+
+    def items(self, endpoint: str) -> list[dict[str, Any]]:
+        """The list behind ``endpoint`` (one of ``ENDPOINTS``)."""
+        items: list[dict[str, Any]] = getattr(self, endpoint)
+        return items
 
     def listing(self) -> dict[str, Any]:
         return {
@@ -74,6 +107,7 @@ class Repo:
             "fork": False,
             "archived": False,
             "private": False,
+            "default_branch": "main",
             "open_issues_count": len(self.issues),
             "created_at": "2020-01-01T00:00:00Z",
             "updated_at": "2025-06-01T00:00:00Z",
@@ -87,12 +121,25 @@ class Call:
 
     request: web.Request
     world: World
-    route: str  # "repos", "pulls", "issues", "rate_limit", "other"
+    route: str  # "repos", "rate_limit", an endpoint of ``ENDPOINTS``, or "other"
     repo: Repo | None = None
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One answer the server gave: its route, the raw path with query, the status."""
+
+    route: str
+    path: str
+    status: int
+
+
 class World:
-    """One scenario's GitHub: repos, items, hostile hooks, and the requests it received."""
+    """One scenario's GitHub: repos, items, hostile hooks, and the requests it received.
+
+    Every item the world makes is in the year (``YEAR``); a scenario that wants one outside
+    says so (``created_at=...``, ``add_commit(at=...)``). ``truth`` is what the year keeps.
+    """
 
     def __init__(self, org: str) -> None:
         self.org = org
@@ -100,6 +147,7 @@ class World:
         self.hooks: list[Hook] = []
         self.listing_override: Any = None  # a body served instead of the repo listing
         self.requests: list[str] = []  # raw paths with query, in arrival order
+        self.exchanges: list[Exchange] = []  # what was answered, in answer order
         self.headers: dict[str, str] = {}  # extra headers on every answer
         self._next_id = 1000
 
@@ -107,33 +155,53 @@ class World:
         self._next_id += 1
         return self._next_id
 
-    def repo(self, name: str, *, pulls: int = 3, issues: int = 3, owner: str | None = None) -> Repo:
+    def repo(
+        self,
+        name: str,
+        *,
+        pulls: int = 3,
+        issues: int = 3,
+        issue_comments: int = 2,
+        review_comments: int = 2,
+        commits: int = 2,
+        releases: int = 2,
+        owner: str | None = None,
+    ) -> Repo:
         repo = Repo(f"{owner or self.org}/{name}", self.new_id())
         for _ in range(pulls):
             self.add_pull(repo)
         for _ in range(issues):
             self.add_issue(repo)
+        for _ in range(issue_comments):
+            self.add_issue_comment(repo)
+        for _ in range(review_comments):
+            self.add_review_comment(repo)
+        for _ in range(commits):
+            self.add_commit(repo)
+        for _ in range(releases):
+            self.add_release(repo)
         self.repos.append(repo)
         return repo
 
     def _item(self, repo: Repo, number: int, kind: str) -> dict[str, Any]:
         created = datetime(YEAR, 1, 2, tzinfo=UTC) + timedelta(hours=7 * number)
         item_id = self.new_id()
+        page = "pull" if kind == "PR" else "issues"
         return {
             "id": item_id,
             "node_id": f"{kind}_{item_id}",
             "number": number,
             "title": f"{kind} {number} of {repo.name}",
             "state": "open",
-            "user": {"login": "octocat", "id": 1},
+            "user": USER,
             "author_association": "MEMBER",
             "labels": [],
             "locked": False,
-            "created_at": _iso(created),
-            "updated_at": _iso(created + timedelta(days=1)),
+            "created_at": iso(created),
+            "updated_at": iso(created + timedelta(days=1)),
             "closed_at": None,
             "body": "text",
-            "html_url": f"https://github.com/{repo.full_name}/{number}",
+            "html_url": f"{WEB}/{repo.full_name}/{page}/{number}",
         }
 
     def add_pull(self, repo: Repo, **fields: Any) -> dict[str, Any]:
@@ -148,16 +216,228 @@ class World:
         repo.issues.append(issue)
         return issue
 
+    def add_issue_comment(
+        self, repo: Repo, *, on_pull: bool | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """A conversation comment (GitHub's issue-comment), on a pull every other time."""
+        seq = len(repo.issue_comments)
+        if on_pull is None:
+            on_pull = bool(repo.pulls) and (seq % 2 == 0 or not repo.issues)
+        number = _nth_number(repo.pulls if on_pull else repo.issues, seq)
+        comment_id, created = self.new_id(), _moment(2, 5 * seq)
+        page = "pull" if on_pull else "issues"
+        comment = {
+            "id": comment_id,
+            "node_id": f"IC_{comment_id}",
+            "url": f"{repo.api}/issues/comments/{comment_id}",
+            "html_url": f"{WEB}/{repo.full_name}/{page}/{number}#issuecomment-{comment_id}",
+            "issue_url": f"{repo.api}/issues/{number}",
+            "body": f"comment {seq} on {number}",
+            "user": USER,
+            "author_association": "MEMBER",
+            "created_at": iso(created),
+            "updated_at": iso(created + timedelta(hours=2)),
+            "reactions": _reactions(f"{repo.api}/issues/comments/{comment_id}"),
+            **fields,
+        }
+        repo.issue_comments.append(comment)
+        return comment
+
+    def add_review_comment(self, repo: Repo, **fields: Any) -> dict[str, Any]:
+        """A review comment on a pull's diff (GitHub's pull-request-review-comment)."""
+        seq = len(repo.review_comments)
+        number = _nth_number(repo.pulls, seq)
+        comment_id, created = self.new_id(), _moment(3, 5 * seq)
+        url = f"{repo.api}/pulls/comments/{comment_id}"
+        html_url = f"{WEB}/{repo.full_name}/pull/{number}#discussion_r{comment_id}"
+        pull_url = f"{repo.api}/pulls/{number}"
+        commit = _sha(f"{repo.full_name} reviewed {number}")
+        comment = {
+            "url": url,
+            "pull_request_review_id": self.new_id(),
+            "id": comment_id,
+            "node_id": f"PRRC_{comment_id}",
+            "diff_hunk": "@@ -1,3 +1,4 @@\n line\n+added",
+            "path": "src/main.py",
+            "position": 2,
+            "original_position": 2,
+            "commit_id": commit,
+            "original_commit_id": commit,
+            "user": USER,
+            "body": f"review comment {seq} on {number}",
+            "created_at": iso(created),
+            "updated_at": iso(created + timedelta(hours=1)),
+            "html_url": html_url,
+            "pull_request_url": pull_url,
+            "author_association": "MEMBER",
+            "_links": {
+                "self": {"href": url},
+                "html": {"href": html_url},
+                "pull_request": {"href": pull_url},
+            },
+            "line": 2,
+            "original_line": 2,
+            "side": "RIGHT",
+            "subject_type": "line",
+            "reactions": _reactions(url),
+            **fields,
+        }
+        repo.review_comments.append(comment)
+        return comment
+
+    def add_commit(
+        self, repo: Repo, *, at: datetime | str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """A commit of the default branch, committed ``at`` (default: in the year)."""
+        seq = len(repo.commits)
+        when = at if at is not None else _moment(1, 3 * seq + 50)
+        date = when if isinstance(when, str) else iso(when)
+        sha = _sha(f"{repo.full_name} commit {seq} {self.new_id()}")
+        web = f"{WEB}/{repo.full_name}"
+        person = {"name": "Octo Cat", "email": "octocat@github.com", "date": date}
+        previous = repo.commits[-1].get("sha") if repo.commits else None
+        parents = [previous] if isinstance(previous, str) else []
+        commit = {
+            "url": f"{repo.api}/commits/{sha}",
+            "sha": sha,
+            "node_id": f"C_{sha[:24]}",
+            "html_url": f"{WEB}/{repo.full_name}/commit/{sha}",
+            "comments_url": f"{repo.api}/commits/{sha}/comments",
+            "commit": {
+                "url": f"{repo.api}/git/commits/{sha}",
+                "author": person,
+                "committer": dict(person),
+                "message": f"change {seq} of {repo.name}",
+                "tree": {"sha": _sha(sha), "url": f"{repo.api}/git/trees/{_sha(sha)}"},
+                "comment_count": 0,
+                "verification": {
+                    "verified": False,
+                    "reason": "unsigned",
+                    "signature": None,
+                    "payload": None,
+                    "verified_at": None,
+                },
+            },
+            "author": USER,
+            "committer": USER,
+            "parents": [
+                {"sha": p, "url": f"{repo.api}/commits/{p}", "html_url": f"{web}/commit/{p}"}
+                for p in parents
+            ],
+            **fields,
+        }
+        repo.commits.append(commit)
+        return commit
+
+    def add_release(self, repo: Repo, **fields: Any) -> dict[str, Any]:
+        seq = len(repo.releases)
+        release_id, created = self.new_id(), _moment(3, 13 * seq)
+        tag = f"v1.{seq}.0"
+        url = f"{repo.api}/releases/{release_id}"
+        release = {
+            "url": url,
+            "html_url": f"{WEB}/{repo.full_name}/releases/tag/{tag}",
+            "assets_url": f"{url}/assets",
+            "upload_url": f"https://uploads.github.com/repos/{repo.full_name}/releases/"
+            f"{release_id}/assets{{?name,label}}",
+            "tarball_url": f"{repo.api}/tarball/{tag}",
+            "zipball_url": f"{repo.api}/zipball/{tag}",
+            "id": release_id,
+            "node_id": f"RE_{release_id}",
+            "tag_name": tag,
+            "target_commitish": "main",
+            "name": f"Release {tag}",
+            "body": "notes",
+            "draft": False,
+            "prerelease": False,
+            "created_at": iso(created),
+            "published_at": iso(created + timedelta(minutes=5)),
+            "updated_at": iso(created + timedelta(minutes=5)),
+            "author": USER,
+            "assets": [],
+            **fields,
+        }
+        repo.releases.append(release)
+        return release
+
     def hook(self, hook: Hook) -> Hook:
         self.hooks.append(hook)
         return hook
 
-    def truth(self, endpoint: str) -> Counter[int]:
-        return Counter(item["id"] for repo in self.repos for item in getattr(repo, endpoint))
+    def truth(self, endpoint: str) -> Counter[Any]:
+        """What the year keeps of ``endpoint``, by its key (a commit's ``sha``), as served."""
+        key = endpoints.get(endpoint).key
+        return Counter(
+            key_of(item, key)
+            for repo in self.repos
+            for item in repo.items(endpoint)
+            if in_year(endpoint, item)
+        )
+
+    def answered(self, *routes: str) -> Counter[int]:
+        """The statuses answered so far on ``routes`` (default: every endpoint's)."""
+        wanted = routes or ENDPOINTS
+        return Counter(e.status for e in self.exchanges if e.route in wanted)
 
 
-def _iso(when: datetime) -> str:
+def in_year(endpoint: str, item: dict[str, Any]) -> bool:
+    """The year's rule for ``endpoint`` (README, "Endpoints"), written again here so the
+    harness does not judge gh-collect by gh-collect's own code; a time that cannot be read
+    is kept."""
+    if endpoint in ("commits", "releases"):
+        when = at(item, "commit.committer.date" if endpoint == "commits" else "created_at")
+        return when is None or START <= when < END
+    created, updated = at(item, "created_at"), at(item, "updated_at")
+    if created is None or updated is None:
+        return True
+    return created < END and updated >= START
+
+
+def key_of(item: dict[str, Any], key: str) -> Any:
+    """An item's key as a Counter key: None when missing, JSON text when unhashable."""
+    value = item.get(key)
+    try:
+        hash(value)
+    except TypeError:
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def at(item: dict[str, Any], path: str) -> datetime | None:
+    """The time at a dotted ``path``; None when absent or unreadable, UTC when naive."""
+    value: Any = item
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _moment(month: int, hours: int) -> datetime:
+    """A time in the year: the 2nd of ``month`` plus ``hours``."""
+    return datetime(YEAR, month, 2, tzinfo=UTC) + timedelta(hours=hours)
+
+
+def _nth_number(items: list[dict[str, Any]], seq: int) -> int:
+    """The number of the ``seq``-th item, cycling; 1 when there are none."""
+    return int(items[seq % len(items)]["number"]) if items else 1
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _reactions(url: str) -> dict[str, Any]:
+    counts = dict.fromkeys(("+1", "-1", "laugh", "hooray", "confused", "heart", "rocket"), 0)
+    return {"url": f"{url}/reactions", "total_count": 1, **counts, "eyes": 1}
 
 
 # --------------------------------------------------------------------------- the server
@@ -229,6 +509,11 @@ class HostileServer:
         if call is None:
             return error_response(404, "Not Found")
         call.world.requests.append(request.raw_path)
+        answer = await self._answer(call)
+        call.world.exchanges.append(Exchange(call.route, request.raw_path, answer.status))
+        return answer
+
+    async def _answer(self, call: Call) -> web.StreamResponse:
         for hook in call.world.hooks:
             answer = await hook(call)
             if answer is not None:
@@ -251,29 +536,82 @@ class HostileServer:
             for world in self.worlds.values():
                 for repo in world.repos:
                     if repo.full_name == full_name:
-                        return Call(request, world, parts[3], repo)
+                        return Call(request, world, _route(parts[3:]), repo)
         return None
 
     def _default(self, call: Call) -> web.StreamResponse:
-        world, query = call.world, call.request.query
+        world = call.world
         if call.route == "rate_limit":
             return _json(call, {"resources": {"core": _core()}})
         if call.route == "repos":
             if world.listing_override is not None:
                 return _json(call, world.listing_override)
             items = sorted((repo.listing() for repo in world.repos), key=_full_name_key)
-            return _page(call, items)
-        if call.repo is None or call.route not in ("pulls", "issues"):
+            return page(call, items)
+        if call.repo is None or call.route not in ENDPOINTS:
             return error_response(404, "Not Found")
-        items = list(call.repo.pulls if call.route == "pulls" else call.repo.issues)
-        since = query.get("since")
-        if since:
-            items = [i for i in items if str(i.get("updated_at", "")) >= since]
-        key = "updated_at" if query.get("sort") == "updated" else "created_at"
-        items.sort(key=lambda i: (str(i.get(key, "")), i.get("id", 0)))
-        if query.get("direction", "desc") == "desc":
-            items.reverse()
-        return _page(call, items)
+        if call.route == "commits" and call.repo.empty_git:
+            return error_response(409, "Git Repository is empty.")
+        return page(call, listed(call))
+
+
+def _route(rest: list[str]) -> str:
+    """The endpoint a repo path (after ``/repos/o/r/``) asks for, or "other"."""
+    if len(rest) == 1 and rest[0] in ("pulls", "issues", "commits", "releases"):
+        return rest[0]
+    if len(rest) == 2 and rest[1] == "comments" and rest[0] in ("issues", "pulls"):
+        return "issue_comments" if rest[0] == "issues" else "review_comments"
+    return "other"
+
+
+def listed(call: Call, *, ignore: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """The items of ``call``'s endpoint as GitHub lists them: narrowed by ``since`` (and
+    ``until`` for commits; both inclusive), in the order asked for (commits newest committed
+    first, releases newest created first). ``ignore``: query parameters to act as if unsent
+    (a server that disregards ``since``)."""
+    assert call.repo is not None
+    query = {k: v for k, v in call.request.query.items() if k not in ignore}
+    items = list(call.repo.items(call.route))
+    if call.route == "commits":
+        since, until = _query_time(query, "since"), _query_time(query, "until")
+        items = [i for i in items if _between(at(i, "commit.committer.date"), since, until)]
+        order = {id(item): n for n, item in enumerate(items)}
+        items.sort(key=lambda i: (_text(i, "commit.committer.date"), order[id(i)]), reverse=True)
+        return items
+    if call.route == "releases":
+        items.sort(key=lambda i: (str(i.get("created_at", "")), _number(i.get("id"))), reverse=True)
+        return items
+    since = _query_time(query, "since")
+    items = [i for i in items if _between(at(i, "updated_at"), since, None)]
+    key = "updated_at" if query.get("sort") == "updated" else "created_at"
+    items.sort(key=lambda i: (str(i.get(key, "")), _number(i.get("id"))))
+    default = "asc" if call.route.endswith("comments") else "desc"
+    if query.get("direction", default) == "desc":
+        items.reverse()
+    return items
+
+
+def _query_time(query: Mapping[str, str], name: str) -> datetime | None:
+    value = query.get(name)
+    return None if value is None else at({name: value}, name)
+
+
+def _between(when: datetime | None, since: datetime | None, until: datetime | None) -> bool:
+    """Whether ``when`` is in ``[since, until]``; a time that cannot be read is listed."""
+    if when is None:
+        return True
+    return (since is None or when >= since) and (until is None or when <= until)
+
+
+def _number(value: object) -> int:
+    return value if isinstance(value, int) else -1
+
+
+def _text(item: dict[str, Any], path: str) -> str:
+    value: Any = item
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return str(value or "")
 
 
 async def _shutdown(runner: web.AppRunner) -> None:
@@ -304,18 +642,28 @@ def _rate_headers() -> dict[str, str]:
     }
 
 
-def _page(call: Call, items: list[Any]) -> web.StreamResponse:
+def page(call: Call, items: list[Any]) -> web.StreamResponse:
     """Page ``items`` by ``page``/``per_page``, with a GitHub-shaped Link header."""
-    query = call.request.query
-    per_page = min(int(query.get("per_page", "30")), PER_PAGE_MAX)
-    page = max(1, int(query.get("page", "1")))
-    body = items[(page - 1) * per_page : page * per_page]
+    number, per_page = _position(call)
     last = max(1, -(-len(items) // per_page))
     links = []
-    if page < last:
-        links.append(f'<{_page_url(call, page + 1)}>; rel="next"')
+    if number < last:
+        links.append(f'<{_page_url(call, number + 1)}>; rel="next"')
         links.append(f'<{_page_url(call, last)}>; rel="last"')
-    return _json(call, body, link=", ".join(links))
+    return _json(call, page_items(call, items), link=", ".join(links))
+
+
+def page_items(call: Call, items: list[Any]) -> list[Any]:
+    """The slice of ``items`` that ``page`` serves for ``call``."""
+    number, per_page = _position(call)
+    return items[(number - 1) * per_page : number * per_page]
+
+
+def _position(call: Call) -> tuple[int, int]:
+    """The page number and size asked for (GitHub's defaults: 1 and 30; at most 100)."""
+    query = call.request.query
+    per_page = min(int(query.get("per_page", "30")), PER_PAGE_MAX)
+    return max(1, int(query.get("page", "1"))), per_page
 
 
 def _page_url(call: Call, page: int) -> str:
@@ -394,6 +742,7 @@ class Ctx:
                 "retry_initial_s": 0.05,
             },
             "output": {"root": str(self.root)},
+            "endpoints": list(ENDPOINTS),
         }
         for key, value in sections.items():
             if isinstance(value, dict):
@@ -461,39 +810,88 @@ class Ctx:
 
     # -- the data ---------------------------------------------------------------------------
 
-    def raw_ids(self, endpoint: str) -> Counter[int]:
+    def raw_ids(self, endpoint: str) -> Counter[Any]:
+        """The keys of ``endpoint``'s raw records (a commit's ``sha``), each as often as stored."""
+        key = endpoints.get(endpoint).key
         folder = self.paths.endpoint_dir(endpoint)
         return Counter(
-            line["data"]["id"]
+            key_of(line["data"], key)
             for path in sorted(folder.glob("*.jsonl"))
             for line in read_envelopes(path)
         )
 
-    def expect_raw_exact(self, endpoint: str, truth: Counter[int] | None = None) -> None:
-        got, want = self.raw_ids(endpoint), truth or self.world.truth(endpoint)
+    def expect_raw_exact(self, endpoint: str, truth: Counter[Any] | None = None) -> None:
+        got = self.raw_ids(endpoint)
+        want = self.world.truth(endpoint) if truth is None else truth
         missing, extra = want - got, got - want
         if missing or extra:
-            self.fail(f"raw {endpoint}: {sum(missing.values())} missing, {len(extra)} extra ids")
+            self.fail(
+                f"raw {endpoint}: {sum(missing.values())} missing, {sum(extra.values())} extra"
+                f" ({_sample(missing + extra)})"
+            )
 
-    def curated_ids(self, endpoint: str) -> Counter[int]:
+    def curated_ids(self, endpoint: str) -> Counter[Any]:
+        """The keys of ``endpoint``'s curated rows, each as often as it is a row."""
         import pyarrow.dataset as ds
 
+        key = endpoints.get(endpoint).key
         folder = self.paths.curated_endpoint_dir(endpoint)
         if not folder.exists():
             return Counter()
-        table = ds.dataset(folder, format="parquet").to_table(columns=["id"])
-        return Counter(table.column("id").to_pylist())
+        table = ds.dataset(folder, format="parquet").to_table(columns=[key])
+        return Counter(table.column(key).to_pylist())
 
-    def expect_curated_exact(self, endpoint: str, truth: Counter[int] | None = None) -> None:
-        got, want = self.curated_ids(endpoint), truth or self.world.truth(endpoint)
-        if got != Counter(set(want)):
-            self.fail(f"curated {endpoint}: {len(got)} ids, expected {len(set(want))}")
+    def expect_curated_exact(self, endpoint: str, truth: Counter[Any] | None = None) -> None:
+        """One curated row per key of ``truth`` (default: the world's), no other."""
+        got = self.curated_ids(endpoint)
+        want = Counter(set(self.world.truth(endpoint) if truth is None else truth))
+        if got != want:
+            self.fail(
+                f"curated {endpoint}: {sum(got.values())} rows, expected {len(want)}"
+                f" ({_sample((got - want) + (want - got))})"
+            )
+
+    def expect_exact(self, *names: str, but: tuple[str, ...] = ()) -> None:
+        """Raw and curated exact for ``names`` (default: every endpoint), except ``but``."""
+        for endpoint in names or ENDPOINTS:
+            if endpoint not in but:
+                self.expect_raw_exact(endpoint)
+                self.expect_curated_exact(endpoint)
+
+    def curated_column(self, endpoint: str, column: str) -> dict[Any, Any]:
+        """``column`` of ``endpoint``'s curated rows, by the endpoint's key."""
+        import pyarrow.dataset as ds
+
+        key = endpoints.get(endpoint).key
+        folder = self.paths.curated_endpoint_dir(endpoint)
+        if not folder.exists():
+            return {}
+        table = ds.dataset(folder, format="parquet").to_table(columns=[key, column])
+        keys, values = table.column(key).to_pylist(), table.column(column).to_pylist()
+        return dict(zip(keys, values, strict=True))
 
     def manifest(self) -> dict[str, Any]:
         try:
             return dict(json.loads(self.paths.manifest.read_text()))
         except (OSError, ValueError):
             return {}
+
+    def export_counts(self, kind: str) -> dict[str, Any]:
+        """The manifest's ``export.<kind>`` (``untyped``, ``dropped``): per endpoint."""
+        counts = self.manifest().get("export", {}).get(kind)
+        return dict(counts) if isinstance(counts, dict) else {}
+
+    def unit_statuses(self) -> dict[tuple[str, str], str]:
+        """(repo full name, endpoint) -> the unit's status in the checkpoint."""
+        state = read_checkpoint(self.paths.checkpoint)
+        return {
+            (name, unit): progress.status.value
+            for name, repo in state.repos.items()
+            for unit, progress in repo.units.items()
+        }
+
+    def unfinished_units(self) -> list[tuple[str, str]]:
+        return sorted(key for key, status in self.unit_statuses().items() if status != "complete")
 
     def finish(self) -> None:
         """The rules every scenario ends with: checkpoint readable, token in no file."""
@@ -506,6 +904,11 @@ class Ctx:
             data = path.read_bytes()
             if any(secret.encode() in data for secret in _secret_parts(self.token)):
                 self.fail(f"the token is written in {path.relative_to(self.folder)}")
+
+
+def _sample(keys: Counter[Any]) -> str:
+    shown = ", ".join(repr(key) for key in list(keys)[:3])
+    return shown + (", ..." if len(keys) > 3 else "")
 
 
 def _cost(outcome: Outcome) -> str:

@@ -13,13 +13,31 @@ import shutil
 import signal
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
 
 from gh_collect.durable.checkpoint import read_checkpoint
-from tests.hostile import Call, Ctx, Drive, Hook, HostileServer, World, error_response, scenario
+from tests.hostile import (
+    END,
+    ENDPOINTS,
+    START,
+    Call,
+    Ctx,
+    Drive,
+    Hook,
+    HostileServer,
+    World,
+    error_response,
+    iso,
+    listed,
+    page,
+    page_items,
+    scenario,
+)
 
+DISCOVERY_ENDPOINTS = ("pulls", "issues")  # scenarios of 100+ repos: what discovery finds
 STREAM_SECONDS = 60.0  # a hostile stream stops by itself after this long, whoever listens
 CHUNK = b" " * 65536
 
@@ -39,6 +57,11 @@ def _tree_digest(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+def _raw_digest(ctx: Ctx) -> dict[str, dict[str, bytes]]:
+    """Every endpoint's raw files, byte for byte."""
+    return {e: _tree_digest(ctx.paths.endpoint_dir(e)) for e in ENDPOINTS}
+
+
 # --------------------------------------------------------------------------- 1: file names
 
 
@@ -50,9 +73,7 @@ def same_name(world: World) -> Drive:
     def drive(ctx: Ctx) -> None:
         ctx.write_config(github={"concurrency": 4})
         ctx.cli("collect", expect=0)
-        for endpoint in ("pulls", "issues"):
-            ctx.expect_raw_exact(endpoint)
-            ctx.expect_curated_exact(endpoint)
+        ctx.expect_exact()
 
     return drive
 
@@ -64,9 +85,11 @@ def case_names(world: World) -> Drive:
 
     def drive(ctx: Ctx) -> None:
         ctx.cli("collect", expect=0)
-        ctx.expect_raw_exact("pulls")
-        names = [p.name.lower() for p in ctx.paths.endpoint_dir("pulls").glob("*.jsonl")]
-        ctx.expect(len(names) == len(set(names)) == 2, f"file names not unique by case: {names}")
+        ctx.expect_exact()
+        for endpoint in ENDPOINTS:
+            names = [p.name.lower() for p in ctx.paths.endpoint_dir(endpoint).glob("*.jsonl")]
+            unique = len(names) == len(set(names)) == 2
+            ctx.expect(unique, f"{endpoint} file names not unique by case: {names}")
 
     return drive
 
@@ -94,6 +117,7 @@ def failed_refresh(world: World) -> Drive:
         ctx.cli("collect", "--retry-failed", expect=0)
         ctx.expect_raw_exact("pulls", before)
         ctx.expect_curated_exact("pulls", before)
+        ctx.expect_exact(but=("pulls",))
 
     return drive
 
@@ -109,7 +133,7 @@ def full_last_page(world: World) -> Drive:
         ctx.cli("collect", expect=0)
         world.add_pull(repo, created_at="2025-12-30T00:00:00Z", updated_at="2025-12-30T01:00:00Z")
         ctx.cli("collect", expect=0)
-        ctx.expect_raw_exact("pulls")
+        ctx.expect_exact()
 
     return drive
 
@@ -120,6 +144,7 @@ def hundred_repos(world: World) -> Drive:
         world.repo(f"r{n:03d}", pulls=0, issues=0)
 
     def drive(ctx: Ctx) -> None:
+        ctx.write_config(endpoints=list(DISCOVERY_ENDPOINTS))
         ctx.cli("collect", expect=0)
         world.repo("zz-new", pulls=2, issues=1)
         ctx.cli("collect", expect=0)
@@ -175,7 +200,7 @@ def from_repo_fresh(world: World) -> Drive:
         ctx.expect(ctx.manifest().get("status") == "partial", "manifest status is not 'partial'")
         ctx.cli("collect", expect=0)
         ctx.expect(ctx.manifest().get("status") == "complete", "manifest not complete after all")
-        ctx.expect_raw_exact("pulls")
+        ctx.expect_exact()
 
     return drive
 
@@ -205,7 +230,7 @@ def prefixed_token_env(world: World) -> Drive:
         ctx.write_config(github={"token_env": ctx.token_env})
         ctx.cli("collect", expect=0)
         ctx.cli("status", expect=0)
-        ctx.expect_raw_exact("pulls")
+        ctx.expect_exact()
 
     return drive
 
@@ -225,7 +250,7 @@ def nan_reset(world: World) -> Drive:
         world.add_pull(world.repos[0])
         ctx.cli("collect", expect=0)
         ctx.cli("status", "--json", expect=0)
-        ctx.expect_raw_exact("pulls")
+        ctx.expect_exact()
 
     return drive
 
@@ -241,7 +266,7 @@ def bad_rate_headers(world: World) -> Drive:
         world.add_pull(repo)
         ctx.cli("collect", expect=0)
         ctx.cli("status", expect=0)
-        ctx.expect_raw_exact("pulls")
+        ctx.expect_exact()
 
     return drive
 
@@ -302,7 +327,7 @@ def _stream_scenario(world: World, answer: Hook) -> Drive:
         out = ctx.cli("collect", expect=1, timeout=120)
         ctx.expect(out.seconds < 45, f"took {out.seconds:.0f} s")
         ctx.expect(out.max_rss_mb < 500, f"peak RSS {out.max_rss_mb:.0f} MB")
-        ctx.expect_raw_exact("issues")
+        ctx.expect_exact(but=("pulls",))
         fine = Counter(p["id"] for p in world.repos[1].pulls)
         ctx.expect(fine <= ctx.raw_ids("pulls"), "the healthy repo's pulls are missing")
 
@@ -388,7 +413,7 @@ def items_not_objects(world: World) -> Drive:
 
     def drive(ctx: Ctx) -> None:
         ctx.cli("collect", expect=1)
-        ctx.expect_raw_exact("issues")
+        ctx.expect_exact(but=("pulls",))
         state = read_checkpoint(ctx.paths.checkpoint)
         failed = [n for n, r in state.repos.items() if r.status.value == "failed"]
         ctx.expect(failed == [f"{world.org}/weird"], f"failed repos: {failed}")
@@ -486,6 +511,7 @@ def max_requests_discovery(world: World) -> Drive:
         world.repo(f"r{n:03d}", pulls=0, issues=0)
 
     def drive(ctx: Ctx) -> None:
+        ctx.write_config(endpoints=list(DISCOVERY_ENDPOINTS))
         ctx.cli("collect", "--max-requests", "2", expect=75)
         ctx.cli("collect", "--max-requests", "2", expect=75)
         state = read_checkpoint(ctx.paths.checkpoint)
@@ -537,15 +563,17 @@ def dot_names(world: World) -> Drive:
 
     def drive(ctx: Ctx) -> None:
         ctx.cli("collect", expect=0)
-        bad = [
-            p
-            for p in world.requests
-            if "/./" in p or "/../" in p or p.startswith("/repos/pulls") or "/repos/issues" in p
-        ]
+        bad = [p for p in world.requests if _dot_segments(p)]
         ctx.expect(not bad, f"requests with dot segments: {bad[:3]}")
-        ctx.expect_raw_exact("pulls")
+        ctx.expect_exact()
 
     return drive
+
+
+def _dot_segments(path: str) -> bool:
+    """A path with a dot-segment, or one that lost its owner/repo to normalisation."""
+    parts = path.split("?", 1)[0].split("/")
+    return "." in parts or ".." in parts or (parts[1:2] == ["repos"] and len(parts) < 5)
 
 
 @scenario("14", "a --from-repo typo on a complete dataset")
@@ -611,7 +639,7 @@ def redirect_elsewhere(world: World) -> Drive:
             ctx.cli("collect", expect=1)
         ctx.expect(not other.requests, f"the other host got {len(other.requests)} requests")
         ctx.expect(not ctx.raw_ids("pulls"), "another host's data was stored as the repo's")
-        ctx.expect_raw_exact("issues")
+        ctx.expect_exact(but=("pulls",))
 
     return drive
 
@@ -637,7 +665,8 @@ def link_elsewhere(world: World) -> Drive:
         with elsewhere:
             ctx.cli("collect", expect=1)
         ctx.expect(not other.requests, f"the other host got {len(other.requests)} requests")
-        ctx.expect_raw_exact("issues")
+        ctx.expect_exact(but=("pulls",))
+        ctx.expect_raw_exact("pulls")  # the linked repo's first page, read before the link
 
     return drive
 
@@ -654,8 +683,279 @@ def object_not_list(world: World) -> Drive:
 
     def drive(ctx: Ctx) -> None:
         ctx.cli("collect", expect=1)
-        ctx.expect_raw_exact("issues")
+        ctx.expect_exact(but=("pulls",))
         fine = Counter(p["id"] for p in world.repos[1].pulls)
         ctx.expect(ctx.raw_ids("pulls") == fine, "pulls other than the healthy repo's were kept")
+
+    return drive
+
+
+# --------------------------------------------------------------------------- activity endpoints
+# issue_comments, review_comments, commits and releases: what is particular to each.
+
+
+@scenario("9", "an empty repository: commits answer 409; a 409 on another repo's pulls")
+def empty_repository(world: World) -> Drive:
+    empty = world.repo(
+        "empty", pulls=0, issues=0, issue_comments=0, review_comments=0, commits=0, releases=0
+    )
+    empty.empty_git = True
+    conflicted = world.repo("conflicted", pulls=2, issues=1)
+    world.repo("fine")
+
+    async def conflict(call: Call) -> web.StreamResponse:
+        return error_response(409, "Git Repository is empty.")
+
+    world.hook(_for("pulls", "conflicted", conflict))
+
+    def drive(ctx: Ctx) -> None:
+        out = ctx.cli("collect", expect=1)
+        ctx.message_matches(out, r"conflicted")
+        unfinished = ctx.unfinished_units()
+        ctx.expect(unfinished == [(conflicted.full_name, "pulls")], f"unfinished: {unfinished}")
+        ctx.expect(world.answered("commits")[409] == 1, "the empty repo's 409 was asked again")
+        ctx.expect_exact(but=("pulls",))
+        pulls = world.truth("pulls") - Counter(p["id"] for p in conflicted.pulls)
+        ctx.expect_raw_exact("pulls", pulls)
+        ctx.expect_curated_exact("pulls", pulls)
+        asked = len(world.exchanges)
+        ctx.cli("collect", "--retry-failed", expect=1)  # a 409 is not retried: still failed
+        again = [e for e in world.exchanges[asked:] if e.route == "pulls" and e.status == 409]
+        ctx.expect(not again, f"--retry-failed asked the 409 again {len(again)} times")
+        ctx.expect(ctx.unfinished_units() == unfinished, "--retry-failed changed what failed")
+
+    return drive
+
+
+@scenario("14", "commits and releases exactly at the year's start and end")
+def year_edges(world: World) -> Drive:
+    repo = world.repo("edges", commits=1, releases=1)
+    start = world.add_commit(repo, at=START)
+    world.add_commit(repo, at=END - timedelta(seconds=1))
+    end = world.add_commit(repo, at=END)  # served: ``until`` is inclusive; not the year's
+    world.add_commit(repo, at=START - timedelta(seconds=1))  # not served: before ``since``
+    undated = world.add_commit(repo)
+    del undated["commit"]["committer"]["date"]  # kept: what cannot be judged is kept
+    for when in (START, END - timedelta(seconds=1), END, START - timedelta(seconds=1)):
+        world.add_release(repo, created_at=iso(when))
+    served: Counter[str] = Counter()
+
+    async def record(call: Call) -> web.StreamResponse | None:
+        if call.route != "commits":
+            return None
+        items = listed(call)
+        served.update(str(i.get("sha")) for i in page_items(call, items))
+        return page(call, items)
+
+    world.hook(record)
+
+    def drive(ctx: Ctx) -> None:
+        ctx.cli("collect", expect=0)
+        ctx.expect(served[end["sha"]] == 1, "the commit at the year's end was not served")
+        commits = ctx.raw_ids("commits")
+        ctx.expect(end["sha"] not in commits, "the commit at the year's end was kept")
+        ctx.expect(start["sha"] in commits, "the commit at the year's start was not kept")
+        ctx.expect(undated["sha"] in commits, "the commit without a date was not kept")
+        ctx.expect(len(world.truth("commits")) == 4, "the world's year is not what it seems")
+        ctx.expect(len(world.truth("releases")) == 3, "the world's year is not what it seems")
+        ctx.expect_exact()
+
+    return drive
+
+
+@scenario("10", "commits whose sha is missing, null, a number or empty")
+def bad_shas(world: World) -> Drive:
+    repo = world.repo("shas", commits=2)
+    del world.add_commit(repo)["sha"]
+    for sha in (None, 12345, ""):
+        world.add_commit(repo, sha=sha)
+    world.repo("fine")
+
+    def drive(ctx: Ctx) -> None:
+        out = ctx.cli("collect", expect=0)
+        ctx.message_matches(out, r"commits: 4 records without a readable id dropped")
+        ctx.expect_raw_exact("commits")  # every one read is kept raw: None twice, 12345, ""
+        readable = Counter(s for s in world.truth("commits") if isinstance(s, str) and s)
+        ctx.expect(len(readable) == 4, f"{len(readable)} readable shas in the world")
+        ctx.expect_curated_exact("commits", readable)
+        dropped = ctx.export_counts("dropped")
+        ctx.expect(dropped == {"commits": 4}, f"export.dropped is {dropped}")
+        ctx.expect_exact(but=("commits",))
+        raw = _tree_digest(ctx.paths.endpoint_dir("commits"))
+        ctx.cli("collect", expect=0)  # a refresh, nothing changed: all 304, nothing written
+        ctx.expect(_tree_digest(ctx.paths.endpoint_dir("commits")) == raw, "raw commits changed")
+        dropped = ctx.export_counts("dropped")
+        ctx.expect(dropped == {"commits": 4}, f"export.dropped after a refresh is {dropped}")
+
+    return drive
+
+
+@scenario("3", "a page shift while commits and releases are read newest first")
+def shifted_pages(world: World) -> Drive:
+    busy = world.repo("busy", commits=150, releases=150)
+    world.repo("calm")
+    before: dict[str, Counter[object]] = {}
+    answers: dict[str, list[list[object]]] = {"commits": [], "releases": []}  # keys a page
+
+    async def shift(call: Call) -> web.StreamResponse | None:
+        if call.repo is not busy or call.route not in answers:
+            return None
+        if call.request.query.get("page") == "2" and call.route not in before:
+            before[call.route] = world.truth(call.route)  # a newcomer on top: all shift by one
+            if call.route == "commits":
+                world.add_commit(busy, at="2025-12-30T00:00:00Z")
+            else:
+                world.add_release(busy, created_at="2025-12-30T00:00:00Z")
+        items = listed(call)
+        key = "sha" if call.route == "commits" else "id"
+        answers[call.route].append([i[key] for i in page_items(call, items)])
+        return page(call, items)
+
+    world.hook(shift)
+
+    def drive(ctx: Ctx) -> None:
+        ctx.cli("collect", expect=0)
+        for route, pages in answers.items():
+            shifted = len(pages) >= 2 and pages[0][-1] == pages[1][0]
+            ctx.expect(shifted, f"{route}: page 2 does not begin with page 1's last item")
+        # Commits have no catch-up pass: the newcomer arrived after page 1, after the run
+        # began (not part of its snapshot); the next run reads it.
+        ctx.expect_raw_exact("commits", before.get("commits", Counter()))
+        ctx.expect_curated_exact("commits", before.get("commits", Counter()))
+        # Releases, newest created first like pulls, get a catch-up pass: it reads the newcomer.
+        ctx.expect_exact(but=("commits",))
+        ctx.cli("collect", expect=0)
+        ctx.expect_exact()
+
+    return drive
+
+
+@scenario("10", "comments whose issue_url or pull_request_url is garbage or not a string")
+def garbage_comment_urls(world: World) -> Drive:
+    repo = world.repo("links", pulls=2, issues=2)
+    bad_issue_urls: list[object] = ["garbage", 42, {"href": "x"}, f"{repo.api}/issues/abc"]
+    bad_issue_urls.append(f"{repo.api}/issues/\u0663")  # a digit, not an ASCII one
+    bad_pull_urls: list[object] = ["", ["/pulls/1"], True, f"{repo.api}/pulls/{2**64}"]
+    bad = [world.add_issue_comment(repo, issue_url=url)["id"] for url in bad_issue_urls]
+    bad += [world.add_review_comment(repo, pull_request_url=url)["id"] for url in bad_pull_urls]
+    nulls = [world.add_issue_comment(repo, issue_url=None)["id"]]  # null: null, not untyped
+    nulls.append(world.add_review_comment(repo, pull_request_url=None)["id"])
+
+    def drive(ctx: Ctx) -> None:
+        ctx.cli("collect", expect=0)
+        ctx.expect_exact()
+        untyped = ctx.export_counts("untyped")
+        want = {"issue_number": len(bad_issue_urls)}
+        ctx.expect(untyped.get("issue_comments") == want, f"untyped: {untyped}")
+        want = {"pull_number": len(bad_pull_urls)}
+        ctx.expect(untyped.get("review_comments") == want, f"untyped: {untyped}")
+        numbers = {
+            **ctx.curated_column("issue_comments", "issue_number"),
+            **ctx.curated_column("review_comments", "pull_number"),
+        }
+        for comments in (repo.issue_comments, repo.review_comments):
+            for comment in comments:
+                url = comment.get("issue_url", comment.get("pull_request_url"))
+                good = comment["id"] not in bad and comment["id"] not in nulls
+                want_number = int(str(url).rsplit("/", 1)[1]) if good else None
+                got = numbers.get(comment["id"], "no row")
+                ctx.expect(got == want_number, f"comment {comment['id']}: number {got!r}")
+
+    return drive
+
+
+@scenario("9", "a releases page that is an object, not a list")
+def releases_not_a_list(world: World) -> Drive:
+    odd = world.repo("odd")
+    fine = world.repo("fine")
+
+    async def message(call: Call) -> web.StreamResponse:
+        return web.json_response({"message": "this is not a list"})
+
+    world.hook(_for("releases", "odd", message))
+
+    def drive(ctx: Ctx) -> None:
+        out = ctx.cli("collect", expect=1)
+        ctx.message_matches(out, r"releases")
+        unfinished = ctx.unfinished_units()
+        ctx.expect(unfinished == [(odd.full_name, "releases")], f"unfinished: {unfinished}")
+        ctx.expect_exact(but=("releases",))
+        releases = Counter(r["id"] for r in fine.releases)
+        ctx.expect_raw_exact("releases", releases)
+        ctx.expect_curated_exact("releases", releases)
+
+    return drive
+
+
+@scenario("10", "releases without created_at, null, or one that cannot be read")
+def undated_releases(world: World) -> Drive:
+    repo = world.repo("undated", releases=2)
+    del world.add_release(repo)["created_at"]
+    world.add_release(repo, created_at=None)
+    world.add_release(repo, created_at="garbage")
+    world.add_release(repo, created_at="2024-06-01T00:00:00Z")  # before the year: not kept
+
+    def drive(ctx: Ctx) -> None:
+        ctx.cli("collect", expect=0)
+        ctx.expect(len(world.truth("releases")) == 5, "the world's year is not what it seems")
+        ctx.expect_exact()
+        untyped = ctx.export_counts("untyped").get("releases")
+        ctx.expect(untyped == {"created_at": 1}, f"untyped releases: {untyped}")
+
+    return drive
+
+
+@scenario("9", "a server that ignores since (comments) and until (commits): since 2010")
+def since_ignored(world: World) -> Drive:
+    repo = world.repo("history", issue_comments=3, review_comments=3, commits=3)
+    for year in range(2010, 2025):
+        for month in range(1, 13, 2):
+            when = datetime(year, month, 1, tzinfo=UTC)
+            world.add_issue_comment(repo, created_at=iso(when), updated_at=iso(when))
+            world.add_review_comment(repo, created_at=iso(when), updated_at=iso(when))
+            world.add_commit(repo, at=when)
+    later = "2026-02-01T00:00:00Z"  # after the year: served, not kept
+    for old, new in (("2015-03-01T00:00:00Z", "2025-05-01T00:00:00Z"), (later, later)):
+        world.add_issue_comment(repo, created_at=old, updated_at=new)  # the first is kept
+        world.add_review_comment(repo, created_at=old, updated_at=new)
+    world.add_commit(repo, at=later)
+
+    async def everything(call: Call) -> web.StreamResponse:
+        return page(call, listed(call, ignore=frozenset({"since", "until"})))
+
+    for route in ("issue_comments", "review_comments", "commits"):
+        world.hook(_for(route, "history", everything))
+
+    def drive(ctx: Ctx) -> None:
+        ctx.cli("collect", expect=0)
+        asked = [p for p in world.requests if "/comments?" in p or "/commits?" in p]
+        ctx.expect(all("since=" in p for p in asked), "a list was asked without since")
+        for endpoint, kept in (("issue_comments", 4), ("review_comments", 4), ("commits", 3)):
+            count = len(world.truth(endpoint))
+            ctx.expect(count == kept, f"{endpoint}: the world keeps {count}, not {kept}")
+        ctx.expect_exact()
+
+    return drive
+
+
+@scenario("2", "a refresh where nothing changed: every list answers 304")
+def unchanged_refresh(world: World) -> Drive:
+    world.repo("small")
+    world.repo("big", pulls=120, issues=120, issue_comments=120, commits=120, releases=120)
+
+    def drive(ctx: Ctx) -> None:
+        ctx.cli("collect", expect=0)
+        raw = _raw_digest(ctx)
+        first = len(world.exchanges)
+        ctx.cli("collect", expect=0)
+        second = [e for e in world.exchanges[first:] if e.route != "rate_limit"]
+        fresh = [f"{e.status} {e.path}" for e in second if e.status != 304]
+        ctx.expect(not fresh, f"the refresh was answered other than 304: {fresh[:3]}")
+        pages = sum(e.status == 200 for e in world.exchanges[:first])
+        ctx.expect(len(second) <= pages, f"the refresh asked {len(second)} pages of {pages}")
+        asked = Counter(e.route for e in second)
+        ctx.expect(set(asked) == {"repos", *ENDPOINTS}, f"the refresh asked {dict(asked)}")
+        ctx.expect(_raw_digest(ctx) == raw, "raw files changed")
+        ctx.expect_exact()
 
     return drive

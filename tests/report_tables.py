@@ -1,9 +1,9 @@
-"""Hand-made curated tables for report tests: the planned columns of endpoints to come.
+"""Hand-made curated tables for report tests: reviews, comments and releases with known rows.
 
-``reviews``, ``issue_comments``, ``review_comments`` and ``releases`` are not harvested yet
-(SPEC "Growing the dataset"); these tables have the columns they are planned to have, in the
-curated layout (``endpoint=<name>/part-00000.parquet``, a ``raw`` column), so a test can show
-the report's sections light up when the tables appear.
+``reviews`` is not harvested by the demo's REST endpoints; ``issue_comments`` and
+``releases`` are, and are replaced here by tables whose rows a test chooses. Each has the
+columns the report reads, in the curated layout (``endpoint=<name>/part-00000.parquet``, a
+``raw`` column), so a test can show the report's sections light up when the tables appear.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +45,8 @@ def write_table(paths: DatasetPaths, endpoint: str, rows: Sequence[Mapping[str, 
         columns["id"] = pa.array(range(1, len(rows) + 1), type=pa.int64())
     columns["raw"] = pa.array([json.dumps(row, default=str) for row in rows], type=pa.string())
     folder = paths.curated_endpoint_dir(endpoint)
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # replaces a harvested table
+    folder.mkdir(parents=True)
     pq.write_table(pa.table(columns), folder / "part-00000.parquet")
 
 

@@ -174,8 +174,9 @@ def test_known_versions_key_commits_by_sha_and_never_write_one_twice(tmp_path: P
     assert known.changed(first) == first
     again = [commit("b" * 40, "2025-02-01T00:00:00Z"), commit("c" * 40, "2025-02-02T00:00:00Z")]
     assert [c["sha"][0] for c in known.changed(again)] == ["c"]
-    keyless = [{"commit": {}}, {"commit": {}}]
-    assert known.changed(keyless) == keyless  # nothing to judge by: kept, never merged
+    keyless = [{"commit": {"message": "a"}}, {"commit": {"message": "b"}}]
+    assert known.changed(keyless) == keyless  # kept (the export counts them as dropped)
+    assert known.changed([{"commit": {"message": "a"}}]) == []  # read again: not twice
 
 
 # --- curated tables --------------------------------------------------------------------------

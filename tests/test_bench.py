@@ -143,3 +143,67 @@ def test_minimal_pages_counts_the_fewest_requests_and_the_simulator_serves_those
             )
     assert walked == [page.url for page in pages], "the limit fetches what a client follows"
     assert "after=" in issues[-1] and "page=2" in pulls[1]
+
+
+# -- the true minimum for the activity lists (issue 14) -----------------------------------------
+
+ACTIVITY = ("issue_comments", "review_comments", "commits", "releases")
+
+
+def activity_walks(sim: Simulator, names: list[str]) -> list[str]:
+    """What any REST client must request for the four lists of 2025, following ``Link``:
+    comments since the year's start, created ascending, until a page holds one created
+    after the year; commits of the year, every page; releases newest first until a page
+    ends before the year."""
+    start = f"since={START}"
+    stops: dict[str, tuple[str, Any]] = {
+        "issue_comments": (
+            f"issues/comments?sort=created&direction=asc&per_page=100&{start}",
+            lambda page: any(c["created_at"] >= END for c in page),
+        ),
+        "review_comments": (
+            f"pulls/comments?sort=created&direction=asc&per_page=100&{start}",
+            lambda page: any(c["created_at"] >= END for c in page),
+        ),
+        "commits": (f"commits?per_page=100&{start}&until={END}", lambda _page: False),
+        "releases": ("releases?per_page=100", lambda page: page[-1]["created_at"] < START),
+    }
+    walked: list[str] = []
+    for endpoint in ACTIVITY:
+        path, done = stops[endpoint]
+        for name in names:
+            walked += ideal_client(sim, f"/repos/bench-org/{name}/{path}", done)
+    return walked
+
+
+def test_minimal_pages_counts_the_activity_lists_and_the_simulator_serves_those_urls() -> None:
+    bench = load_bench()
+    model = OrgModel.generate(
+        2, 4, "bench-org", sizes=(0, 60, 700, 3000), scenarios=False, touched_share=0.2
+    )
+    default = bench.minimal_pages(model, 2025)
+    pages = bench.minimal_pages(model, 2025, endpoints=("pulls", "issues", *ACTIVITY))
+    assert pages[: len(default)] == default, "pulls and issues as before"
+    added = pages[len(default) :]
+    routes = [f"/repos/{{owner}}/{{repo}}/{path}" for path in bench.ACTIVITY_PATHS.values()]
+    assert {page.endpoint for page in added} == set(routes)
+    assert len(added) > 4 * len(model.repos) and any("&page=3" in p.url for p in added)
+    names = sorted(repo.name for repo in model.repos)
+    config = SimulatorConfig(org="bench-org", cursor_threshold=bench.CURSOR_THRESHOLD)
+    with Simulator(config, model) as sim:
+        assert activity_walks(sim, names) == [page.url for page in added]
+    only = bench.minimal_pages(model, 2025, endpoints=("commits",))
+    assert only[1:] == [page for page in added if page.endpoint == routes[2]]
+
+
+def test_minimal_pages_asks_an_empty_repos_commits_once() -> None:
+    bench = load_bench()
+    model = OrgModel.generate(0, 8, "bench-org")
+    empty = next(repo for repo in model.repos if repo.role == "empty")
+    urls = bench._activity_pages(empty, "commits", 2025)
+    assert urls == [f"/repos/bench-org/{empty.name}/commits?per_page=100&since={START}&until={END}"]
+    with (
+        Simulator(SimulatorConfig(org="bench-org"), model) as sim,
+        httpx.Client(base_url=sim.url, headers={"Authorization": "token t"}) as http,
+    ):
+        assert http.get(urls[0]).status_code == 409

@@ -80,7 +80,7 @@ def chromium() -> Iterator[None]:
 @pytest.mark.parametrize(
     ("folder", "charts"),
     [
-        ("demo", {"pulls", "merge", "issues", "backlog"}),
+        ("demo", {"pulls", "merge", "issues", "backlog", "releases"}),
         ("enriched", {"pulls", "merge", "review", "issues", "backlog", "releases"}),
     ],
 )
@@ -247,8 +247,13 @@ def check_later_endpoints(org: dict[str, Any], sql: Sql) -> None:
         f"WHERE {inyear('submitted_at')} AND {PEOPLE} GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10"
     )
     assert tuples(org["reviewers"]["top"], "login", "reviews", "prs_reviewed") == reviewers
+    comments = " UNION ALL ".join(
+        f"SELECT user_login, created_at FROM {name}"
+        for name in ("issue_comments", "review_comments")
+        if name in sql.present
+    )
     commenters = sql.rows(
-        f"SELECT user_login, count(*) n FROM issue_comments WHERE {inyear('created_at')} "
+        f"SELECT user_login, count(*) n FROM ({comments}) WHERE {inyear('created_at')} "
         f"AND {PEOPLE} GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10"
     )
     assert tuples(org["commenters"]["top"], "login", "comments") == commenters

@@ -118,12 +118,7 @@ class KnownVersions:
     def changed(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         versions = self._load()
         unseen = object()  # an object never seen is new, even with no version
-        fresh = [
-            i
-            for i in items
-            if i.get(self._key) is None  # no key to judge by: kept (the export counts it)
-            or versions.get(self._key_of(i), unseen) != self._version_of(i)
-        ]
+        fresh = [i for i in items if versions.get(self._key_of(i), unseen) != self._version_of(i)]
         versions.update((self._key_of(item), self._version_of(item)) for item in fresh)
         return fresh
 
@@ -140,8 +135,12 @@ class KnownVersions:
 
     def _key_of(self, item: dict[str, Any]) -> Any:
         """An object's key as a dict key; a mistyped (unhashable) key from the server is
-        keyed by its JSON text, so it is compared, never a crash."""
+        keyed by its JSON text, so it is compared, never a crash; an object without one is
+        keyed by its whole JSON text (the same keyless object is written once, and the
+        export counts it as dropped)."""
         ident = item.get(self._key)
+        if ident is None:
+            return ("keyless", codec.dumps_line(item))
         try:
             hash(ident)
         except TypeError:

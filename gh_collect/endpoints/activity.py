@@ -67,6 +67,7 @@ ISSUE_COMMENTS = Endpoint(
     path="/repos/{full_name}/issues/comments",
     order=OLDEST_CREATED_FIRST,
     window=_SINCE,
+    empty_statuses=frozenset({410}),  # issues turned off: "Issues are disabled for this repo"
     columns=(
         ID,
         NODE_ID,

@@ -223,6 +223,7 @@ class GitHubClient:
             )
             credentials = pool.view("")
         self._credentials = credentials
+        self._last_lease: dict[str, Lease] = {}  # per resource: ``observe_rate``'s credential
         self._observer = observer
         self._transport = transport
         self._options = options
@@ -281,6 +282,15 @@ class GitHubClient:
     def rates(self) -> Mapping[str, RateLimit]:
         """The freshest budget of every resource seen so far (core, search, graphql...)."""
         return self._credentials.rates
+
+    def observe_rate(self, rate: RateLimit, resource: str) -> None:
+        """A budget reading from elsewhere than headers (GraphQL's ``rateLimit`` object, as
+        safe as ``RateLimit.from_headers`` makes one): waits and the run see it too. It is
+        counted for the credential that last answered a request of ``resource`` (exact with
+        one credential; GitHub sends the headers anyway, this is the fallback)."""
+        lease = self._last_lease.get(resource)
+        if lease is not None and lease.member is not None:
+            self._record_rate(lease, rate, resource)
 
     async def fetch(
         self,
@@ -403,6 +413,7 @@ class GitHubClient:
         What the answer says of its credential goes back to the pool: its budget, a spent
         budget, a refusal (which the pool may turn into another try, elsewhere)."""
         response, body, lease = await self._exchange(out)
+        self._last_lease[out.resource] = lease
         now = self._clock()
         try:
             rate = self._observe(response, now, out.resource, lease)
@@ -554,13 +565,17 @@ class GitHubClient:
         if response.status_code == 304:
             self.stats.not_modified += 1
         rate = RateLimit.from_headers(response.headers, now=now)
-        if rate is None or lease.member is None:
-            return rate
+        if rate is not None and lease.member is not None:
+            self._record_rate(lease, rate, resource)
+        return rate
+
+    def _record_rate(self, lease: Lease, rate: RateLimit, resource: str) -> None:
+        """The reading goes to the lease's credential in the pool; the run hears of the
+        pool's total for that resource."""
         bucket = self._credentials.observe(lease, rate, resource)
         total = self._credentials.rate(bucket)
         if self._observer is not None and total is not None:
             self._observer.rate_seen(bucket, total)
-        return rate
 
 
 def _page(answer: _Answer) -> Page:

@@ -51,6 +51,7 @@ class _PassEnd:
     order: Order
     pages: int
     records: int
+    changed: bool = True  # a page differed from what the last walk stored
 
 
 async def walk_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> tuple[int, int]:
@@ -71,6 +72,8 @@ async def walk_unit(ctx: RunContext, client: GitHubClient, key: UnitKey) -> tupl
             end = await _walk_pass(ctx, client, key, endpoint, sink, known)
             pages, records = pages + end.pages, records + end.records
             floor = _catch_up_floor(cp.unit(key), endpoint, end.order, ctx.window, resumed)
+            if not end.changed and not resumed:
+                floor = None  # every page as stored: nothing moved while this pass read
             if floor is None:
                 break
             cp.begin_pass(key, floor)
@@ -108,18 +111,22 @@ async def _walk_pass(
         ),
         validators=ctx.validators,
         conditional=_asks_changed(progress, order, resuming),
-        first_page_only=order.newest_first,
+        first_page_only=order.moves_on_update,
         stop=lambda items: endpoint.stops(items, window, order=order, floor=progress.floor),
         on_shrink=ctx.reporter.info,
     )  # fmt: skip
     pages = records = 0
+    changed = False
     started = progress.pass_started_at
     while (step := await walk.next()) is not None:
+        changed = changed or not step.unchanged
         kept = known.changed([] if step.items is None else endpoint.keep(step.items, window))
         page_number += 1
         if started is None:
             started = _pass_start(step, progress.floor)
-        last = step.unchanged and order.newest_first  # nothing moved since the last pass
+        # nothing moved since the last pass: in a list an edit moves to the top of, page 1
+        # says so for the whole list (releases, sorted by creation, are read on)
+        last = step.unchanged and order.moves_on_update
         _append_page(ctx, key, sink, page_number, kept)
         cp.record_page(
             key, page=page_number, records=len(kept), byte_offset=sink.offset,
@@ -130,7 +137,7 @@ async def _walk_pass(
         ctx.reporter.page(key.repo, key.name, len(kept))
         if last:
             break
-    return _PassEnd(order, pages, records)
+    return _PassEnd(order, pages, records, changed)
 
 
 def _append_page(

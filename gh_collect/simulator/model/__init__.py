@@ -18,21 +18,28 @@ Where things live: ``records`` (Item, RepoData, constants, time helpers), ``org`
 lookups and mutations), ``generation`` (the seeded generator), ``shapes`` (GitHub's JSON
 shapes), ``words`` (the vocabulary table), ``truth`` (ground truth and the repo filter),
 ``cursors`` (cursor pagination keys), ``details`` (per-item detail answers, on request).
+A repo's activity (issue and review comments, commits, releases) is drawn per repo on first
+use: ``activity`` (``RepoActivity``), ``entries`` (its records and sorted lists),
+``activity_draw`` (what a repo has, and when), ``activity_render`` (the rest of each object)
+and ``activity_shapes`` (GitHub's JSON shapes for it).
 """
 
 from __future__ import annotations
 
+from gh_collect.simulator.model.activity import RepoActivity
 from gh_collect.simulator.model.cursors import (
     decode_cursor,
     encode_cursor,
     position_after,
     position_before,
 )
+from gh_collect.simulator.model.entries import KINDS, Entry
 from gh_collect.simulator.model.org import OrgModel
 from gh_collect.simulator.model.records import (
     API_PLACEHOLDER,
     API_PLACEHOLDER_BYTES,
     DATA_START,
+    DEFAULT_ENDPOINTS,
     ENDPOINTS,
     MIN_REPOS_FOR_SCENARIOS,
     RENAMED_TO,
@@ -54,14 +61,18 @@ __all__ = [
     "API_PLACEHOLDER",
     "API_PLACEHOLDER_BYTES",
     "DATA_START",
+    "DEFAULT_ENDPOINTS",
     "ENDPOINTS",
+    "KINDS",
     "MIN_REPOS_FOR_SCENARIOS",
     "RENAMED_TO",
     "SCENARIO_REPOS",
     "SORT_KEYS",
     "WEB",
+    "Entry",
     "Item",
     "OrgModel",
+    "RepoActivity",
     "RepoData",
     "Selection",
     "SortKey",

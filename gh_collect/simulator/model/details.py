@@ -5,7 +5,9 @@ full object, reviews, review comments, commits and requested reviewers, and for 
 its comments and reactions, plus each user they meet. To benchmark them on the same
 simulated org, these answers are generated on request (never stored: a big org would not
 fit), deterministically from the item's id, small, and consistent with the counts the list
-objects already carry (``comments``, ``reactions.total_count``).
+objects already carry (``comments``, ``reactions.total_count``). An item's comments and a
+pull's review comments are its share of the repo-wide lists (``RepoActivity``): the same
+objects, by the same ids.
 """
 
 from __future__ import annotations
@@ -13,14 +15,21 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from gh_collect.simulator.model.activity_draw import pull_counts
+from gh_collect.simulator.model.entries import Entry
 from gh_collect.simulator.model.org import OrgModel
 from gh_collect.simulator.model.records import API_PLACEHOLDER, WEB, Item, RepoData, iso, parse_time
+from gh_collect.simulator.model.reviews import (
+    REVIEW_BODIES,
+    REVIEW_STATES,
+    review_object,
+    scenario_reviews,
+)
 from gh_collect.simulator.model.shapes import org_simple
 
 JsonObject = dict[str, Any]
 _REACTIONS = ("+1", "-1", "laugh", "hooray", "confused", "heart", "rocket", "eyes")
 _CONTENT = {"+1": "+1", "-1": "-1"}
-_REVIEW_STATES = ("APPROVED", "COMMENTED", "CHANGES_REQUESTED", "COMMENTED")
 
 
 class Details:
@@ -38,7 +47,7 @@ class Details:
         if item is None:
             return None
         obj = item.to_json(API_PLACEHOLDER)
-        counts = _pull_counts(item)
+        counts = pull_counts(item.id)
         merged = obj["merged_at"] is not None
         rng = _rng("merge", item)
         obj.update(
@@ -49,7 +58,7 @@ class Details:
                 "mergeable_state": "unknown" if obj["state"] == "closed" else "clean",
                 "merged_by": self._user(rng.choice(self._logins())) if merged else None,
                 "comments": item.comments,
-                "review_comments": counts["review_comments"],
+                "review_comments": len(_on(repo, "review_comments", number)),
                 "maintainer_can_modify": False,
                 "commits": counts["commits"],
                 "additions": rng.randint(1, 800),
@@ -66,68 +75,42 @@ class Details:
         return {"users": pull["requested_reviewers"], "teams": []}
 
     def reviews(self, repo: RepoData, number: int) -> list[JsonObject] | None:
+        """Every review, PENDING ones included: who may see those is the server's business
+        (``reviews.visible_reviews``). A scenario pull (``OrgModel.many_reviews``) has many."""
         item = _find(repo.pulls, number)
         if item is None:
             return None
-        rng, api = _rng("reviews", item), _api(repo)
+        scenario = self.model.many_reviews.get(item.id)
+        if scenario is not None:
+            return scenario_reviews(repo, item, scenario, self._user, self._logins())
+        rng = _rng("reviews", item)
         out: list[JsonObject] = []
-        for k in range(_pull_counts(item)["reviews"]):
+        for k in range(pull_counts(item.id)["reviews"]):
+            user = self._user(rng.choice(self._logins()))  # drawn in this order: same bytes
+            body = rng.choice(REVIEW_BODIES)
+            state = rng.choice(REVIEW_STATES)
+            submitted_at = _between(rng, item)
+            commit_id = f"{rng.getrandbits(160):040x}"
             review_id = item.id * 10 + k
-            html = f"{WEB}/{repo.owner}/{repo.name}/pull/{number}#pullrequestreview-{review_id}"
             out.append(
-                {
-                    "id": review_id,
-                    "node_id": f"PRR_{review_id}",
-                    "user": self._user(rng.choice(self._logins())),
-                    "body": rng.choice(("", "LGTM", "A few nits inline.", "Needs a test.")),
-                    "state": rng.choice(_REVIEW_STATES),
-                    "html_url": html,
-                    "pull_request_url": f"{api}/pulls/{number}",
-                    "author_association": "MEMBER",
-                    "_links": {
-                        "html": {"href": html},
-                        "pull_request": {"href": f"{api}/pulls/{number}"},
-                    },
-                    "submitted_at": _between(rng, item),
-                    "commit_id": f"{rng.getrandbits(160):040x}",
-                }
+                review_object(
+                    repo,
+                    number,
+                    review_id,
+                    user=user,
+                    body=body,
+                    state=state,
+                    submitted_at=submitted_at,
+                    commit_id=commit_id,
+                )
             )
         return out
 
     def review_comments(self, repo: RepoData, number: int) -> list[JsonObject] | None:
-        item = _find(repo.pulls, number)
-        if item is None:
+        """The pull's share of the repo's review comments (``/pulls/comments``)."""
+        if _find(repo.pulls, number) is None:
             return None
-        rng, api = _rng("review-comments", item), _api(repo)
-        out: list[JsonObject] = []
-        for k in range(_pull_counts(item)["review_comments"]):
-            comment_id = item.id * 10 + k
-            created = _between(rng, item)
-            out.append(
-                {
-                    "url": f"{api}/pulls/comments/{comment_id}",
-                    "pull_request_review_id": item.id * 10,
-                    "id": comment_id,
-                    "node_id": f"PRRC_{comment_id}",
-                    "diff_hunk": "@@ -1,3 +1,4 @@\n import os\n+import sys",
-                    "path": "src/main.py",
-                    "commit_id": f"{rng.getrandbits(160):040x}",
-                    "original_commit_id": f"{rng.getrandbits(160):040x}",
-                    "user": self._user(rng.choice(self._logins())),
-                    "body": "Could this be simpler?",
-                    "created_at": created,
-                    "updated_at": created,
-                    "html_url": f"{_html(repo)}/pull/{number}#discussion_r{comment_id}",
-                    "pull_request_url": f"{api}/pulls/{number}",
-                    "author_association": "MEMBER",
-                    "reactions": _reaction_counts(
-                        f"{api}/pulls/comments/{comment_id}/reactions", 0
-                    ),
-                    "line": 2,
-                    "side": "RIGHT",
-                }
-            )
-        return out
+        return [entry.to_json(API_PLACEHOLDER) for entry in _on(repo, "review_comments", number)]
 
     def commits(self, repo: RepoData, number: int) -> list[JsonObject] | None:
         item = _find(repo.pulls, number)
@@ -135,7 +118,7 @@ class Details:
             return None
         rng, api = _rng("commits", item), _api(repo)
         out: list[JsonObject] = []
-        for _ in range(_pull_counts(item)["commits"]):
+        for _ in range(pull_counts(item.id)["commits"]):
             sha = f"{rng.getrandbits(160):040x}"
             login = rng.choice(self._logins())
             when = _between(rng, item)
@@ -151,7 +134,13 @@ class Details:
                         "tree": {"sha": sha[::-1], "url": f"{api}/git/trees/{sha[::-1]}"},
                         "url": f"{api}/git/commits/{sha}",
                         "comment_count": 0,
-                        "verification": {"verified": False, "reason": "unsigned"},
+                        "verification": {
+                            "verified": False,
+                            "reason": "unsigned",
+                            "signature": None,
+                            "payload": None,
+                            "verified_at": None,
+                        },
                     },
                     "url": f"{api}/commits/{sha}",
                     "html_url": f"{WEB}/{repo.owner}/{repo.name}/commit/{sha}",
@@ -164,36 +153,11 @@ class Details:
         return out
 
     def issue_comments(self, repo: RepoData, number: int) -> list[JsonObject] | None:
-        """As many comments as the issue's ``comments`` count says."""
-        item = _find(repo.issues, number)
-        if item is None:
+        """The item's share of the repo's issue comments (``/issues/comments``): as many as
+        its ``comments`` count says."""
+        if _find(repo.issues, number) is None:
             return None
-        rng, api = _rng("comments", item), _api(repo)
-        kind = "pull" if item.is_pull else "issues"
-        out: list[JsonObject] = []
-        for k in range(item.comments):
-            comment_id = item.id * 100 + k
-            created = _between(rng, item)
-            reactions = 1 if rng.random() < 0.15 else 0
-            out.append(
-                {
-                    "url": f"{api}/issues/comments/{comment_id}",
-                    "html_url": f"{_html(repo)}/{kind}/{number}#issuecomment-{comment_id}",
-                    "issue_url": f"{api}/issues/{number}",
-                    "id": comment_id,
-                    "node_id": f"IC_{comment_id}",
-                    "user": self._user(rng.choice(self._logins())),
-                    "created_at": created,
-                    "updated_at": created,
-                    "author_association": "CONTRIBUTOR",
-                    "body": rng.choice(("Thanks!", "Reproduced on main.", "+1", "Fixed in #1")),
-                    "reactions": _reaction_counts(
-                        f"{api}/issues/comments/{comment_id}/reactions", reactions
-                    ),
-                    "performed_via_github_app": None,
-                }
-            )
-        return out
+        return [entry.to_json(API_PLACEHOLDER) for entry in _on(repo, "issue_comments", number)]
 
     def issue_reactions(self, repo: RepoData, number: int) -> list[JsonObject] | None:
         """One reaction object per count in the issue's ``reactions`` summary."""
@@ -209,14 +173,13 @@ class Details:
         return out
 
     def comment_reactions(self, repo: RepoData, comment_id: int) -> list[JsonObject] | None:
-        """Reactions of an issue comment made by ``issue_comments`` (id = issue id*100+k)."""
-        item = next((i for i in repo.issues if i.id == comment_id // 100), None)
-        if item is None or comment_id % 100 >= item.comments:
+        """Reactions of one of the repo's issue comments, as many as its summary counts."""
+        comment = repo.activity.find("issue_comments", comment_id) if repo.activity else None
+        item = _find(repo.issues, comment.number) if comment is not None else None
+        if comment is None or item is None:
             return None
-        comments = self.issue_comments(repo, item.number) or []
-        comment = comments[comment_id % 100]
+        total = int(comment.to_json(API_PLACEHOLDER)["reactions"]["total_count"])
         rng = _rng(f"comment-reactions:{comment_id}", item)
-        total = int(comment["reactions"]["total_count"])
         return [self._reaction(rng, comment_id * 10 + k, "+1", item) for k in range(total)]
 
     # -- users -----------------------------------------------------------------------------
@@ -288,13 +251,8 @@ def _rng(kind: str, item: Item) -> random.Random:
     return random.Random(f"detail:{kind}:{item.id}")
 
 
-def _pull_counts(item: Item) -> dict[str, int]:
-    rng = _rng("counts", item)
-    return {
-        "reviews": rng.choice((0, 1, 1, 2, 3)),
-        "review_comments": rng.choice((0, 0, 0, 1, 2)),
-        "commits": rng.randint(1, 5),
-    }
+def _on(repo: RepoData, kind: str, number: int) -> list[Entry]:
+    return repo.activity.on(kind, number) if repo.activity is not None else []
 
 
 def _between(rng: random.Random, item: Item) -> str:
@@ -305,15 +263,3 @@ def _between(rng: random.Random, item: Item) -> str:
 
 def _api(repo: RepoData) -> str:
     return f"{API_PLACEHOLDER}/repos/{repo.owner}/{repo.current_name}"
-
-
-def _html(repo: RepoData) -> str:
-    return f"{WEB}/{repo.owner}/{repo.current_name}"
-
-
-def _reaction_counts(url: str, total: int) -> JsonObject:
-    out: JsonObject = {"url": url, "total_count": total}
-    out.update(dict.fromkeys(_REACTIONS, 0))
-    if total:
-        out["+1"] = total
-    return out

@@ -5,7 +5,8 @@ same arguments give byte-identical objects. Repos added later (``extra_repo``) d
 their own stream so that adding one leaves every existing object as it was. An item's JSON
 is drawn from a stream of its own when it is first served (``render``), so it is the same
 whenever that happens. What each object looks like is in ``shapes``; this module only
-decides what goes in it.
+decides what goes in it. A repo's comments, commits and releases (``RepoActivity``) are
+drawn later still, on first use, from the item cores made here and streams of their own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from gh_collect.simulator.model.activity import RepoActivity
+from gh_collect.simulator.model.entries import ActivitySource
 from gh_collect.simulator.model.records import (
     MIN_REPOS_FOR_SCENARIOS,
     RENAMED_TO,
@@ -241,7 +244,7 @@ class _Generator(_Shapes):
         created = self.rng.randint(year_start(2015), year_start(2022))
         info = _RepoInfo(repo_id, current_name, plan.role, created)
         repo_marker = self.enc.share(f"repo:{repo_id}", lambda: self._repo_object(info))
-        pulls, issues = self._items(plan, info, repo_marker)
+        pulls, issues, cores = self._items(plan, info, repo_marker)
         newest = max((item.updated_at for item in issues), default=None)
         updated = max(created, parse_time(newest)) if newest else created
         info.updated = info.pushed = updated
@@ -267,23 +270,40 @@ class _Generator(_Shapes):
             current=self.enc.encode(self._full_repo_object(info)),
             pulls=tuple(pulls),
             issues=tuple(issues),
+            activity=RepoActivity(self, self._activity_source(plan, repo_id, created, cores)),
         )
+
+    def _activity_source(
+        self, plan: _Plan, repo_id: int, created: int, cores: list[_Core]
+    ) -> ActivitySource:
+        """What the repo's activity is drawn from. The two-hundred scenario repo gets pushes
+        at exactly the report year's bounds: the commits list's ``since`` and ``until`` are
+        both inclusive, and a harvest must keep the first and drop the second."""
+        low, high = self.window
+        edges = (low, high) if plan.role == "two_hundred" and high < self.now else ()
+        return ActivitySource(
+            self.seed, repo_id, plan.index, RENAMED_TO if plan.role == "renamed" else plan.name,
+            plan.role, created, tuple(cores), edges,
+        )  # fmt: skip
 
     # -- items -------------------------------------------------------------------------------
 
     def _items(
         self, plan: _Plan, info: _RepoInfo, repo_marker: str
-    ) -> tuple[list[Item], list[Item]]:
-        """Pulls and the issues list (pulls included), numbered in creation order. Only what
-        sorting and filtering need is drawn here; each object's JSON is drawn from its own
-        seeded stream when first served (``render``)."""
+    ) -> tuple[list[Item], list[Item], list[_Core]]:
+        """Pulls and the issues list (pulls included), numbered in creation order, and
+        their cores (what the repo's activity is drawn from). Only what sorting and
+        filtering need is drawn here; each object's JSON is drawn from its own seeded stream
+        when first served (``render``)."""
         times = sorted(self._times(plan) for _ in range(plan.n_items))
         kinds = self._kinds(plan)
         ctx = _RepoContext(info, repo_marker, self._labels(info), self._milestones(info))
         pulls: list[Item] = []
         issues: list[Item] = []
+        cores: list[_Core] = []
         for number, ((created, updated), is_pull) in enumerate(zip(times, kinds, strict=True), 1):
             core = self._core(number, created, updated, is_pull)
+            cores.append(core)
             lazy = _Lazy(self, ctx, core)
             state, stamps = "closed" if core.closed else "open", (iso(created), iso(updated))
             if core.pull_id is not None:
@@ -291,7 +311,7 @@ class _Generator(_Shapes):
                                   render=lazy.pull))  # fmt: skip
             issues.append(Item(core.issue_id, number, state, *stamps, core.comments, is_pull,
                                render=lazy.issue))  # fmt: skip
-        return pulls, issues
+        return pulls, issues, cores
 
     def _kinds(self, plan: _Plan) -> list[bool]:
         if plan.in_window_only:

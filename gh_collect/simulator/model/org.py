@@ -19,7 +19,7 @@ from typing import Any
 from gh_collect.simulator.model.clock import SimClock
 from gh_collect.simulator.model.generation import _Generator
 from gh_collect.simulator.model.records import (
-    ENDPOINTS,
+    DEFAULT_ENDPOINTS,
     RENAMED_TO,
     Item,
     RepoData,
@@ -27,6 +27,7 @@ from gh_collect.simulator.model.records import (
     iso,
     parse_time,
 )
+from gh_collect.simulator.model.reviews import ManyReviews
 from gh_collect.simulator.model.truth import ground_truth
 
 _REPO_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -44,6 +45,8 @@ class OrgModel:
     generator: _Generator | None = field(default=None, repr=False)
     edits: int = 0
     aliases: tuple[RepoData, ...] = ()
+    many_reviews: dict[int, ManyReviews] = field(default_factory=dict)
+    """Pull id -> its many-reviews scenario (``reviews.ManyReviews``); set by the server."""
     _by_name: dict[str, RepoData] = field(default_factory=dict, repr=False)
     _by_id: dict[int, RepoData] = field(default_factory=dict, repr=False)
 
@@ -126,13 +129,25 @@ class OrgModel:
         """One edit of a running torture: a random entry of the issues list of a repo a
         default harvest collects (old items included, so items enter the window), stamped
         with the clock as it reads (no tick: churn runs every few ms, and a stamp equal to
-        the ``Date`` of this second is still never earlier than one served). Returns what
-        ``mutate`` returns."""
+        the ``Date`` of this second is still never earlier than one served).
+
+        The edit is activity too, drawn from a stream of its own (``rng`` draws exactly
+        what it drew before activity existed): often a new conversation comment on the
+        item (its ``comments`` count grows) or an edit of one of its comments, for a pull
+        sometimes a new review comment, now and then a push to the repo's default branch or
+        a new release, all at the same stamp (``RepoActivity``). Returns what ``mutate``
+        returns (pulls and issues only)."""
         repos = [repo for repo in self._mutable(None) if repo.issues]
         changed: dict[str, dict[str, list[int]]] = {"pulls": {}, "issues": {}}
         if repos:
             repo = rng.choices(repos, weights=[len(repo.issues) for repo in repos])[0]
-            self._edit(repo, rng.randrange(len(repo.issues)), changed, self.now)
+            index, stamp = rng.randrange(len(repo.issues)), self.now
+            plan = _ActivityPlan.draw(
+                random.Random(f"gh-simulator:churn-activity:{self.org_id}:{self.edits + 1}"),
+                repo.issues[index].is_pull,
+            )
+            self._edit(repo, index, changed, stamp, int(plan.new_comment))
+            plan.apply(repo, repo.issues[index], stamp)
         return changed
 
     def add_repo(self, name: str, items: int = 20, seed: int = 0) -> RepoData:
@@ -208,16 +223,21 @@ class OrgModel:
         return chosen
 
     def _edit(
-        self, repo: RepoData, index: int, changed: dict[str, dict[str, list[int]]], stamp: str
+        self,
+        repo: RepoData,
+        index: int,
+        changed: dict[str, dict[str, list[int]]],
+        stamp: str,
+        new_comments: int = 0,
     ) -> None:
-        """One object (and its twin) edited at ``stamp``."""
+        """One object (and its twin) edited at ``stamp``, with ``new_comments`` more."""
         self.edits += 1
         suffix = f" (edit {self.edits})"
-        entry = _revise(repo.issues[index], stamp, suffix)
+        entry = _revise(repo.issues[index], stamp, suffix, new_comments)
         repo.replace_item("issues", index, entry)
         if entry.is_pull:
             at = next(i for i, pull in enumerate(repo.pulls) if pull.number == entry.number)
-            pull = _revise(repo.pulls[at], stamp, suffix)
+            pull = _revise(repo.pulls[at], stamp, suffix, new_comments)
             repo.replace_item("pulls", at, pull)
             changed["pulls"].setdefault(repo.name, []).append(pull.id)
         else:
@@ -227,7 +247,7 @@ class OrgModel:
         self,
         base_url: str,
         year: int,
-        endpoints: Iterable[str] = ENDPOINTS,
+        endpoints: Iterable[str] = DEFAULT_ENDPOINTS,
         repos: Iterable[str] = (),
         exclude: Iterable[str] = (),
         include_forks: bool = False,
@@ -235,22 +255,69 @@ class OrgModel:
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """What a correct harvest of ``year`` must hold, per endpoint and discovered name.
 
-        Repos are filtered like gh_collect's target settings. The vanished repo is left out
-        (it cannot be harvested); the renamed repo appears under its discovered (old) name.
-        Objects come in the default list order (created desc, then id desc).
+        ``endpoints``: any of ``ENDPOINTS`` (default: pulls and issues). Each keeps what
+        SPEC's endpoint table says a harvest of ``year`` keeps: pulls, issues (pull requests
+        dropped), issue comments and review comments created before the year's end and
+        updated at or after its start; commits of the default branch with their committer
+        date in the year; releases created in the year (drafts are never served). Repos are
+        filtered like gh_collect's target settings. The vanished repo is left out (it cannot
+        be harvested); the renamed repo appears under its discovered (old) name; the empty
+        repo has no commits (its list answers 409). Objects are as served at ``base_url``,
+        newest first: created desc then id desc; commits by committer date desc, then
+        history order desc, as the commits list serves them.
         """
         return ground_truth(
             self.repos, base_url, year, endpoints, repos, exclude, include_forks, include_archived
         )
 
 
-def _revise(item: Item, updated_at: str, suffix: str) -> Item:
-    """The item edited: title suffixed, ``updated_at`` moved; every other byte as before."""
+def _revise(item: Item, updated_at: str, suffix: str, new_comments: int = 0) -> Item:
+    """The item edited: title suffixed, ``updated_at`` moved, its ``comments`` count grown
+    by ``new_comments`` (an issues-list object has one; a pull-request-simple has none);
+    every other byte as before."""
     obj = json.loads(b"".join(item.fragments))
     obj["title"] = f"{obj['title']}{suffix}"
     obj["updated_at"] = updated_at
+    if new_comments and "comments" in obj:
+        obj["comments"] += new_comments
     raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-    return replace(item, updated_at=updated_at, encoded=(raw,), render=None)
+    comments = item.comments + new_comments
+    return replace(item, updated_at=updated_at, comments=comments, encoded=(raw,), render=None)
+
+
+@dataclass(frozen=True)
+class _ActivityPlan:
+    """What one churn edit does to its repo's activity, drawn from its own stream."""
+
+    new_comment: bool
+    edit_comment: bool
+    review_comment: bool
+    commit: bool
+    release: bool
+    pick: float
+
+    @classmethod
+    def draw(cls, rng: random.Random, is_pull: bool) -> _ActivityPlan:
+        roll = rng.random()
+        review, commit, release = rng.random() < 0.25, rng.random() < 0.05, rng.random() < 0.01
+        pick = rng.random()
+        return cls(roll < 0.45, 0.45 <= roll < 0.6, is_pull and review, commit, release, pick)
+
+    def apply(self, repo: RepoData, entry: Item, stamp: str) -> None:
+        """The changes, on ``entry`` (the edited issues-list entry) and its repo."""
+        activity, number, is_pull = repo.activity, entry.number, entry.is_pull
+        if activity is None:
+            return
+        if self.new_comment:
+            activity.add_comment("issue_comments", number, is_pull, stamp)
+        if self.edit_comment:
+            activity.edit_comment("issue_comments", number, stamp, self.pick)
+        if self.review_comment:
+            activity.add_comment("review_comments", number, True, stamp)
+        if self.commit:
+            activity.add_commit(stamp)
+        if self.release:
+            activity.add_release(stamp)
 
 
 def _clone(item: Item, new_id: int, number: int, created_at: str) -> Item:

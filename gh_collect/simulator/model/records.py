@@ -17,7 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gh_collect.simulator.model.activity import RepoActivity
 
 API_PLACEHOLDER = "http://api.gh-simulator.invalid"
 API_PLACEHOLDER_BYTES = API_PLACEHOLDER.encode()
@@ -38,7 +41,10 @@ RENAMED_TO = "renamed-repo-moved"
 """The renamed repo's current name: served by ``/repositories/{id}`` and ``/repos/{org}/<this>``."""
 
 MIN_REPOS_FOR_SCENARIOS = 8
-ENDPOINTS = ("pulls", "issues")
+ENDPOINTS = ("pulls", "issues", "issue_comments", "review_comments", "commits", "releases")
+"""Every endpoint the simulator serves a list for and keeps a ground truth of."""
+DEFAULT_ENDPOINTS = ("pulls", "issues")
+"""What ground truth covers when not told: what a default config harvests."""
 
 SortKey = tuple[str | int, int]
 
@@ -56,15 +62,21 @@ def parse_time(text: str) -> int:
 
 def iso(ts: int) -> str:
     """GitHub's timestamp format: second precision, UTC, ``Z``. The date part is formatted
-    once per day: generation formats two stamps for each of hundreds of thousands of items."""
+    once per day and the time of day looked up: generation formats two stamps for each of
+    hundreds of thousands of items, and a repo's activity one or two per comment."""
     day, second = divmod(int(ts), 86_400)
-    hours, rest = divmod(second, 3600)
-    return f"{_iso_day(day)}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
+    return _iso_day(day) + _times_of_day()[second]
 
 
 @functools.lru_cache(maxsize=16_384)
 def _iso_day(day: int) -> str:
     return time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
+
+
+@functools.cache
+def _times_of_day() -> tuple[str, ...]:
+    """``HH:MM:SSZ`` for every second of a day (built once, on first use)."""
+    return tuple(f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}Z" for s in range(86_400))
 
 
 def year_start(year: int) -> int:
@@ -146,6 +158,9 @@ class RepoData:
     current: tuple[bytes, ...]
     pulls: tuple[Item, ...]
     issues: tuple[Item, ...]
+    activity: RepoActivity | None = field(default=None, repr=False, compare=False)
+    """Comments, commits and releases (``activity.RepoActivity``), drawn on first use; None
+    for a repo built by hand (tests): its activity lists are empty."""
     _orders: dict[tuple[str, str], tuple[Item, ...]] = field(default_factory=dict, repr=False)
 
     @property

@@ -1,8 +1,10 @@
 """Ground truth: what a correct harvest of one year must hold, computed from the model.
 
 Tests and benchmarks compare a harvest with this. It filters repos the way gh_collect's
-target settings do (``select_repos``) and picks items by the report window (created before
-the year ends, updated after it starts), in the default list order.
+target settings do (``select_repos``) and picks objects by the report window ``[start,
+end)`` as SPEC's endpoint table keeps them: pulls, issues and both kinds of comments when
+created before the end and updated at or after the start; commits by committer date in the
+window; releases by ``created_at`` in the window.
 """
 
 from __future__ import annotations
@@ -11,14 +13,22 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from typing import Any
 
-from gh_collect.simulator.model.records import ENDPOINTS, Item, RepoData, iso, year_start
+from gh_collect.simulator.model.entries import Entry
+from gh_collect.simulator.model.records import (
+    DEFAULT_ENDPOINTS,
+    ENDPOINTS,
+    Item,
+    RepoData,
+    iso,
+    year_start,
+)
 
 
 def ground_truth(
     repos: Iterable[RepoData],
     base_url: str,
     year: int,
-    endpoints: Iterable[str] = ENDPOINTS,
+    endpoints: Iterable[str] = DEFAULT_ENDPOINTS,
     names: Iterable[str] = (),
     exclude: Iterable[str] = (),
     include_forks: bool = False,
@@ -33,7 +43,7 @@ def ground_truth(
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}: use one of {ENDPOINTS}")
         truth[endpoint] = {
-            repo.name: [item.to_json(base_url) for item in _window_items(repo, endpoint, low, high)]
+            repo.name: [obj.to_json(base_url) for obj in _window(repo, endpoint, low, high)]
             for repo in selected
             if not repo.vanished
         }
@@ -60,7 +70,26 @@ def select_repos(
     ]
 
 
+def _window(repo: RepoData, endpoint: str, low: str, high: str) -> list[Item] | list[Entry]:
+    if endpoint in ("pulls", "issues"):
+        return _window_items(repo, endpoint, low, high)
+    return _window_entries(repo, endpoint, low, high)
+
+
 def _window_items(repo: RepoData, endpoint: str, low: str, high: str) -> list[Item]:
     source = repo.pulls if endpoint == "pulls" else [i for i in repo.issues if not i.is_pull]
     chosen = [item for item in source if item.created_at < high and item.updated_at >= low]
     return sorted(chosen, key=lambda item: (item.created_at, item.id), reverse=True)
+
+
+def _window_entries(repo: RepoData, endpoint: str, low: str, high: str) -> list[Entry]:
+    """Comments by the items' rule; commits by committer date and releases by creation in
+    ``[low, high)``; newest first, as their lists serve them (comments: created desc)."""
+    if repo.activity is None:
+        return []
+    entries = repo.activity.entries(endpoint)
+    if endpoint in ("issue_comments", "review_comments"):
+        chosen = [e for e in entries if e.created_at < high and e.updated_at >= low]
+    else:
+        chosen = [e for e in entries if low <= e.created_at < high]
+    return chosen[::-1]

@@ -50,3 +50,20 @@ WORDS = (
     "the", "request", "fails", "when", "page", "limit", "is", "reached", "and", "we", "should",
     "retry", "after", "reset", "header", "with", "backoff", "cursor", "token", "harvest", "org",
 )  # fmt: skip
+# Activity (issue 14): comments, commits and releases draw from these too.
+PATHS = (
+    "README.md", "pyproject.toml", "src/app/__init__.py", "src/app/client.py",
+    "src/app/pagination.py", "src/app/cli.py", "tests/test_client.py", "docs/index.md",
+    ".github/workflows/ci.yml", "CHANGELOG.md",
+)  # fmt: skip
+COMMENTS = (
+    "Thanks!", "+1", "LGTM 👍", "Reproduced on main.", "Closing as stale.",
+    "Could you add a test for this?", "Fixed in the latest release.", "Any update on this?",
+)  # fmt: skip
+REVIEW_NOTES = (
+    "Could this be simpler?", "nit: naming", "Should this handle None?",
+    "Please add a test for this branch.", "Why not reuse the existing helper?",
+    "This allocates on every call.", "```suggestion\n    return value or default\n```",
+)  # fmt: skip
+UNLINKED = (("Jane Doe", "jane@example.com"), ("build bot", "ci@example.org"),
+            ("Łukasz Nowak", "lukasz@example.pl"))  # fmt: skip

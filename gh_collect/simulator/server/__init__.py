@@ -7,7 +7,8 @@ primary budget per token that counts down and resets, secondary limits that are 
 304s, renamed and vanished repos, and seeded faults. Everything binds to 127.0.0.1 only.
 
 Where things live: ``config`` (SimulatorConfig), ``app`` (the per-request pipeline),
-``handlers`` (what each route answers), ``routes`` (the route table and ``_Call``),
+``handlers`` (what each route answers; ``activity``: the repo-wide comments, commits and
+releases lists), ``routes`` (the route table and ``_Call``),
 ``paging`` (pages and Link headers), ``limits`` (primary budget, secondary limits, stats),
 ``rendering`` (replies, errors, ETags, bytes), ``serving`` (the threaded ``Simulator``,
 ``serve``, ``run_forever``). Faults are in ``gh_collect.simulator.faults``.

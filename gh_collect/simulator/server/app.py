@@ -21,7 +21,9 @@ from aiohttp import web
 
 from gh_collect.simulator import faults as fault_kit
 from gh_collect.simulator.faults import FaultInjector, SlowPages
+from gh_collect.simulator.graphql.endpoint import GraphQLEndpoint
 from gh_collect.simulator.model import OrgModel
+from gh_collect.simulator.model.reviews import ManyReviews, many_reviews_pull
 from gh_collect.simulator.server.apps import AppEndpoints
 from gh_collect.simulator.server.config import (
     API_VERSIONS,
@@ -33,7 +35,7 @@ from gh_collect.simulator.server.control import Churn, Control
 from gh_collect.simulator.server.handlers import ListItems, _Handlers
 from gh_collect.simulator.server.identities import Identities, salted_etag
 from gh_collect.simulator.server.limits import _Budget, _Client, _Stats
-from gh_collect.simulator.server.owners import apply_options, saml_refusal
+from gh_collect.simulator.server.owners import OTHER_USER, apply_options, saml_refusal
 from gh_collect.simulator.server.paging import _per_page
 from gh_collect.simulator.server.rendering import (
     _Answer,
@@ -83,6 +85,7 @@ class SimulatorApp:
             cfg.history_years, cfg.touched_share,
         )  # fmt: skip
         apply_options(cfg, self.model)
+        _apply_many_reviews(cfg, self.model)
         self.stats = _Stats()
         seed = cfg.fault_seed if cfg.fault_seed is not None else f"derived:{cfg.seed}"
         self.faults = FaultInjector(cfg.faults, seed)
@@ -96,6 +99,16 @@ class SimulatorApp:
         self._request_ids = 0
         self._scripted: list[_Scripted] = []
         self._answers = _Handlers(cfg, self.model)
+        self._graphql = GraphQLEndpoint(
+            cfg,
+            self.model,
+            self.stats,
+            self.faults,
+            refuse=self._gatekeep,
+            secondary=self._secondary,
+            request_id=self._next_request_id,
+        )
+        self._answers.graphql_resource = self._graphql.resource
         self._routes: tuple[_Route, ...] = ()
         self.churn = Churn(self._churn_edit, cfg.seed, cfg.churn_ms)
         self._control = Control(self.model, self.stats, self.churn)
@@ -162,6 +175,7 @@ class SimulatorApp:
     def _forget(self) -> None:
         """Drop what was derived from the old state (``_Handlers.forget``)."""
         self._answers.forget()
+        self._graphql.forget()
 
     def build(self) -> web.Application:
         app = web.Application()
@@ -234,6 +248,8 @@ class SimulatorApp:
 
     async def _answer(self, call: _Call) -> _Reply | None:
         """The reply for a call, or None when the connection was dropped on purpose."""
+        if call.route.handler == "graphql":
+            return await self._graphql.answer(call)  # its own token rule, limits and charge
         authorised = self.identities.sso_authorized(call.request.headers.get("Authorization", ""))
         refused = self._gatekeep(call) or saml_refusal(self.cfg, call, authorised=authorised)
         if refused is not None:
@@ -386,6 +402,14 @@ class SimulatorApp:
     def _client_for(self, request: web.Request) -> _Client | None:
         """The credential's owner (``identities``), or None for a missing or wrong token."""
         return self.identities.client_for(request.headers.get("Authorization", ""))
+
+
+def _apply_many_reviews(cfg: SimulatorConfig, model: OrgModel) -> None:
+    """The scenario pull with many reviews (``model.reviews``), when the org has scenario
+    repos; its PENDING review is by the login ``GET /user`` gives an org target's tokens."""
+    pull = many_reviews_pull(model.repos) if cfg.many_reviews else None
+    if pull is not None:
+        model.many_reviews[pull.id] = ManyReviews(cfg.many_reviews, OTHER_USER)
 
 
 _PRIMARY_DOCS = f"{DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"

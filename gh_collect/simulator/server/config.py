@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from gh_collect.simulator.faults import validate_faults, validate_slow_pages
 from gh_collect.simulator.model import parse_time
+from gh_collect.simulator.model.reviews import MANY_REVIEWS_LIMIT
 
 DOCS = "https://docs.github.com/rest"
 API_VERSIONS = ("2022-11-28", "2026-03-10")
@@ -65,8 +66,8 @@ class SimulatorConfig:
     history the ordinary repos hold before the report year; ``touched_share``: the share of
     their items created before the report year that are updated in it. ``churn_ms`` > 0:
     while serving, one random entry of an issues list (or its pull) is edited every that
-    many ms, old items included (``OrgModel.churn``); switchable at run time
-    (``/__simulator/churn``).
+    many ms, old items included, with comments, pushes and releases in its repo now and
+    then (``OrgModel.churn``); switchable at run time (``/__simulator/churn``).
 
     Audit options (github-api.md, "Repos and errors"; see ``owners``), all off by default:
     ``owner_type="user"`` makes the target a user (``/orgs/...`` answer 404; ``GET /user``
@@ -85,6 +86,13 @@ class SimulatorConfig:
     ``GET /orgs/{org}/installation`` and ``POST /app/installations/{id}/access_tokens``
     with a JWT, installation tokens that expire. With ``saml_sso``, the tokens in
     ``saml_authorized`` (and installation tokens, as on GitHub) are let through.
+
+    GraphQL (``gh_collect.simulator.graphql``): ``graphql_rate_limit`` points an hour per
+    token, a budget apart from REST's; ``graphql_points_per_minute`` the secondary limit on
+    points; ``slow_queries`` (repo name -> most pull requests with nested reviews one query
+    may ask of it): heavier queries time out like GitHub's (502 after ``slow_page_hold_s``,
+    charged extra points). ``many_reviews``: the submitted reviews of the scenario pull with
+    many reviews (``model.reviews``; 0: none), present when ``scenarios`` are.
     """
 
     seed: int = 0
@@ -119,16 +127,28 @@ class SimulatorConfig:
     users: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     app: SimulatedApp | None = None
     saml_authorized: tuple[str, ...] = ()
+    graphql_rate_limit: int = 5000
+    graphql_points_per_minute: int = 2000
+    slow_queries: Mapping[str, int] = field(default_factory=dict)
+    many_reviews: int = 250
 
     def __post_init__(self) -> None:
         validate_faults(self.faults)
         validate_slow_pages(self.slow_pages)
+        validate_slow_pages(self.slow_queries)
+        if not 0 <= self.many_reviews <= MANY_REVIEWS_LIMIT:
+            raise ValueError(
+                f"SimulatorConfig.many_reviews must be in [0, {MANY_REVIEWS_LIMIT}], "
+                f"got {self.many_reviews}"
+            )
         positive = {
             "rate_limit": self.rate_limit,
             "reset_seconds": self.reset_seconds,
             "max_in_flight": self.max_in_flight,
             "max_per_minute": self.max_per_minute,
             "max_server_seconds_per_minute": self.max_server_seconds_per_minute,
+            "graphql_rate_limit": self.graphql_rate_limit,
+            "graphql_points_per_minute": self.graphql_points_per_minute,
         }
         for name, value in positive.items():
             if value <= 0:

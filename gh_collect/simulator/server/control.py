@@ -6,9 +6,11 @@ threaded ``Simulator`` and for ``gh-collect simulate`` in another process:
 
 * ``GET /__simulator/stats``: the request counters.
 * ``GET /__simulator/truth?year=2025&endpoints=pulls,issues``: the ground truth as of now
-  (``OrgModel.ground_truth``, objects as served at the requesting base URL) and ``now``.
+  (``OrgModel.ground_truth``, objects as served at the requesting base URL) and ``now``;
+  ``endpoints`` may name any of ``ENDPOINTS`` (default: pulls, issues).
 * ``GET /__simulator/churn``: ``{"ms": ..., "edits": ..., "now": ...}``;
-  ``POST /__simulator/churn?ms=N``: edit one random item every N ms (0: stop).
+  ``POST /__simulator/churn?ms=N``: edit one random item (and its repo's activity, see
+  ``OrgModel.churn``) every N ms (0: stop).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gh_collect.simulator.model import ENDPOINTS, OrgModel
+from gh_collect.simulator.model import DEFAULT_ENDPOINTS, OrgModel
 from gh_collect.simulator.server.limits import _Stats
 
 
@@ -94,7 +96,7 @@ class Control:
 
     def _truth(self, request: web.Request, base: str) -> dict[str, Any]:
         year = int(request.query.get("year", str(int(self.model.now[:4]) - 1)))
-        wanted = request.query.get("endpoints", ",".join(ENDPOINTS))
+        wanted = request.query.get("endpoints", ",".join(DEFAULT_ENDPOINTS))
         endpoints = [name for name in wanted.split(",") if name]
         truth = self.model.ground_truth(base, year, endpoints)
         return {"now": self.model.now, "year": year, "truth": truth}

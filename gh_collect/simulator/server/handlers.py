@@ -25,7 +25,9 @@ from gh_collect.simulator.model import (
     parse_time,
 )
 from gh_collect.simulator.model.details import Details
+from gh_collect.simulator.model.reviews import visible_reviews
 from gh_collect.simulator.server import owners
+from gh_collect.simulator.server.activity import ActivityAnswers
 from gh_collect.simulator.server.config import (
     DEEP_PAGE_MESSAGE,
     DOCS,
@@ -57,6 +59,10 @@ class _Handlers:
         self.model = model
         self._selections: dict[tuple[object, ...], Selection] = {}
         self._renderers: dict[str, _Renderer] = {}
+        self._activity = ActivityAnswers(cfg, self.resolve_repo, self._list_reply)
+        self._details = Details(model)
+        # The token's GraphQL budget for GET /rate_limit, when GraphQL is served (app.py).
+        self.graphql_resource: Callable[[_Call], dict[str, int]] | None = None
         self.handlers: dict[str, Callable[[_Call], _Reply]] = {
             "rate_limit": self._rate_limit,
             "org": self._org,
@@ -65,6 +71,7 @@ class _Handlers:
             "pulls": self._pulls,
             "issues": self._issues,
             "me": self._me,
+            **self._activity.handlers(),
             **self._detail_handlers(),
         }
 
@@ -73,6 +80,7 @@ class _Handlers:
         identity, and a replaced object's id may be reused by a new one."""
         self._selections.clear()
         self._renderers.clear()
+        self._activity.forget()
 
     def _rate_limit(self, call: _Call) -> _Reply:
         assert call.client is not None
@@ -82,6 +90,8 @@ class _Handlers:
         for name, limit in (("search", 30), ("graphql", 5000), ("code_search", 10)):
             resources[name] = {"limit": limit, "used": 0, "remaining": limit, "reset": reset}
             resources[name]["resource"] = name
+        if self.graphql_resource is not None:
+            resources["graphql"] = {**self.graphql_resource(call), "resource": "graphql"}
         payload: dict[str, Any] = {"resources": resources}
         if call.version < "2026-03-10":
             payload["rate"] = resources["core"]
@@ -106,10 +116,9 @@ class _Handlers:
 
     def _detail_handlers(self) -> dict[str, Callable[[_Call], _Reply]]:
         """The per-item detail routes (``details.Details``): generated on request."""
-        details = Details(self.model)
+        details = self._details
         by_number: dict[str, Callable[[RepoData, int], object | None]] = {
             "pull": details.pull,
-            "reviews": details.reviews,
             "review_comments": details.review_comments,
             "commits": details.commits,
             "requested_reviewers": details.requested_reviewers,
@@ -121,6 +130,7 @@ class _Handlers:
         handlers: dict[str, Callable[[_Call], _Reply]] = {
             name: partial(self._detail, produce) for name, produce in by_number.items()
         }
+        handlers["reviews"] = self._reviews
         handlers["user"] = partial(self._user_detail, details.user)
         handlers["user_orgs"] = partial(self._user_detail, details.user_orgs)
         return handlers
@@ -129,6 +139,21 @@ class _Handlers:
         repo = self.resolve_repo(call)
         number = call.args.get("number") or call.args.get("comment_id")
         return self._detail_reply(call, produce(repo, _int(number, -1)))
+
+    def _reviews(self, call: _Call) -> _Reply:
+        """A pull's reviews in submission order, paged like GitHub's (30 a page by default,
+        at most 100, Link headers); a PENDING review only to its author (``GET /user``)."""
+        repo = self.resolve_repo(call)
+        number = _int(call.args["number"], -1)
+        reviews = self._details.reviews(repo, number)
+        if reviews is None:
+            raise _Answer(_error(404, "Not Found"))
+        shown = visible_reviews(reviews, owners.viewer_login(self.cfg, call))
+        page = _Page.by_number(call, len(shown), descending=False)
+        reply = self._detail_reply(call, page.take(shown))
+        path = f"/repositories/{repo.id}/pulls/{number}/reviews"
+        _add_link(reply, page.links(call, path, lambda _: ""))
+        return reply
 
     def _user_detail(self, produce: Callable[[str], object | None], call: _Call) -> _Reply:
         return self._detail_reply(call, produce(call.args["login"]))

@@ -6,7 +6,9 @@ limits"). Secondary limits are per user or app too. So the simulator keeps one `
 (budget and secondary windows) per *owner*:
 
 - a token listed in ``SimulatorConfig.users`` belongs to that login: its tokens share one;
-- any other token (any at all with ``token=None``, else only ``token``) is a user of its own;
+- any other token (any at all with ``token=None``, else only ``token``) has a budget of its
+  own; ``GET /user`` names every such token ``owners.OTHER_USER`` (so a pool of plain tokens
+  looks like one user's: name users to tell them apart);
 - an installation token (minted by ``apps``) spends its installation's budget, until it
   expires by the simulated clock (then 401, as GitHub answers an expired token);
 - a JWT is never a token for data routes (401): GitHub takes it on app routes only.
@@ -30,10 +32,9 @@ from gh_collect.simulator.server.config import SimulatorConfig
 from gh_collect.simulator.server.limits import _Budget, _Client
 from gh_collect.simulator.server.routes import bearer
 
-__all__ = ["INSTALLATION_PREFIX", "OTHER_USER", "Identities", "salted_etag"]
+__all__ = ["INSTALLATION_PREFIX", "Identities", "salted_etag"]
 
 INSTALLATION_PREFIX = "ghs_"  # GitHub's prefix for installation tokens
-OTHER_USER = "someone-else"  # logins of plain tokens: someone-else-<6 hex of the token's hash>
 _JWT = re.compile(r"^eyJ[\w-]*\.[\w-]+\.[\w-]+$")
 
 
@@ -71,7 +72,7 @@ class Identities:
             return self._owner(f"user:{login}", self.cfg.rate_limit, login, salt=f"user:{login}")
         if self.cfg.token is not None and token != self.cfg.token:
             return None
-        return self._owner(f"token:{token}", self.cfg.rate_limit, _plain_login(token), salt="")
+        return self._owner(f"token:{_digest(token)}", self.cfg.rate_limit, "", salt="")
 
     def sso_authorized(self, authorization: str) -> bool:
         """Whether an org enforcing SAML SSO lets this credential in: tokens a member has
@@ -91,13 +92,15 @@ class Identities:
     def _installation_client(self, installation: int) -> _Client:
         limit = self.cfg.app.rate_limit if self.cfg.app is not None else self.cfg.rate_limit
         key = f"installation:{installation}"
-        return self._owner(key, limit, None, salt=key)
+        return self._owner(key, limit, "", salt=key, integration=True)
 
-    def _owner(self, key: str, limit: int, login: str | None, *, salt: str) -> _Client:
+    def _owner(
+        self, key: str, limit: int, login: str, *, salt: str, integration: bool = False
+    ) -> _Client:
         client = self._clients.get(key)
         if client is None:
             budget = _Budget(limit, self.cfg.reset_seconds)
-            client = _Client(budget, login=login, etag_salt=salt)
+            client = _Client(budget, key, login, integration, salt)
             self._clients[key] = client
         return client
 
@@ -109,6 +112,6 @@ def salted_etag(etag: str, salt: str) -> str:
     return f'{"W/" if weak else ""}"{digest}"'
 
 
-def _plain_login(token: str) -> str:
-    """A plain token's user: one of its own, named after the token's hash (never the token)."""
-    return f"{OTHER_USER}-{hashlib.sha256(token.encode()).hexdigest()[:6]}"
+def _digest(token: str) -> str:
+    """What names a plain token's owner: a hash, so no key or stat ever holds the token."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]

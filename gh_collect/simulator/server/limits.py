@@ -15,6 +15,8 @@ from typing import Any
 
 from gh_collect.simulator.server.config import WINDOW_S, SimulatorConfig
 
+_GRAPHQL_COUNTERS = ("graphql_queries", "graphql_points", "graphql_limited")
+
 
 class _Stats:
     """Counters a test or benchmark reads to see what the client really did; thread-safe
@@ -33,6 +35,8 @@ class _Stats:
             self._counters = dict.fromkeys(
                 ("not_modified", "budget_spent", "secondary_limited", "primary_limited"), 0
             )
+            # GraphQL: queries charged, points charged, queries refused on the spent budget
+            self._counters.update(dict.fromkeys(_GRAPHQL_COUNTERS, 0))
             self._faults: dict[str, int] = {}
             self._max_in_flight = self._in_flight
 
@@ -52,8 +56,11 @@ class _Stats:
             self._by_status[status] = self._by_status.get(status, 0) + 1
 
     def count(self, name: str) -> None:
+        self.add(name, 1)
+
+    def add(self, name: str, amount: int) -> None:
         with self._lock:
-            self._counters[name] += 1
+            self._counters[name] += amount
 
     def fault(self, name: str) -> None:
         with self._lock:
@@ -120,11 +127,14 @@ class _Budget:
 @dataclass
 class _Client:
     """Per-owner state (a user, all their tokens; an app installation: ``identities``): the
-    primary budget and the secondary-limit windows; ``login`` is who ``GET /user`` says
-    (None: an installation, which has no user); ``etag_salt`` makes its ETags its own."""
+    primary budget and the secondary-limit windows. ``owner`` names it (not a secret);
+    ``login``: a named user's (``users``), "" for a plain token; ``integration``: an app
+    installation, which has no user; ``etag_salt`` makes its ETags its own."""
 
     budget: _Budget
-    login: str | None = None
+    owner: str = ""
+    login: str = ""
+    integration: bool = False
     etag_salt: str = ""
     in_flight: int = 0
     hits: dict[str, deque[float]] = field(default_factory=dict)

@@ -22,6 +22,7 @@ from gh_collect.simulator.server.routes import _Call, bearer
 __all__ = [
     "INTEGRATION_MESSAGE",
     "ISSUES_DISABLED_MESSAGE",
+    "OTHER_USER",
     "OWN_REPOS",
     "PRIVATE_REPO",
     "SAML_MESSAGE",
@@ -34,6 +35,7 @@ __all__ = [
     "org_hidden",
     "saml_refusal",
     "truth_without_disabled",
+    "viewer_login",
 ]
 
 SAML_MESSAGE = (
@@ -43,6 +45,9 @@ SAML_MESSAGE = (
 ISSUES_DISABLED_MESSAGE = "Issues are disabled for this repo"
 PRIVATE_REPO = "private-repo"  # a user target's one private repo, listed only to its owner
 INTEGRATION_MESSAGE = "Resource not accessible by integration"
+# Who ``GET /user`` says a token is that is neither the target user's nor a named user's
+# (``SimulatorConfig.users``): every such token answers as this one login.
+OTHER_USER = "someone-else"
 OWN_REPOS = "/user/repos"
 _ORG_PATHS = ("/orgs", "/organizations", "/repos", "/repositories")
 
@@ -78,15 +83,22 @@ def is_owner(cfg: SimulatorConfig, call: _Call) -> bool:
     )
 
 
-def me(cfg: SimulatorConfig, model: OrgModel, call: _Call) -> dict[str, Any]:
-    """``GET /user``: the token's user, the target for the owner's token; an installation
-    token has no user (403, as GitHub answers an integration)."""
-    assert call.client is not None and model.generator is not None
+def viewer_login(cfg: SimulatorConfig, call: _Call) -> str:
+    """The login of the call's token: the target user's for the owner's token, a named
+    user's for theirs (``users``), else ``OTHER_USER`` (whose PENDING reviews it sees)."""
     if is_owner(cfg, call):
-        return model.generator.user_object(cfg.org)
-    if call.client.login is None:
+        return cfg.org
+    named = call.client.login if call.client is not None else ""
+    return named or OTHER_USER
+
+
+def me(cfg: SimulatorConfig, model: OrgModel, call: _Call) -> dict[str, Any]:
+    """``GET /user``: the token's user (``viewer_login``); an installation token has no
+    user (403, as GitHub answers an integration)."""
+    assert model.generator is not None
+    if call.client is not None and call.client.integration and not is_owner(cfg, call):
         raise _Answer(_error(403, INTEGRATION_MESSAGE, f"{DOCS}/users/users"))
-    return model.generator.user_object(call.client.login)
+    return model.generator.user_object(viewer_login(cfg, call))
 
 
 def org_hidden(cfg: SimulatorConfig, call: _Call) -> bool:
@@ -114,7 +126,7 @@ def check_visible(cfg: SimulatorConfig, call: _Call, repo: RepoData) -> None:
 
 
 def check_issues(cfg: SimulatorConfig, repo: RepoData) -> None:
-    """410 for the issues of a repo with issues turned off."""
+    """410 for the issues (and the issue comments) of a repo with issues turned off."""
     if repo.name in cfg.issues_disabled or repo.current_name in cfg.issues_disabled:
         docs = f"{DOCS}/issues/issues#list-repository-issues"
         raise _Answer(_error(410, ISSUES_DISABLED_MESSAGE, docs))
@@ -135,9 +147,11 @@ def saml_refusal(cfg: SimulatorConfig, call: _Call, *, authorised: bool = False)
 def truth_without_disabled(
     cfg: SimulatorConfig, truth: dict[str, dict[str, list[dict[str, Any]]]]
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """A repo with issues turned off has none to harvest, whatever its model holds."""
-    issues = truth.get("issues", {})
-    for name in cfg.issues_disabled:
-        if name in issues:
-            issues[name] = []
+    """A repo with issues turned off has no issues and no issue comments to harvest (both
+    lists answer 410), whatever its model holds."""
+    for endpoint in ("issues", "issue_comments"):
+        by_repo = truth.get(endpoint, {})
+        for name in cfg.issues_disabled:
+            if name in by_repo:
+                by_repo[name] = []
     return truth

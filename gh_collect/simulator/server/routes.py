@@ -48,9 +48,29 @@ ROUTES: tuple[_Route, ...] = (
     _route("/repositories/{repo_id}", "repo", _REPO),
     _route("/repositories/{repo_id}/pulls", "pulls", f"{_REPO}/pulls", True),
     _route("/repositories/{repo_id}/issues", "issues", f"{_REPO}/issues", True),
+    # repo-wide activity lists (``activity``); before the per-item routes: ``/pulls/comments``
+    # would otherwise be the pull numbered "comments"
+    *(
+        route
+        for path, handler in (
+            ("issues/comments", "list_issue_comments"),
+            ("pulls/comments", "list_review_comments"),
+            ("commits", "list_commits"),
+            ("releases", "list_releases"),
+        )
+        for route in (
+            _route(f"{_REPO}/{path}", handler, faultable=True),
+            _route(f"/repositories/{{repo_id}}/{path}", handler, f"{_REPO}/{path}", True),
+        )
+    ),
     # per-item details, for peers that fan out per item (Perceval); gh_collect reads lists
     _route(f"{_REPO}/pulls/{{number}}", "pull"),
     _route(f"{_REPO}/pulls/{{number}}/reviews", "reviews"),
+    _route(
+        "/repositories/{repo_id}/pulls/{number}/reviews",
+        "reviews",
+        f"{_REPO}/pulls/{{number}}/reviews",
+    ),
     _route(f"{_REPO}/pulls/{{number}}/comments", "review_comments"),
     _route(f"{_REPO}/pulls/{{number}}/commits", "commits"),
     _route(f"{_REPO}/pulls/{{number}}/requested_reviewers", "requested_reviewers"),
@@ -60,6 +80,9 @@ ROUTES: tuple[_Route, ...] = (
     _route(f"{_REPO}/issues/comments/{{comment_id}}/reactions", "comment_reactions"),
     _route("/users/{login}", "user"),
     _route("/users/{login}/orgs", "user_orgs"),
+    # GraphQL: POST only; GHES serves it at /api/graphql, beside (not under) /api/v3
+    _route("/graphql", "graphql", "/graphql", True),
+    _route("/api/graphql", "graphql", "/graphql", True),
 )
 _REPO_PATH = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)(?P<rest>/.*)?$")
 _ANY_REPO_ROUTE = _Route(f"{_REPO}/...", f"{_REPO}/...", "", False, _REPO_PATH)

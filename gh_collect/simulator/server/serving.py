@@ -97,7 +97,8 @@ class Simulator:
         return self._on_loop(lambda: self._app.mutate(update, repos, seed))
 
     def churn(self, ms: float) -> None:
-        """Edit one random pull or issue every ``ms`` ms from now on, 0 to stop
+        """Edit one random pull or issue every ``ms`` ms from now on, 0 to stop, often
+        with a new or edited comment, now and then a push or a release in its repo
         (``OrgModel.churn``); also ``POST /__simulator/churn?ms=N``."""
         self._on_loop(lambda: self._app.churn.set(ms))
 
@@ -255,7 +256,9 @@ class Simulator:
         base_url: str | None = None,
         org: str | None = None,
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """What a correct harvest must contain, as served at ``base_url`` (default: here)."""
+        """What a correct harvest must contain, as served at ``base_url`` (default: here):
+        ``endpoints`` may name any of ``ENDPOINTS`` (``OrgModel.ground_truth`` has the
+        rules); ``org``: another org of the host (``others``)."""
         app = self._org(org)
         truth = app.model.ground_truth(
             base_url or self.url, year, endpoints, repos, exclude, include_forks, include_archived
