@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gh_collect.simulator import Simulator, SimulatorConfig
 from gh_collect.simulator.server.config import SimulatedApp
+from gh_collect.simulator.server.owners import OTHER_USER
 
 ORG = "sample-org"
 PULLS = f"/repos/{ORG}/hundred-repo/pulls"
@@ -87,8 +88,9 @@ def test_get_user_says_whose_token_it_is(sim: Simulator) -> None:
     ids = {token: get(sim, "/user", token).json()["id"] for token in ("alice-1", "alice-2")}
     assert ids["alice-1"] == ids["alice-2"]
     assert get(sim, "/user", "alice-1").json()["login"] == "alice"
-    others = {get(sim, "/user", token).json()["id"] for token in ("bob-1", "x-1", "x-2")}
-    assert len(others) == 3 and ids["alice-1"] not in others
+    logins = {token: get(sim, "/user", token).json()["login"] for token in ("bob-1", "x-1", "x-2")}
+    assert logins == {"bob-1": "bob", "x-1": OTHER_USER, "x-2": OTHER_USER}  # unnamed: one login
+    assert get(sim, "/user", "bob-1").json()["id"] != ids["alice-1"]
 
 
 def test_installation_tokens_spend_the_installations_budget_and_expire(
