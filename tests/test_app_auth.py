@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gh_collect.config import Config
-from gh_collect.errors import BadCredentialsError, ConfigError
+from gh_collect.errors import BadCredentialsError, ConfigError, RetriableApiError
 from gh_collect.github.app_auth import JWT_BACKDATE_S, JWT_LIFETIME_S, app_jwt
 from gh_collect.github.client import ClientOptions, GitHubClient
 from gh_collect.github.credentials import AppSource, Credentials, Secret, resolve_credentials
@@ -248,3 +248,39 @@ def test_the_simulator_refuses_bad_jwts(key: rsa.RSAPrivateKey) -> None:
             ).status_code
             == 401
         )
+
+
+def test_a_rate_limited_minting_is_retried_a_bounded_number_of_times(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    """The app's own limit spent: the request that needed a token backs off and gives up
+    after its attempts, never minting in a tight loop."""
+    pool = CredentialPool(Credentials((app_source(key, installation_id=7),)))
+    settings = Config.model_validate(
+        {"target": {"org": "acme"}, "year": YEAR, "github": {"retries": 3}}
+    )
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    router = respx.mock(assert_all_mocked=True)
+    limited = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0",
+               "x-ratelimit-reset": str(int(time.time()) + 600)}  # fmt: skip
+    mint = router.post(f"{API}/app/installations/7/access_tokens").mock(
+        return_value=httpx.Response(403, json={"message": "rate limit"}, headers=limited)
+    )
+
+    async def one() -> None:
+        client = GitHubClient(
+            settings.github, pool.view("acme"), rate_settings=settings.rate_limit,
+            options=ClientOptions(sleep=sleep),
+        )  # fmt: skip
+        async with client as gh:
+            await gh.get_page("/repos/acme/r/pulls")
+
+    with router:
+        with pytest.raises(RetriableApiError, match="rate limited"):
+            asyncio.run(one())
+        assert mint.call_count == 3  # one minting per attempt of the request
+    assert len(slept) == 2  # the backoffs between the attempts: bounded

@@ -41,6 +41,9 @@ from gh_collect.errors import (
     ConfigError,
     FatalApiError,
     GhCollectError,
+    RateLimitError,
+    RetriableApiError,
+    SecondaryRateLimitError,
     SkippableApiError,
 )
 from gh_collect.github.credentials import AppSource, Secret
@@ -219,6 +222,13 @@ class InstallationTokens:
             ) from None
         except SkippableApiError as exc:
             raise self._not_installed(where, exc) from None
+        except (RateLimitError, SecondaryRateLimitError) as exc:
+            # The app's own limit: the request that needed a token is retried with backoff
+            # (a bounded number of times), never in a loop that mints again at once.
+            raise RetriableApiError(
+                f"{where}: {self.app.label} is rate limited ({exc.message}); trying again",
+                status=exc.status,
+            ) from None
 
     def _not_installed(self, where: str, exc: SkippableApiError) -> GhCollectError:
         if exc.status == 404:

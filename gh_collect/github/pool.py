@@ -157,8 +157,8 @@ class CredentialPool:
         self.clock = clock
         self.notify = notify or (lambda _message: None)
         self.warn = warn or self.notify
-        self._tokens = [_token_member(source) for source in credentials.sources
-                        if isinstance(source, TokenSource)]  # fmt: skip
+        tokens = [source for source in credentials.sources if isinstance(source, TokenSource)]
+        self._tokens = [_token_member(source) for source in tokens]
         self._apps = {
             id(source): InstallationTokens(source, notify=self.notify)
             for source in credentials.sources
