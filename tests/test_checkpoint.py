@@ -1517,3 +1517,14 @@ def test_a_newer_format_is_refused_and_nothing_is_written(tmp_path: Path) -> Non
     assert not checkpoint_path.with_name(V1_BACKUP_NAME).exists()
     assert list(checkpoint_path.parent.glob("checkpoint.v*.json")) == []
     assert temp_files(checkpoint_path.parent) == []
+
+
+def test_a_halted_manager_saves_nothing_more(cp: CheckpointManager) -> None:
+    """After a page's step failed half way, no save may persist the state in memory."""
+    cp.save("before")
+    before = cp.checkpoint_path.read_bytes()
+    cp.halt("recording page 3 failed")
+    cp.state.refreshes += 1
+    cp.save("after")
+    asyncio.run(cp.save_async("after, async"))
+    assert cp.checkpoint_path.read_bytes() == before

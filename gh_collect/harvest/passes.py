@@ -127,11 +127,15 @@ async def _walk_pass(
         # nothing moved since the last pass: in a list an edit moves to the top of, page 1
         # says so for the whole list (releases, sorted by creation, are read on)
         last = step.unchanged and order.moves_on_update
-        _append_page(ctx, key, sink, page_number, kept)
-        cp.record_page(
-            key, page=page_number, records=len(kept), byte_offset=sink.offset,
-            resume_token=None if last else step.next_token, pass_started_at=started,
-        )  # fmt: skip
+        try:  # one synchronous step: the walk remembered the page's ETag just before
+            _append_page(ctx, key, sink, page_number, kept)
+            cp.record_page(
+                key, page=page_number, records=len(kept), byte_offset=sink.offset,
+                resume_token=None if last else step.next_token, pass_started_at=started,
+            )  # fmt: skip
+        except BaseException:
+            cp.halt(f"recording page {page_number} of {key} failed")
+            raise
         await cp.maybe_save_async()
         pages, records = pages + 1, records + len(kept)
         ctx.reporter.page(key.repo, key.name, len(kept))
