@@ -28,9 +28,19 @@ Job = Callable[[], Awaitable[None]]
 
 
 async def run_phase(
-    ctx: RunContext, client: GitHubClient, endpoint: str, hints: ListingHints
+    ctx: RunContext,
+    client: GitHubClient,
+    endpoint: str,
+    hints: ListingHints,
+    *,
+    slots: asyncio.Semaphore | None = None,
+    dispatched: asyncio.Event | None = None,
 ) -> None:
-    """Walk the units of ``endpoint`` that have work left; end the phase as they stand."""
+    """Walk the units of ``endpoint`` that have work left; end the phase as they stand.
+
+    ``slots`` bounds the units walked at once across phases; ``dispatched`` is set once
+    every unit of this phase has started, so the next phase can begin while this one's last
+    (longest) units finish, instead of leaving workers idle through its tail."""
     cp = ctx.cp
     todo = cp.units_to_process(
         endpoint, retry_failed=ctx.options.retry_failed, from_repo=ctx.options.from_repo
@@ -39,7 +49,7 @@ async def run_phase(
     ctx.reporter.phase(endpoint, len(todo))
     todo = _skip_turned_off(ctx, todo, hints)
     jobs = [_job(ctx, client, key) for key in largest_first(todo, hints.sizes)]
-    await run_bounded(jobs, ctx.config.github.concurrency)
+    await run_bounded(jobs, ctx.config.github.concurrency, slots=slots, dispatched=dispatched)
     await _end_phase(ctx, endpoint)
 
 
@@ -130,16 +140,35 @@ def _walk_start(ctx: RunContext, key: UnitKey) -> UnitProgress:
     return progress
 
 
-async def run_bounded(jobs: Sequence[Job], limit: int) -> None:
-    """Run jobs with at most ``limit`` at once; the first error cancels the rest and is raised."""
+async def run_bounded(
+    jobs: Sequence[Job],
+    limit: int,
+    *,
+    slots: asyncio.Semaphore | None = None,
+    dispatched: asyncio.Event | None = None,
+) -> None:
+    """Run jobs with at most ``limit`` at once (and one of ``slots`` each, when shared);
+    the first error cancels the rest and is raised. ``dispatched`` is set once the last
+    job has started (at once when there are none)."""
     queue: Iterator[Job] = iter(jobs)
+    left = len(jobs)
 
     async def worker() -> None:
+        nonlocal left
         for job in queue:
-            await job()
+            if slots is None:
+                left -= 1
+                _mark_dispatched(left, dispatched)
+                await job()
+                continue
+            async with slots:
+                left -= 1
+                _mark_dispatched(left, dispatched)
+                await job()
 
     tasks = [asyncio.create_task(worker()) for _ in range(min(limit, len(jobs)))]
     if not tasks:
+        _mark_dispatched(0, dispatched)
         return
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -147,6 +176,12 @@ async def run_bounded(jobs: Sequence[Job], limit: int) -> None:
             if task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        _mark_dispatched(0, dispatched)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _mark_dispatched(left: int, dispatched: asyncio.Event | None) -> None:
+    if left == 0 and dispatched is not None:
+        dispatched.set()

@@ -14,7 +14,7 @@ import gc
 import os
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,7 +45,7 @@ from gh_collect.github.pool import CredentialPool, PoolView
 from gh_collect.github.quota import Quota
 from gh_collect.harvest.context import DISCOVERY, RunContext, RunOptions
 from gh_collect.harvest.discovery import discover
-from gh_collect.harvest.listing import listing_hints
+from gh_collect.harvest.listing import ListingHints, listing_hints
 from gh_collect.harvest.observer import RunObserver
 from gh_collect.harvest.phases import run_phase
 from gh_collect.report.manifest import build_manifest, write_manifest
@@ -255,10 +255,35 @@ class _Run:
         if not self.cp.is_phase_complete(DISCOVERY):
             await discover(self.ctx, client)
         hints = listing_hints(self.paths.repos_file, self.phases)
-        for endpoint in self.phases:
-            await run_phase(self.ctx, client, endpoint, hints)
-            if self.quota.reached is not None:
-                raise self.quota.reached
+        await self._run_phases(client, hints)
+        if self.quota.reached is not None:
+            raise self.quota.reached
+
+    async def _run_phases(self, client: GitHubClient, hints: ListingHints) -> None:
+        """The phases in their order, each starting once the one before has started its
+        last unit: its tail (its biggest repos' last pages, one after another) overlaps
+        the next phase instead of idling the other workers. ``concurrency`` units at most
+        are walked at once, across phases."""
+        slots = asyncio.Semaphore(self.config.github.concurrency)
+        running: list[asyncio.Task[None]] = []
+        try:
+            for endpoint in self.phases:
+                if self.quota.reached is not None:
+                    break
+                dispatched = asyncio.Event()
+                phase = run_phase(
+                    self.ctx, client, endpoint, hints, slots=slots, dispatched=dispatched
+                )
+                running.append(asyncio.create_task(phase))
+                await _first(dispatched.wait(), running[-1])
+                if running[-1].done():
+                    await running[-1]  # a phase that failed early: its error, now
+            for task in running:
+                await task
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     def _finished_before(self) -> bool:
         """Every phase this run covers ended: the run refreshes instead of doing nothing."""
@@ -361,6 +386,15 @@ class _Run:
                 "run without --only to finish"
             )
         return len(pending)
+
+
+async def _first(wait: Coroutine[Any, Any, bool], task: asyncio.Task[None]) -> None:
+    """Until ``wait`` is done or ``task`` ends (a phase that fails before dispatching all)."""
+    waiter = asyncio.ensure_future(wait)
+    try:
+        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
 
 
 def _release_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
