@@ -284,10 +284,17 @@ class CheckpointManager:
         return self._commit.submit(sync, data)
 
     async def maybe_save_async(self) -> str | None:
-        """The run's one save point: save if a strategy says so (returns its reason)."""
+        """The run's one save point: save if a strategy says so (returns its reason).
+
+        The save is handed to the writer and not waited for: the walk fetches its next page
+        while the fsyncs run (a walk that waited added a disk's latency to every page). The
+        state counts as saved from the snapshot on; a write that failed fails the next save
+        point, and every later save, so no checkpoint counts bytes it did not sync.
+        """
+        self._commit.check()
         reason = self.strategy.reason(self._save_context())
         if reason is not None:
-            await self.save_async(reason)
+            self._submit_save(reason)
         return reason
 
     def _snapshot(self, reason: str) -> tuple[CheckpointState, bytes]:
