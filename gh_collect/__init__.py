@@ -5,7 +5,7 @@ The library behind the ``gh-collect`` command; the CLI is a thin layer over thes
     import gh_collect
 
     config = gh_collect.load_config(Path("my-org.yaml"))
-    result = gh_collect.collect(config, gh_collect.resolve_token(config))
+    result = gh_collect.collect(config, gh_collect.resolve_credentials(config))
     print(result.exit_code, result.records)
 
 Where things live (``docs/ARCHITECTURE.md`` says more): ``endpoints`` (what each endpoint
@@ -27,6 +27,8 @@ from gh_collect.durable.checkpoint import CheckpointState, read_checkpoint
 from gh_collect.durable.paths import DatasetPaths
 from gh_collect.endpoints import Endpoint, Window, register
 from gh_collect.errors import ApiError, GhCollectError
+from gh_collect.github.credentials import Credentials, resolve_credentials
+from gh_collect.harvest.orgs import OrgOutcome, OrgsResult, collect_orgs
 from gh_collect.harvest.plan import Plan, estimate_sync
 from gh_collect.harvest.run import RunOptions, RunResult, collect
 from gh_collect.report.status import read_status
@@ -39,10 +41,13 @@ __all__ = [
     "ApiError",
     "CheckpointState",
     "Config",
+    "Credentials",
     "DatasetPaths",
     "Endpoint",
     "ExportResult",
     "GhCollectError",
+    "OrgOutcome",
+    "OrgsResult",
     "Plan",
     "RunOptions",
     "RunResult",
@@ -51,12 +56,14 @@ __all__ = [
     "__version__",
     "build_report",
     "collect",
+    "collect_orgs",
     "estimate_sync",
     "export_dataset",
     "load_config",
     "read_checkpoint",
     "read_status",
     "register",
+    "resolve_credentials",
     "resolve_token",
     "write_report",
 ]

@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 import click
 
 from gh_collect import __version__
-from gh_collect.config import Config, load_config, resolve_token
+from gh_collect.config import Config, load_config
 from gh_collect.durable.paths import DatasetPaths
 from gh_collect.errors import GhCollectError
+from gh_collect.github.credentials import resolve_credentials
+from gh_collect.harvest.orgs import OrgsResult, collect_orgs
 from gh_collect.harvest.run import RunOptions, RunResult, collect
 from gh_collect.report.progress import LiveReporter, LogReporter, Reporter
 from gh_collect.report.status import read_status, render_status
@@ -97,14 +99,20 @@ def collect_command(
 ) -> None:
     """Run the harvest, resuming from the checkpoint.
 
+    Credentials: github.auth in the config (tokens, a GitHub App); without it GITHUB_TOKEN,
+    then GH_TOKEN, then `gh auth token`.
+
     Example: GITHUB_TOKEN=... gh-collect collect -c config/example.yaml --quiet
     """
     config = load_config(config_path)
-    token = resolve_token(config)
+    credentials = resolve_credentials(config)
     if dry_run:
         from gh_collect.harvest.plan import estimate_sync, requests_per_second
 
-        click.echo(estimate_sync(config, token).describe(requests_per_second(config)))
+        for org in config.orgs:
+            plan = estimate_sync(config.for_org(org), credentials)
+            heading = f"{org}:\n" if len(config.orgs) > 1 else ""
+            click.echo(heading + plan.describe(requests_per_second(config)))
         return
     options = RunOptions(
         from_repo=from_repo,
@@ -115,8 +123,16 @@ def collect_command(
         max_requests=max_requests,
     )
     reporter = make_reporter(quiet=quiet or silent, log_format=log_format)
+    if len(config.orgs) > 1:
+        try:
+            several = collect_orgs(config, credentials, options, reporter=reporter)
+        finally:
+            reporter.close()
+        if not (silent and several.exit_code == 0):
+            report_orgs(reporter, several)
+        sys.exit(several.exit_code)
     try:
-        result = collect(config, token, options, reporter=reporter)
+        result = collect(config, credentials, options, reporter=reporter)
     finally:
         reporter.close()
     if not (silent and result.exit_code == 0):
@@ -134,11 +150,16 @@ def status_command(config_path: Path, as_json: bool) -> None:
     Example: gh-collect status -c config/example.yaml --json
     """
     config = load_config(config_path)
-    status = read_status(dataset_paths(config))
-    if as_json:
-        click.echo(json.dumps(status, indent=2, default=str))
-    else:
-        click.echo(render_status(status))
+    if len(config.orgs) == 1:
+        status = read_status(dataset_paths(config))
+        text = render_status(status)
+    else:  # one status per org, keyed by org
+        status = {"orgs": {org: read_status(dataset_paths(config, org)) for org in config.orgs}}
+        text = "\n\n".join(
+            f"== {org} ==\n{render_status(org_status)}"
+            for org, org_status in status["orgs"].items()
+        )
+    click.echo(json.dumps(status, indent=2, default=str) if as_json else text)
 
 
 @cli.command("export")
@@ -154,12 +175,13 @@ def export_command(config_path: Path) -> None:
     from gh_collect.report.manifest import update_export
 
     config = load_config(config_path)
-    paths = dataset_paths(config)
-    require_dataset(paths, f"gh-collect collect -c {config_path}")  # before the lock: no folders
-    with DatasetLock(paths.raw_dir, paths.lock, action="export after it finishes"):
-        result = export_dataset(paths, ["repos", *config.endpoints])
-        update_export(paths.manifest, result)
-    click.echo(f"exported to {paths.curated_dir}: {result}")
+    for org in config.orgs:
+        paths = dataset_paths(config, org)
+        require_dataset(paths, f"gh-collect collect -c {config_path}")  # before the lock
+        with DatasetLock(paths.raw_dir, paths.lock, action="export after it finishes"):
+            result = export_dataset(paths, ["repos", *config.endpoints])
+            update_export(paths.manifest, result)
+        click.echo(f"exported to {paths.curated_dir}: {result}")
 
 
 @cli.command("report")
@@ -190,8 +212,11 @@ def validate_command(config_path: Path) -> None:
     """
     config = load_config(config_path)
     click.echo(f"config OK: {config_path}")
-    click.echo(f"digest: {config.digest}")
-    click.echo(f"dataset: {dataset_paths(config).raw_dir}")
+    for org in config.orgs:
+        one = config.for_org(org)
+        suffix = f" ({org})" if len(config.orgs) > 1 else ""
+        click.echo(f"digest{suffix}: {one.digest}")
+        click.echo(f"dataset{suffix}: {dataset_paths(config, org).raw_dir}")
 
 
 @cli.command("demo")
@@ -304,15 +329,17 @@ def make_reporter(*, quiet: bool, log_format: str = "text") -> Reporter:
     return LogReporter(fmt="json" if log_format == "json" else "text", quiet=quiet)
 
 
-def dataset_paths(config: Config) -> DatasetPaths:
-    return DatasetPaths(config.output.root, config.year, config.target.org)
+def dataset_paths(config: Config, org: str | None = None) -> DatasetPaths:
+    """The dataset of ``org`` (default: the config's first, or only, org)."""
+    return DatasetPaths(config.output.root, config.year, org or config.orgs[0])
 
 
-def report_result(reporter: Reporter, result: RunResult) -> None:
+def report_result(reporter: Reporter, result: RunResult, *, org: str | None = None) -> None:
     records = ", ".join(f"{count} {name}" for name, count in result.records.items())
     failed = f", {len(result.failures)} failed" if result.failures else ""
+    whose = f"{org}: " if org else ""
     reporter.summary(
-        f"collected {records} from {result.manifest.get('repos', 0)} repos in "
+        f"{whose}collected {records} from {result.manifest.get('repos', 0)} repos in "
         f"{result.requests} requests{failed}; dataset in {result.paths.root}",
         records=result.records,
         failures=len(result.failures),
@@ -323,6 +350,24 @@ def report_result(reporter: Reporter, result: RunResult) -> None:
         reporter.warning(
             f"failed: {failure['repo']} {failure['endpoint']}: {failure['error']}", **failure
         )
+
+
+def report_orgs(reporter: Reporter, several: OrgsResult) -> None:
+    """One summary line for the run, then one line per org with its outcome."""
+    outcomes = several.outcomes
+    reporter.summary(
+        f"{len(outcomes)} organizations: "
+        + ", ".join(f"{o.org} {o.status} (exit {o.exit_code})" for o in outcomes)
+        + f"; {several.requests} requests",
+        orgs=[{"org": o.org, "status": o.status, "exit_code": o.exit_code} for o in outcomes],
+        requests=several.requests,
+        exit_code=several.exit_code,
+    )
+    for outcome in outcomes:
+        if outcome.result is not None:
+            report_result(reporter, outcome.result, org=outcome.org)
+        else:
+            reporter.warning(f"{outcome.org}: {outcome.message}", org=outcome.org)
 
 
 def main() -> None:

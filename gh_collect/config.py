@@ -7,7 +7,11 @@ What the edge refuses, so nothing deeper has to: a key given twice in one YAML m
 says keys are unique; silently keeping the last hides a mistake), and a token an HTTP header
 cannot carry (``$(cat file)`` of a two-line file), named by its variable, never shown.
 Environment overrides are exactly ``GH_COLLECT_<SECTION>__<KEY>`` and ``GH_COLLECT_<SETTING>``
-for a top-level setting; the variable ``github.token_env`` names is never one, whatever its name.
+for a top-level setting; a variable the config names as holding a secret (``github.token_env``,
+``github.auth``'s ``token_env``, ``tokens_env`` and ``app.private_key_env``) is never one.
+
+Credentials (``github.auth``) are named here, never held: which variables or key file hold
+them. ``gh_collect.github.credentials`` reads them, once, at the edge.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gh_collect import endpoints
 from gh_collect.errors import ConfigError
@@ -40,16 +51,89 @@ class _Strict(BaseModel):
 
 
 class TargetSettings(_Strict):
-    org: str = Field(min_length=1)
+    """``org``, or ``orgs`` for several (each its own dataset, lock, checkpoint, digest)."""
+
+    org: str = ""
+    orgs: list[str] | None = None
     repos: list[str] = []
     exclude: list[str] = []
     include_forks: bool = False
     include_archived: bool = True
 
+    @model_validator(mode="after")
+    def _one_org_setting(self) -> TargetSettings:
+        if self.orgs is None:
+            if not self.org:
+                raise ValueError("missing setting 'target.org' (or 'target.orgs' for several)")
+            return self
+        if self.org:
+            raise ValueError("set either target.org or target.orgs, not both")
+        if not self.orgs or not all(self.orgs):
+            raise ValueError("target.orgs must list at least one organization name")
+        lowered = [name.lower() for name in self.orgs]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("target.orgs names an organization twice")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        """Every organization (or user) the config harvests, in order."""
+        return list(self.orgs) if self.orgs is not None else [self.org]
+
+
+class AppSettings(_Strict):
+    """A GitHub App installation: who the app is, where its private key is, which installation.
+
+    The key is read from a file (``private_key_path``) or a variable (``private_key_env``,
+    the PEM text); ``installation_id: null`` finds it with ``GET /orgs/{org}/installation``.
+    """
+
+    client_id: str | None = Field(default=None, min_length=1)
+    app_id: int | None = Field(default=None, ge=1)
+    private_key_path: Path | None = None
+    private_key_env: str | None = Field(default=None, min_length=1)
+    installation_id: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> AppSettings:
+        if (self.client_id is None) == (self.app_id is None):
+            raise ValueError("set exactly one of client_id and app_id")
+        if (self.private_key_path is None) == (self.private_key_env is None):
+            raise ValueError("set exactly one of private_key_path and private_key_env")
+        return self
+
+    @property
+    def issuer(self) -> str:
+        """The JWT's ``iss``: the client ID, or the app ID (GitHub accepts either)."""
+        return self.client_id if self.client_id is not None else str(self.app_id)
+
+
+class AuthSettings(_Strict):
+    """Where the credentials are: one token, a pool of tokens, an app, or any mix (a pool)."""
+
+    token_env: str | None = Field(default=None, min_length=1)
+    tokens_env: list[str] = []
+    app: AppSettings | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> AuthSettings:
+        if self.token_env is None and not self.tokens_env and self.app is None:
+            raise ValueError("name at least one credential: token_env, tokens_env or app")
+        names = self.variables
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError("each credential variable may be named once")
+        return self
+
+    @property
+    def variables(self) -> list[str]:
+        """The token variables, in the pool's order."""
+        return [*([self.token_env] if self.token_env else []), *self.tokens_env]
+
 
 class GitHubSettings(_Strict):
     api_url: str = "https://api.github.com"
-    token_env: str = Field(default="GITHUB_TOKEN", min_length=1)
+    token_env: str = Field(default="GITHUB_TOKEN", min_length=1)  # 0.1.0's one token
+    auth: AuthSettings | None = None  # replaces token_env: tokens, a pool, an app
     concurrency: int = Field(default=8, ge=1, le=100)
     timeout_s: float = Field(default=30.0, gt=0)  # each connect/read/write
     # The whole request, redirects and body included (a drip of one byte a second never trips
@@ -62,6 +146,23 @@ class GitHubSettings(_Strict):
     max_busy_seconds_per_minute: float = Field(default=90.0, gt=0, le=90.0)
     # GitHub's GraphQL API (``reviews``, ``pull_stats``); false for a GHES without it.
     graphql: bool = True
+
+    @model_validator(mode="after")
+    def _one_credential_setting(self) -> GitHubSettings:
+        if self.auth is not None and "token_env" in self.model_fields_set:
+            raise ValueError(
+                "set either github.token_env or github.auth, not both "
+                "(github.auth.token_env names one token)"
+            )
+        return self
+
+    @property
+    def secret_variables(self) -> list[str]:
+        """Every variable named as holding a secret (never read as a config override)."""
+        if self.auth is None:
+            return [self.token_env]
+        app_key = self.auth.app.private_key_env if self.auth.app else None
+        return [*self.auth.variables, *([app_key] if app_key else [])]
 
     @field_validator("api_url")
     @classmethod
@@ -136,6 +237,18 @@ class Config(_Strict):
         return self
 
     @property
+    def orgs(self) -> list[str]:
+        """The organizations (or users) harvested: ``target.orgs``, or ``[target.org]``."""
+        return self.target.names
+
+    def for_org(self, org: str) -> Config:
+        """This config as the one-org config of ``org``: its dataset, digest and run are
+        those of a config naming only ``target.org: org`` (so listing an org in
+        ``target.orgs`` never invalidates a checkpoint it made alone, and back)."""
+        target = self.target.model_copy(update={"org": org, "orgs": None})
+        return self.model_copy(update={"target": target})
+
+    @property
     def window_start(self) -> datetime:
         return datetime(self.year, 1, 1, tzinfo=UTC)
 
@@ -146,7 +259,7 @@ class Config(_Strict):
     def digest_inputs(self) -> dict[str, Any]:
         """The settings that decide WHAT is collected: the ones a checkpoint is bound to."""
         return {
-            "target": self.target.model_dump(mode="json"),
+            "target": self.target.model_dump(mode="json", exclude={"orgs"}),
             "year": self.year,
             "endpoints": list(self.endpoints),
             "api_url": self.github.api_url,
@@ -269,9 +382,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
     """``GH_COLLECT_GITHUB__API_URL=...`` sets ``github.api_url``; values are YAML scalars."""
-    token_env = _token_env(raw, environ)
+    secrets = _secret_variables(raw, environ)
     for name, value in sorted(environ.items()):
-        if not _is_override(name, token_env):
+        if not _is_override(name, secrets):
             continue
         keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
         if not keys or keys[0] not in Config.model_fields:
@@ -290,26 +403,35 @@ def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> Non
             node[keys[-1]] = value
 
 
-def _is_override(name: str, token_env: str) -> bool:
+def _is_override(name: str, secrets: frozenset[str]) -> bool:
     """Ours: ``GH_COLLECT_<SECTION>__<KEY>`` or ``GH_COLLECT_<SETTING>`` (e.g. ``_YEAR``).
 
     Any other ``GH_COLLECT_*`` name (a token variable such as ``GH_COLLECT_DEMO_TOKEN``) is
-    someone else's, and so is the token variable itself, even in the override form.
+    someone else's, and so is a variable named as holding a secret, even in the override form.
     """
-    if not name.startswith(ENV_PREFIX) or name == token_env:
+    if not name.startswith(ENV_PREFIX) or name in secrets:
         return False
     rest = name[len(ENV_PREFIX) :]
     return "__" in rest or rest.lower() in Config.model_fields
 
 
-def _token_env(raw: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    """The name ``github.token_env`` will have once overrides apply (the override wins)."""
-    override = environ.get(f"{ENV_PREFIX}GITHUB__TOKEN_ENV")
-    if override:
-        return override
+def _secret_variables(raw: Mapping[str, Any], environ: Mapping[str, str]) -> frozenset[str]:
+    """The variables named as holding secrets once overrides apply (an override of
+    ``github.token_env`` wins): ``github.token_env``, and ``github.auth``'s token variables
+    and key variable. Read leniently: validation comes after, and reports what is wrong."""
     github = raw.get("github")
-    named = github.get("token_env") if isinstance(github, dict) else None
-    return named if isinstance(named, str) else GitHubSettings().token_env
+    github = github if isinstance(github, dict) else {}
+    override = environ.get(f"{ENV_PREFIX}GITHUB__TOKEN_ENV")
+    named = override or github.get("token_env")
+    names: list[object] = [named if isinstance(named, str) else GitHubSettings().token_env]
+    names.append(environ.get(f"{ENV_PREFIX}GITHUB__AUTH__TOKEN_ENV"))
+    auth = github.get("auth")
+    if isinstance(auth, dict):
+        tokens = auth.get("tokens_env")
+        app = auth.get("app")
+        names += [auth.get("token_env"), *(tokens if isinstance(tokens, list) else [])]
+        names.append(app.get("private_key_env") if isinstance(app, dict) else None)
+    return frozenset(name for name in names if isinstance(name, str))
 
 
 def _first_problem(exc: ValidationError) -> str:
@@ -319,4 +441,5 @@ def _first_problem(exc: ValidationError) -> str:
         return f"unknown setting '{where}': remove it or check its spelling"
     if error["type"] == "missing":
         return f"missing setting '{where}': add it (see config/example.yaml)"
-    return f"setting '{where}': {error['msg']}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"setting '{where}': {message}"

@@ -23,7 +23,8 @@ settings, never from request headers.
     ├── Interrupted                     exit 130 / 143
     └── ApiError                        exit 1   an HTTP answer we cannot use as data
         ├── RetriableApiError                    5xx, timeouts, resets, malformed bodies: retried
-        │   └── SlowPageError                    502/504, read timeout: a list page asks fewer
+        │   ├── SlowPageError                    502/504, read timeout: a list page asks fewer
+        │   └── CredentialRefused                a pool's credential refused: another one tries
         ├── RateLimitError                       primary budget spent: wait for reset
         ├── SecondaryRateLimitError              secondary limit: wait retry-after
         ├── SkippableApiError                    403/404/409/410/451 on a repo: unit FAILED, run
@@ -133,6 +134,11 @@ class RetriableApiError(ApiError):
 class SlowPageError(RetriableApiError):
     """GitHub cut the request short (502, 504, no answer in time), as it does with heavy
     list pages: a walk asks again with fewer items per page before it retries or fails."""
+
+
+class CredentialRefused(RetriableApiError):
+    """One credential of a pool was refused (an org's SAML SSO, an installation token that
+    expired early): the request is tried again with another, or with a fresh token."""
 
 
 class RateLimitError(ApiError):

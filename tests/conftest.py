@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +124,28 @@ def assert_exactly_truth(
             f"{endpoint}: {sum(missing.values())} missing, {sum(extra.values())} duplicated/extra"
         )
         assert expected, f"ground truth for {endpoint} is empty: the test proves nothing"
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Simulator]:
+    """One read-only simulator (seed 0, 12 repos) for simulator tests that only look at
+    data and headers."""
+    with Simulator(SimulatorConfig(seed=0, repos=12, org=ORG)) as sim:
+        yield sim
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., Simulator]]:
+    """Fresh simulators (seed 1, 8 repos, overridable) for tests that count, limit, churn
+    or inject faults."""
+    started: list[Simulator] = []
+
+    def start(**overrides: Any) -> Simulator:
+        sim = Simulator(SimulatorConfig(**{"seed": 1, "repos": 8, "org": ORG, **overrides}))
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()

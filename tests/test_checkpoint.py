@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -543,8 +544,9 @@ def test_a_low_rate_reading_makes_the_next_save_point_save_once(tmp_path: Path) 
             "rate limit 19% <= 20%",
         ]
         assert manager.state.save_count == count + 2
+        manager.save("run end")  # waits for the save points' writes, then writes its own
         saved = ckpt.read_checkpoint(manager.checkpoint_path)
-        assert saved.last_save_reason == "rate limit 19% <= 20%"
+        assert saved.save_count == count + 3
         assert saved.rate_limits["core"].remaining == 950
         status = summarize(saved, DatasetPaths(manager.checkpoint_path.parent, 2025, "o"))
         assert status["rate_limit"]["remaining"] == 950
@@ -1517,3 +1519,53 @@ def test_a_newer_format_is_refused_and_nothing_is_written(tmp_path: Path) -> Non
     assert not checkpoint_path.with_name(V1_BACKUP_NAME).exists()
     assert list(checkpoint_path.parent.glob("checkpoint.v*.json")) == []
     assert temp_files(checkpoint_path.parent) == []
+
+
+def test_a_halted_manager_saves_nothing_more(cp: CheckpointManager) -> None:
+    """After a page's step failed half way, no save may persist the state in memory."""
+    cp.save("before")
+    before = cp.checkpoint_path.read_bytes()
+    cp.halt("recording page 3 failed")
+    cp.state.refreshes += 1
+    cp.save("after")
+    asyncio.run(cp.save_async("after, async"))
+    assert cp.checkpoint_path.read_bytes() == before
+
+
+def test_a_save_point_hands_the_write_over_and_a_failed_write_fails_the_next(
+    tmp_path: Path,
+) -> None:
+    """The walk goes on while the writer fsyncs (a save point that waited added a disk's
+    latency to every page); a write that failed stops the run at its next save point."""
+    checkpoint_path, lock_path = paths(tmp_path)
+    gate, failing = threading.Event(), [False]
+
+    def take_sync() -> Any:
+        def job() -> None:
+            gate.wait(5)
+            if failing[0]:
+                raise StorageError("cannot fsync: injected")
+
+        return job
+
+    with CheckpointManager(
+        checkpoint_path, lock_path, strategy=AnyOf([EveryPages(1)]), take_sync=take_sync
+    ) as manager:
+        gate.set()
+        manager.create_new(make_config())
+        manager.update_repos(REPOS)
+        manager.save("repos listed")
+        before = checkpoint_path.read_bytes()
+        gate.clear()
+        failing[0] = True
+        page(manager, ALPHA, "pulls", 1, 9, "u", 1)
+        reason = asyncio.run(asyncio.wait_for(manager.maybe_save_async(), 2))
+        assert reason == "every 1 page"  # returned while the write is still blocked
+        assert checkpoint_path.read_bytes() == before
+        gate.set()
+        page(manager, ALPHA, "pulls", 2, 9, "u", 2)
+        with pytest.raises(StorageError, match="injected"):
+            for _ in range(50):  # the writer thread fails the write soon after the gate opens
+                asyncio.run(manager.maybe_save_async())
+                time.sleep(0.02)
+        assert checkpoint_path.read_bytes() == before

@@ -79,7 +79,7 @@ def test_digest_ignores_tuning_but_not_what_is_collected() -> None:
             "GH_COLLECT_GITHUB__CONCURRENCY": "2",
             "GH_COLLECT_OUTPUT__ROOT": "/elsewhere",
             "GH_COLLECT_CHECKPOINT__EVERY_PAGES": "1",
-            "GH_COLLECT_GITHUB__TOKEN_ENV": "OTHER",
+            "GH_COLLECT_GITHUB__AUTH__TOKEN_ENV": "OTHER",
         },
     )
     assert tuned.digest == base.digest
@@ -198,7 +198,11 @@ def test_a_token_variable_named_like_an_override_is_never_one(tmp_path: Path) ->
     config = load_config(path, environ={"GH_COLLECT_AUTH__TOKEN": "abc"})
     assert resolve_token(config, {"GH_COLLECT_AUTH__TOKEN": "abc"}) == "abc"
     moved = {"GH_COLLECT_GITHUB__TOKEN_ENV": "GH_COLLECT_MY__TOKEN", "GH_COLLECT_MY__TOKEN": "t"}
-    assert load_config(EXAMPLE, environ=moved).github.token_env == "GH_COLLECT_MY__TOKEN"
+    assert load_config(path, environ=moved).github.token_env == "GH_COLLECT_MY__TOKEN"
+    in_auth = {"GH_COLLECT_GITHUB__AUTH__TOKEN_ENV": "GH_COLLECT_MY__TOKEN", **moved}
+    del in_auth["GH_COLLECT_GITHUB__TOKEN_ENV"]
+    auth = load_config(EXAMPLE, environ=in_auth).github.auth
+    assert auth is not None and auth.token_env == "GH_COLLECT_MY__TOKEN"
 
 
 def test_top_level_overrides_still_work_and_typos_in_sections_still_fail() -> None:

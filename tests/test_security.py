@@ -277,3 +277,101 @@ def test_files_get_the_users_umask_and_nothing_is_world_writable(
         if mode != expected or mode & stat.S_IWOTH:
             wrong[str(path.relative_to(tmp_path))] = oct(mode)
     assert wrong == {}
+
+
+# --- a GitHub App's key, JWTs and installation tokens ---------------------------------------
+
+
+class Recording(httpx.AsyncBaseTransport):
+    """Forwards to the network (127.0.0.1) and writes down every credential sent."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.sent: set[str] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.add(request.headers.get("authorization", "").removeprefix("Bearer "))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def app_key_pem() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()
+
+
+def app_config(tmp_path: Path, api_url: str, key_file: Path) -> Config:
+    app = {"client_id": "Iv23liSecurity", "private_key_path": str(key_file)}
+    return Config.model_validate(
+        {
+            "target": {"org": ORG},
+            "year": YEAR,
+            "github": {"api_url": api_url, "timeout_s": 5, "auth": {"app": app}},
+            "checkpoint": {"every_pages": 1},
+            "output": {"root": str(tmp_path / "data")},
+        }
+    )
+
+
+def test_the_apps_key_jwts_and_installation_tokens_are_in_no_file_log_error_or_status(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gh_collect.github.credentials import resolve_credentials
+    from gh_collect.report.progress import LogReporter
+    from gh_collect.simulator.server.config import SimulatedApp
+
+    caplog.set_level(logging.DEBUG)
+    private, public = app_key_pem()
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    key_file = keys / "app.pem"
+    key_file.write_text(private)
+    key_lines = [line for line in private.splitlines() if "-----" not in line]
+    app = SimulatedApp(public_key=public, client_id="Iv23liSecurity", token_ttl_s=2)
+    sim_cfg = SimulatorConfig(seed=7, repos=8, org=ORG, app=app, faults=FAULTS,
+                              secondary_retry_after=0, latency_ms=20)  # fmt: skip
+    with Simulator(sim_cfg) as sim:
+        config = app_config(tmp_path, sim.url, key_file)
+        transport = Recording()
+        reporter = LogReporter(fmt="json")
+        collect(config, resolve_credentials(config, {}), reporter=reporter, transport=transport)
+        assert sim.app_stats()["mints"] >= 1
+        other_private, _ = app_key_pem()
+        (tmp_path / "wrong").mkdir()
+        wrong_key = tmp_path / "wrong" / "other.pem"
+        wrong_key.write_text(other_private)
+        wrong = app_config(tmp_path / "wrong", sim.url, wrong_key)
+        with pytest.raises(GhCollectError) as refused:
+            collect(wrong, resolve_credentials(wrong, {}), transport=transport)
+    secrets = {value for value in transport.sent if value}
+    assert any(value.startswith("ghs_") for value in secrets), "no installation token seen"
+    assert sum(value.count(".") == 2 for value in secrets) >= 3, "no JWTs seen"
+    status = CliRunner().invoke(cli, ["status", "-c", str(_written(tmp_path, config)), "--json"])
+    assert status.exit_code == 0 and '"exists": true' in status.output
+    printed = capsys.readouterr()
+    error_text = "".join(traceback.format_exception(refused.value)) + repr(refused.value)
+    texts = [printed.out, printed.err, caplog.text, status.output, error_text]
+    for secret in [*secrets, *key_lines]:
+        assert all(secret not in text for text in texts)
+        held = [p for p in files_holding(tmp_path, secret) if p.parent != keys and p != wrong_key]
+        assert held == []
+
+
+def _written(tmp_path: Path, config: Config) -> Path:
+    """``config`` as a YAML file (``status -c`` reads one)."""
+    import yaml
+
+    path = tmp_path / "app-config.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json", exclude_unset=True)))
+    return path

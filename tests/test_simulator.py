@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,29 +31,6 @@ ORG = "sample-org"
 TOKEN = "sim-test-token"
 AUTH = {"Authorization": f"token {TOKEN}"}
 Make = Callable[..., Simulator]
-
-
-@pytest.fixture(scope="module")
-def shared() -> Iterator[Simulator]:
-    """One read-only simulator for the tests that only look at data and headers."""
-    with Simulator(SimulatorConfig(seed=0, repos=12, org=ORG)) as sim:
-        yield sim
-
-
-@pytest.fixture
-def make() -> Iterator[Make]:
-    """Fresh simulators for tests that count, limit or inject faults."""
-    started: list[Simulator] = []
-
-    def start(**overrides: Any) -> Simulator:
-        sim = Simulator(SimulatorConfig(**{"seed": 1, "repos": 8, "org": ORG, **overrides}))
-        sim.start()
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
 
 
 def client(sim: Simulator, **kwargs: Any) -> httpx.Client:

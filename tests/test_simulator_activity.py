@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -35,28 +35,6 @@ CLIENT_QUERIES: dict[str, dict[str, str | int]] = {
     "releases": {"per_page": 100},
 }
 Make = Callable[..., Simulator]
-
-
-@pytest.fixture(scope="module")
-def shared() -> Iterator[Simulator]:
-    """One read-only simulator for the tests that only read."""
-    with Simulator(SimulatorConfig(seed=0, repos=12, org=ORG)) as sim:
-        yield sim
-
-
-@pytest.fixture
-def make() -> Iterator[Make]:
-    started: list[Simulator] = []
-
-    def start(**overrides: Any) -> Simulator:
-        sim = Simulator(SimulatorConfig(**{"seed": 1, "repos": 8, "org": ORG, **overrides}))
-        sim.start()
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
 
 
 def client(sim: Simulator) -> httpx.Client:

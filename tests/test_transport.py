@@ -20,11 +20,10 @@ from gh_collect.github.client import GitHubClient, Page
 from gh_collect.github.observer import ClientObserver
 from gh_collect.github.pacing import Pacer
 from gh_collect.github.pagination import PageRequest
+from gh_collect.github.pool import CredentialPool, Lease
 from gh_collect.github.quota import Quota, QuotaReached
-from gh_collect.github.ratelimit import RateBuckets, RateLimit, resource_for
+from gh_collect.github.ratelimit import RateLimit, resource_for
 from gh_collect.github.responses import REST, Exchange
-from gh_collect.github.stats import ClientStats
-from gh_collect.github.waiting import RateLimitWaits
 from gh_collect.harvest.observer import RunObserver
 
 from .test_client import API, TOKEN, FakeTime, Recorder, make_client, rate_headers, run_with
@@ -422,24 +421,55 @@ def test_quota_defaults_keep_the_old_core_only_calls_working() -> None:
     assert quota.requests == 2 and quota.reached is None
 
 
-def test_waits_keep_in_flight_per_resource(ft: FakeTime) -> None:
-    buckets = RateBuckets()
-    buckets.seen(rate(60, "core", reset=ft.now + 100), "core")
-    waits = RateLimitWaits(
-        rates=buckets,
-        pacer=CountingPacer(ft),
-        stats=ClientStats(),
-        pause_below=50,
-        on_rate_limit="exit",
-        clock=ft.clock,
-        sleep=ft.sleep,
-    )
-    waits.in_flight["graphql"] = 30  # graphql requests in flight do not spend core
+def test_the_pool_keeps_in_flight_per_resource(ft: FakeTime) -> None:
+    """A budget is never spent below pause_below, its requests in flight counted; graphql
+    requests in flight do not spend core."""
+    pool = CredentialPool.single(TOKEN, "GITHUB_TOKEN", pause_below=50, clock=ft.clock)
+    view = pool.view("")
+
+    async def learn(resource: str, remaining: int) -> None:
+        first = await view.acquire(resource, "GET", "/x", unused_sender)
+        assert first is not None
+        view.observe(first, rate(remaining, resource, reset=ft.now + 100), resource)
+        view.release(first)
 
     async def check() -> None:
-        await waits.before_send("core")
-        waits.in_flight["core"] = 10
-        with pytest.raises(RateLimitExit):
-            await waits.before_send("core")
+        await learn("core", 60)
+        await learn("graphql", 5000)
+        graphql = [await view.acquire("graphql", "POST", "/graphql", unused_sender)
+                   for _ in range(30)]  # fmt: skip
+        assert all(lease is not None for lease in graphql) and view.can_spend("core")
+        core = [await view.acquire("core", "GET", "/x", unused_sender) for _ in range(10)]
+        assert all(lease is not None for lease in core)
+        assert await view.acquire("core", "GET", "/x", unused_sender) is None  # 60 - 10 = 50
+        assert view.blocked_until("core") == ft.now + 100
 
     asyncio.run(check())
+
+
+def test_while_a_budget_is_unknown_one_request_learns_it_and_the_others_wait(
+    ft: FakeTime,
+) -> None:
+    """At a run's start (or past a reset) the budget may be spent: one request goes, the
+    others wait for its answer instead of bursting into a 403 each."""
+    view = CredentialPool.single(TOKEN, "GITHUB_TOKEN", clock=ft.clock).view("")
+    order: list[str] = []
+
+    async def request(name: str) -> None:
+        lease = await view.acquire("core", "GET", "/x", unused_sender)
+        order.append(f"{name} sent" if lease is not None else f"{name} refused")
+        if name == "first":
+            await asyncio.sleep(0)  # the others queue up meanwhile
+            assert lease is not None
+            view.observe(lease, rate(0, "core", reset=ft.now + 100), "core")
+            view.release(lease)
+
+    async def check() -> None:
+        await asyncio.gather(request("first"), request("second"), request("third"))
+
+    asyncio.run(check())
+    assert order == ["first sent", "second refused", "third refused"]
+
+
+async def unused_sender(request: PageRequest, lease: Lease) -> tuple[Any, Any]:
+    raise AssertionError("one token: no /user check, no JWT")

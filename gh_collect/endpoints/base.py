@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -278,8 +279,13 @@ def timestamp(item: Mapping[str, Any], path: str) -> datetime | None:
         if not isinstance(value, Mapping):
             return None
         value = value.get(key)
-    if not isinstance(value, str):
-        return None
+    return _parse_time(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=8192)
+def _parse_time(value: str) -> datetime | None:
+    """A record's time is asked for several times per page (keep, stop, catch-up floor):
+    parsed once."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

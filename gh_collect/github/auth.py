@@ -2,8 +2,9 @@
 
 One origin is trusted: ``github.api_url``'s scheme, host and port, as httpx normalises them.
 
-- the token is added only to requests for that origin (``TokenAuth``), and a token no header
-  can carry is refused before anything is sent (``check_token``, in config);
+- a credential is added only to requests for that origin (``LeaseAuth``: each request's
+  Authorization, chosen by the credential pool; ``TokenAuth`` for one token), and a token no
+  header can carry is refused before anything is sent (``check_token``, in config);
 - a Link URL elsewhere is refused before any request (``resolve_url``): the token would be
   stripped, but nothing another host says is this repo's data;
 - a redirect is followed only within the origin (``check_redirect``), at most
@@ -22,9 +23,11 @@ import httpx
 
 from gh_collect.config import GitHubSettings
 from gh_collect.errors import ApiError, SkippableApiError
+from gh_collect.github.credentials import Secret
 
 __all__ = [
     "MAX_REDIRECTS",
+    "LeaseAuth",
     "Origin",
     "TokenAuth",
     "check_redirect",
@@ -64,6 +67,23 @@ class TokenAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"TokenAuth(origin={self._origin})"
+
+
+class LeaseAuth(httpx.Auth):
+    """One request's Authorization (``header``: the whole value, e.g. ``Bearer ...``), added
+    only when the request goes to the API origin; never shown in a repr."""
+
+    def __init__(self, header: Secret, api_origin: Origin) -> None:
+        self._header = header
+        self._origin = api_origin
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if origin(request.url) == self._origin and self._header.reveal():
+            request.headers["Authorization"] = self._header.reveal()
+        yield request
+
+    def __repr__(self) -> str:
+        return f"LeaseAuth(origin={self._origin})"
 
 
 def resolve_url(url: str, settings: GitHubSettings) -> str:

@@ -6,13 +6,16 @@ how a request is sent, retried, paced and waited for is decided here, once, for 
 
 - ``auth``: the token goes only to ``api_url``'s origin; Link URLs and redirects elsewhere
   are refused before any request; no message shows a header's value;
+- ``pool``: each request asks the credential pool for its ``Authorization`` (a ``Lease``)
+  and reports the budget its answer shows back to it; a refused credential (SAML, an
+  expired installation token) is swapped for another and the request tried again;
 - ``responses``: a ``ResponseMapper`` (chosen per request, REST by default) turns an answer
   into data or an error; tenacity retries exactly the retriable ones (5xx, timeouts,
   resets, malformed or oversized bodies);
 - ``ratelimit``: headers parsed at one boundary, one budget per resource (core, search,
-  graphql); ``waiting``: a request waits only on the budget it will spend, never below
-  ``pause_below``, for the reset (or exits 75, as the user chose), and honours secondary
-  limits, which the ``Pacer`` (``pacing``) is there to avoid;
+  graphql) and credential; ``waiting``: a request waits only when every credential's budget
+  of what it will spend is down to ``pause_below``, for the earliest reset (or exits 75, as
+  the user chose), and honours secondary limits, which the ``Pacer`` (``pacing``) avoids;
 - ``observer``: the run is told about each request, and may refuse one before it is paced.
 
 301 (renamed repo) is followed and reported, 304 (ETag matched) is a cheap empty page.
@@ -48,27 +51,30 @@ from tenacity import (
 )
 
 from gh_collect import __version__, codec
-from gh_collect.config import GitHubSettings, RateLimitSettings, check_token
+from gh_collect.config import GitHubSettings, RateLimitSettings
 from gh_collect.errors import (
     ApiError,
+    BadCredentialsError,
     FatalApiError,
     RateLimitError,
     RetriableApiError,
     SecondaryRateLimitError,
     SlowPageError,
+    SsoRequiredError,
 )
 from gh_collect.github.auth import (
-    TokenAuth,
+    LeaseAuth,
+    api_origin,
     check_redirect,
     describe,
-    origin,
     resolve_url,
     safe_cause,
 )
 from gh_collect.github.observer import ClientObserver
 from gh_collect.github.pacing import Pacer, endpoint_key
 from gh_collect.github.pagination import PageRequest, parse_link_header
-from gh_collect.github.ratelimit import MAX_SERVER_WAIT, RateBuckets, RateLimit, resource_for
+from gh_collect.github.pool import CredentialPool, Lease, PoolView
+from gh_collect.github.ratelimit import MAX_SERVER_WAIT, RateLimit, resource_for
 from gh_collect.github.responses import (
     MAX_BODY_BYTES,
     REST,
@@ -158,6 +164,15 @@ class _Outgoing:
     resource: str
     mapper: ResponseMapper
     cut_short_fails: bool = False  # a SlowPageError is raised at once, not retried
+    lease: Lease | None = None  # pinned (a /user check, a JWT): no other credential may go
+
+    @property
+    def key(self) -> str:
+        """The URL with its query: what picks the request's credential (its "home")."""
+        if not self.params:
+            return self.url
+        query = "&".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.url}?{query}"
 
     @property
     def name(self) -> str:
@@ -174,18 +189,22 @@ class _Answer:
     rate: RateLimit | None
 
 
+CredentialProvider = PoolView
+
+
 class GitHubClient:
     """GitHub over HTTP: ``async with GitHubClient(...) as gh: page = await gh.get_page(path)``.
 
     One pooled ``httpx.AsyncClient`` per ``async with``; safe to share between tasks, which
-    the pacer admits. ``observer`` hears of every request (and may refuse one);
-    ``transport`` replaces the network (the simulator, a mock).
+    the pacer admits. ``credentials``: a token (held by ``github.token_env``), or a view of
+    a ``CredentialPool`` (``pool``); ``observer`` hears of every request (and may refuse
+    one); ``transport`` replaces the network (the simulator, a mock).
     """
 
     def __init__(
         self,
         settings: GitHubSettings,
-        token: str,
+        credentials: str | CredentialProvider,
         *,
         rate_settings: RateLimitSettings,
         on_rate_limit: Literal["wait", "exit"] = "wait",
@@ -195,22 +214,27 @@ class GitHubClient:
     ) -> None:
         options = options or ClientOptions()
         self._settings = settings
-        api_origin = origin(httpx.URL(settings.api_url))
-        self._auth = TokenAuth(check_token(token, settings.token_env), api_origin)
+        if isinstance(credentials, str):
+            pool = CredentialPool.single(
+                credentials,
+                settings.token_env,
+                pause_below=rate_settings.pause_below,
+                clock=options.clock,
+            )
+            credentials = pool.view("")
+        self._credentials = credentials
+        self._last_lease: dict[str, Lease] = {}  # per resource: ``observe_rate``'s credential
         self._observer = observer
         self._transport = transport
         self._options = options
         self._clock, self._sleep = options.clock, options.sleep
         self._max_attempts = max(1, options.max_attempts or settings.retries)
         self._http: httpx.AsyncClient | None = None
-        self._rates = RateBuckets()
         self.pacer = options.pacer or _default_pacer(settings, options.sleep)
         self.stats = ClientStats()
         self._waits = RateLimitWaits(
-            rates=self._rates,
             pacer=self.pacer,
             stats=self.stats,
-            pause_below=rate_settings.pause_below,
             on_rate_limit=on_rate_limit,
             clock=self._clock,
             sleep=self._sleep,
@@ -219,7 +243,6 @@ class GitHubClient:
     async def __aenter__(self) -> GitHubClient:
         concurrency = self._settings.concurrency
         self._http = httpx.AsyncClient(
-            auth=self._auth,
             headers={
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": API_VERSION,
@@ -251,20 +274,23 @@ class GitHubClient:
 
     @property
     def rate(self) -> RateLimit | None:
-        """The budget a run reports and plans by: core, or the latest seen if core never was."""
-        return self._rates.headline
+        """The budget a run reports and plans by: core, or the latest seen if core never was
+        (summed over the pool's budgets)."""
+        return self._credentials.headline
 
     @property
     def rates(self) -> Mapping[str, RateLimit]:
         """The freshest budget of every resource seen so far (core, search, graphql...)."""
-        return self._rates.all
+        return self._credentials.rates
 
     def observe_rate(self, rate: RateLimit, resource: str) -> None:
         """A budget reading from elsewhere than headers (GraphQL's ``rateLimit`` object, as
-        safe as ``RateLimit.from_headers`` makes one): waits and the run see it too."""
-        bucket = self._rates.seen(rate, resource)
-        if self._observer is not None:
-            self._observer.rate_seen(bucket, rate)
+        safe as ``RateLimit.from_headers`` makes one): waits and the run see it too. It is
+        counted for the credential that last answered a request of ``resource`` (exact with
+        one credential; GitHub sends the headers anyway, this is the fallback)."""
+        lease = self._last_lease.get(resource)
+        if lease is not None and lease.member is not None:
+            self._record_rate(lease, rate, resource)
 
     async def fetch(
         self,
@@ -320,6 +346,23 @@ class GitHubClient:
         """The parsed body of one GET (an object such as ``/repos/{owner}/{repo}``)."""
         return (await self.get_page(path)).data
 
+    async def _send_pinned(self, request: PageRequest, lease: Lease) -> tuple[Any, datetime | None]:
+        """One request with this lease and no other (the pool's ``/user`` checks, an app's
+        JWT exchanges); a spent budget is not waited for: the pool decides."""
+        url = resolve_url(request.url, self._settings)
+        outgoing = _Outgoing(
+            method=request.method,
+            url=url,
+            params=dict(request.params) if request.params else None,
+            headers={},
+            content=None,
+            resource=resource_for(request.method, url),
+            mapper=REST,
+            lease=lease,
+        )
+        page = _page(await self._request(outgoing))
+        return page.data, page.date
+
     # -- the request loop: rate limits outside, retries inside -----------------------------
 
     async def _request(self, out: _Outgoing) -> _Answer:
@@ -329,9 +372,13 @@ class GitHubClient:
         while True:
             try:
                 return await self._with_retries(out)
-            except RateLimitError as exc:
+            except RateLimitError:
+                if out.lease is not None:
+                    raise
                 primary_hits += 1
-                await self._waits.primary(exc.reset_at, primary_hits, out.resource)
+                until = self._spent_until(out.resource)
+                if until is not None:  # else another credential has budget: again at once
+                    await self._waits.primary(until, primary_hits, out.resource)
             except SecondaryRateLimitError as exc:
                 secondary_hits += 1
                 await self._waits.secondary(exc, secondary_hits)
@@ -353,22 +400,44 @@ class GitHubClient:
         except RetryError as exc:
             raise _gave_up(exc, out) from exc.last_attempt.exception()
 
+    def _spent_until(self, resource: str) -> float | None:
+        """When a request of ``resource`` may go: None at once (a credential has budget
+        left), else the earliest reset of them all."""
+        if self._credentials.can_spend(resource):
+            return None
+        return self._credentials.blocked_until(resource)
+
     async def _send_once(self, out: _Outgoing) -> _Answer:
-        """One HTTP exchange (plus its redirects) through the pacer; raises mapped errors."""
-        response, body = await self._exchange(out)
+        """One HTTP exchange (plus its redirects) through the pacer; raises mapped errors.
+
+        What the answer says of its credential goes back to the pool: its budget, a spent
+        budget, a refusal (which the pool may turn into another try, elsewhere)."""
+        response, body, lease = await self._exchange(out)
+        self._last_lease[out.resource] = lease
         now = self._clock()
-        rate = self._observe(response, now, out.resource)
+        try:
+            rate = self._observe(response, now, out.resource, lease)
+        finally:  # its budget reading in: it no longer counts in flight
+            self._credentials.release(lease)
         exchange = Exchange(
             method=out.method,
             url=out.url,
             response=response,
             body=body,
             now=now,
-            token_env=self._settings.token_env,
+            token_env=lease.variable or lease.label,
         )
-        return _Answer(response, out.mapper.read(exchange), rate)
+        try:
+            data = out.mapper.read(exchange)
+        except RateLimitError as exc:
+            self._credentials.spent(lease, out.resource, exc.reset_at)
+            raise
+        except (BadCredentialsError, SsoRequiredError) as exc:
+            raise self._credentials.rejected(lease, exc, out.name) from None
+        self._credentials.accepted(lease)
+        return _Answer(response, data, rate)
 
-    async def _exchange(self, out: _Outgoing) -> tuple[httpx.Response, bytes]:
+    async def _exchange(self, out: _Outgoing) -> tuple[httpx.Response, bytes, Lease]:
         """The HTTP call itself, within its deadline; httpx errors no retry can mend become
         ApiErrors, and the deadline running out is retried like a timeout.
 
@@ -378,11 +447,26 @@ class GitHubClient:
         (GitHub's "response time" estimate of its CPU time). Reading a large body, and
         waiting while other pages are decoded, happens on our side, outside it. The deadline
         starts once the pacer admits the request: waiting our turn is not slow.
+
+        The lease (the credential) counts in flight until ``_send_once`` has read the budget
+        the answer reports: released earlier, a charged request would be in neither the
+        count in flight nor the budget left, and the pool would overspend by it.
         """
         client = self._client()
         if self._observer is not None:
             self._observer.admit(out.resource)
-        await self._waits.before_send(out.resource)
+        lease = out.lease or await self._acquire(out)
+        try:
+            response, body = await self._exchange_with(client, out, lease)
+        except BaseException:
+            self._credentials.release(lease)
+            raise
+        return response, body, lease
+
+    async def _exchange_with(
+        self, client: httpx.AsyncClient, out: _Outgoing, lease: Lease
+    ) -> tuple[httpx.Response, bytes]:
+        """The exchange of ``_exchange`` once its credential is chosen."""
         request = client.build_request(
             out.method, out.url, params=out.params, headers=out.headers, content=out.content
         )
@@ -390,12 +474,8 @@ class GitHubClient:
             async with self.pacer.slot(endpoint_key(out.method, out.url)):
                 self._count_sent(out.resource, redirect=False)
                 deadline = asyncio.get_running_loop().time() + self._settings.deadline_s
-                self._waits.in_flight[out.resource] += 1
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        response = await self._send_following(client, request, out)
-                finally:
-                    self._waits.in_flight[out.resource] -= 1
+                async with asyncio.timeout_at(deadline):
+                    response = await self._send_following(client, request, out, lease)
             try:
                 async with asyncio.timeout_at(deadline):
                     cap = self._options.max_body_bytes
@@ -413,13 +493,28 @@ class GitHubClient:
             raise FatalApiError(message, url=out.url) from safe_cause(exc)
         return response, body
 
+    async def _acquire(self, out: _Outgoing) -> Lease:
+        """A credential for ``out``: the pool's choice, once one has budget left; until
+        then the wait for the earliest reset (or exit 75, as the user chose)."""
+        while True:
+            lease = await self._credentials.acquire(
+                out.resource, out.method, out.key, self._send_pinned
+            )
+            if lease is not None:
+                return lease
+            until = self._credentials.blocked_until(out.resource)
+            await self._waits.primary(until, 1, out.resource)
+
     async def _send_following(
-        self, client: httpx.AsyncClient, request: httpx.Request, out: _Outgoing
+        self, client: httpx.AsyncClient, request: httpx.Request, out: _Outgoing, lease: Lease
     ) -> httpx.Response:
-        """Send, following redirects only within api_url's origin; the hops are its history."""
+        """Send, following redirects only within api_url's origin; the hops are its history.
+
+        The lease's Authorization goes with each hop (``LeaseAuth``: only to that origin)."""
+        auth = LeaseAuth(lease.header, api_origin(self._settings.api_url))
         hops: list[httpx.Response] = []
         while True:
-            response = await client.send(request, stream=True, follow_redirects=False)
+            response = await client.send(request, stream=True, follow_redirects=False, auth=auth)
             following = response.next_request
             if following is None:
                 response.history = hops
@@ -458,17 +553,29 @@ class GitHubClient:
         outcome = state.outcome.exception() if state.outcome else None
         log.info("retrying after attempt %d: %s", state.attempt_number, describe(outcome))
 
-    def _observe(self, response: httpx.Response, now: float, resource: str) -> RateLimit | None:
-        """Count statuses and keep the freshest view of the budget this answer reports."""
+    def _observe(
+        self, response: httpx.Response, now: float, resource: str, lease: Lease
+    ) -> RateLimit | None:
+        """Count statuses; the budget this answer reports goes to its credential's pool, and
+        the run hears of the pool's total (a JWT's answer reports the app's own budget, which
+        no installation spends: not recorded)."""
         for hop in response.history:
             self.stats.by_status[hop.status_code] += 1
         self.stats.by_status[response.status_code] += 1
         if response.status_code == 304:
             self.stats.not_modified += 1
         rate = RateLimit.from_headers(response.headers, now=now)
-        if rate is not None:
-            self.observe_rate(rate, resource)
+        if rate is not None and lease.member is not None:
+            self._record_rate(lease, rate, resource)
         return rate
+
+    def _record_rate(self, lease: Lease, rate: RateLimit, resource: str) -> None:
+        """The reading goes to the lease's credential in the pool; the run hears of the
+        pool's total for that resource."""
+        bucket = self._credentials.observe(lease, rate, resource)
+        total = self._credentials.rate(bucket)
+        if self._observer is not None and total is not None:
+            self._observer.rate_seen(bucket, total)
 
 
 def _page(answer: _Answer) -> Page:

@@ -61,7 +61,6 @@ from gh_collect.github.responses import (
     SECONDARY_DEFAULT_WAIT,
     Exchange,
     decode_body,
-    error_for_response,
 )
 from gh_collect.github.sizing import PageSizer
 
@@ -169,15 +168,7 @@ class GraphQLMapper:
         response = exchange.response
         where = f"{exchange.method} {exchange.url}"
         if response.status_code != 200:
-            error = error_for_response(
-                response,
-                url=exchange.url,
-                method=exchange.method,
-                token_env=exchange.token_env,
-                now=exchange.now,
-                body=exchange.body,
-            )
-            raise error or RetriableApiError(
+            raise exchange.error() or RetriableApiError(
                 f"{where}: unexpected status {response.status_code} for a GraphQL query",
                 status=response.status_code,
                 url=exchange.url,

@@ -182,7 +182,11 @@ class RateBuckets:
 
 
 def _fresher(current: RateLimit | None, seen: RateLimit) -> RateLimit:
-    """Responses arrive out of order: within one window the lowest remaining is the truth."""
-    if current is None or seen.reset != current.reset or seen.remaining <= current.remaining:
+    """Responses arrive out of order: within one window the lowest remaining is the truth,
+    and a later window's reading is truer than an earlier's (an answer of the old window
+    arriving after the new one began must not make the budget look spent, or reset)."""
+    if current is None or seen.reset > current.reset:
+        return seen
+    if seen.reset == current.reset and seen.remaining <= current.remaining:
         return seen
     return current

@@ -69,6 +69,17 @@ class Exchange:
     now: float  # epoch seconds when the answer arrived: resolves an HTTP-date retry-after
     token_env: str  # named on a 401, so the user knows which variable to fix
 
+    def error(self) -> ApiError | None:
+        """The error the answer's status stands for (None: a success)."""
+        return error_for_response(
+            self.response,
+            url=self.url,
+            method=self.method,
+            token_env=self.token_env,
+            now=self.now,
+            body=self.body,
+        )
+
 
 class ResponseMapper(Protocol):
     """Turns an exchange into data, or raises the ``ApiError`` it stands for.
@@ -86,14 +97,7 @@ class RestMapper:
 
     def read(self, exchange: Exchange) -> Any:
         response = exchange.response
-        error = error_for_response(
-            response,
-            url=exchange.url,
-            method=exchange.method,
-            token_env=exchange.token_env,
-            now=exchange.now,
-            body=exchange.body,
-        )
+        error = exchange.error()
         if error is not None:
             raise error
         if response.status_code == 304:

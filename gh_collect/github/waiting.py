@@ -3,9 +3,11 @@
 Three waits, each bounded whatever a server sends:
 
 - before a request: a budget is never spent below ``pause_below`` (its requests in flight
-  count); the request waits for that budget's reset. Only the budget the request will spend
-  is consulted, so a spent graphql budget never holds back a core request;
-- after a primary hit (``RateLimitError``): until the reset, at least a backoff of 2^hits s;
+  count); when every credential of the pool (``pool``) is down to it, the request waits for
+  the earliest reset. Only the budget the request will spend is consulted, so a spent
+  graphql budget never holds back a core request;
+- after a primary hit (``RateLimitError``): when no other credential has budget left, until
+  the earliest reset, at least a backoff of 2^hits s;
 - after a secondary hit: retry-after (or a minute), doubled on each repeat up to
   ``SECONDARY_MAX_WAIT``, and the pacer halves concurrency; after ``SECONDARY_MAX_HITS`` in a
   row the request fails, since continuing while limited risks a ban.
@@ -18,14 +20,13 @@ instead, saying when to run again, so a cron job never holds the dataset lock fo
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal
 
 from gh_collect.errors import RateLimitExit, SecondaryRateLimitError
 from gh_collect.github.pacing import Pacer
-from gh_collect.github.ratelimit import CORE, MAX_SERVER_WAIT, RateBuckets
+from gh_collect.github.ratelimit import CORE, MAX_SERVER_WAIT
 from gh_collect.github.stats import ClientStats
 
 __all__ = [
@@ -45,32 +46,20 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class RateLimitWaits:
-    """The waits of one client; ``in_flight`` (per resource) is kept by the client."""
+    """The waits of one client (the pool says when a budget is spent: ``pool.PoolView``)."""
 
     def __init__(
         self,
         *,
-        rates: RateBuckets,
         pacer: Pacer,
         stats: ClientStats,
-        pause_below: int,
         on_rate_limit: Literal["wait", "exit"],
         clock: Callable[[], float],
         sleep: Sleep,
     ) -> None:
-        self._rates, self._pacer, self._stats = rates, pacer, stats
-        self._pause_below = pause_below
+        self._pacer, self._stats = pacer, stats
         self._on_rate_limit = on_rate_limit
         self._clock, self._sleep = clock, sleep
-        self.in_flight: Counter[str] = Counter()  # per resource: sent, headers not yet back
-
-    async def before_send(self, resource: str) -> None:
-        """Never spend a budget below ``pause_below`` (its requests in flight count)."""
-        rate = self._rates.get(resource)
-        if rate is None or rate.reset <= self._clock():
-            return
-        if rate.remaining - self.in_flight[resource] <= self._pause_below:
-            await self.primary(rate.reset, 1, resource)
 
     async def primary(self, reset_at: float, hits: int, resource: str) -> None:
         """Wait for ``resource``'s budget to reset at ``reset_at`` (epoch s), or exit 75."""

@@ -142,14 +142,18 @@ async def _walk_pass(ctx: RunContext, client: GitHubClient, targets: list[_Targe
         # nothing moved since the last pass: in a list an edit moves to the top of, page 1
         # says so for the whole list (releases, sorted by creation, are read on)
         last = step.unchanged and order.moves_on_update
-        for target, new in zip(targets, kept, strict=True):
-            append_page(ctx, target.key, target.sink, page_number, new)
-            cp.record_page(
-                target.key, page=page_number, records=len(new), byte_offset=target.sink.offset,
-                resume_token=None if last else step.next_token, pass_started_at=started,
-            )  # fmt: skip
-        for unit, token in _fan_outs(targets, items, window):
-            cp.arm_fan_out(unit, token)  # same step: a kill never loses an overflow
+        try:  # one synchronous step: the walk remembered the page's ETag just before
+            for target, new in zip(targets, kept, strict=True):
+                append_page(ctx, target.key, target.sink, page_number, new)
+                cp.record_page(
+                    target.key, page=page_number, records=len(new), byte_offset=target.sink.offset,
+                    resume_token=None if last else step.next_token, pass_started_at=started,
+                )  # fmt: skip
+            for unit, token in _fan_outs(targets, items, window):
+                cp.arm_fan_out(unit, token)  # same step: a kill never loses an overflow
+        except BaseException:
+            cp.halt(f"recording page {page_number} of {key} failed")
+            raise
         await cp.maybe_save_async()
         pages, records = pages + 1, records + sum(map(len, kept))
         ctx.reporter.page(key.repo, key.name, sum(map(len, kept)))

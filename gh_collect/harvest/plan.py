@@ -30,9 +30,11 @@ from gh_collect.endpoints import Endpoint, Window
 from gh_collect.endpoints.graphql import PULL_WINDOW
 from gh_collect.errors import SkippableApiError
 from gh_collect.github.client import GitHubClient, RateLimit
+from gh_collect.github.credentials import Credentials
 from gh_collect.github.graphql import GraphQLTransport
 from gh_collect.github.graphql_queries import REVIEWS_PER_QUERY
 from gh_collect.github.pagination import PageRequest
+from gh_collect.github.pool import CredentialPool, PoolView
 from gh_collect.harvest.listing import discover_repos
 from gh_collect.harvest.walk import PageWalk, paginator_for
 
@@ -90,14 +92,23 @@ class Plan:
 
 
 async def estimate(
-    config: Config, token: str, transport: httpx.AsyncBaseTransport | None = None
+    config: Config,
+    token: str | Credentials,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Plan:
+    """What harvesting ``config``'s one org (``target.org``) would take, from first pages."""
     graphql = [n for n in config.endpoints if endpoints.get(n).transport == "graphql"]
     plan = Plan(pages={name: 0 for name in config.endpoints if name not in graphql})
     plan.queries = {name: 0 for name in graphql}
     window = Window(config.window_start, config.window_end)
+    credentials: str | PoolView
+    if isinstance(token, Credentials):
+        pool = CredentialPool(token, pause_below=config.rate_limit.pause_below)
+        credentials = pool.view(config.target.org)
+    else:
+        credentials = token
     async with GitHubClient(
-        config.github, token, rate_settings=config.rate_limit, transport=transport
+        config.github, credentials, rate_settings=config.rate_limit, transport=transport
     ) as client:
         repos = await discover_repos(client, config.target) or []
         plan.repos = len(repos)
@@ -211,5 +222,5 @@ def requests_per_second(config: Config) -> float:
     return config.github.max_requests_per_minute * 0.9 / 60
 
 
-def estimate_sync(config: Config, token: str, **kwargs: Any) -> Plan:
+def estimate_sync(config: Config, token: str | Credentials, **kwargs: Any) -> Plan:
     return asyncio.run(estimate(config, token, **kwargs))

@@ -40,7 +40,9 @@ from gh_collect.errors import (
     UsageError,
 )
 from gh_collect.github.client import GitHubClient
+from gh_collect.github.credentials import Credentials
 from gh_collect.github.graphql import GraphQLTransport
+from gh_collect.github.pool import CredentialPool, PoolView
 from gh_collect.github.quota import Quota
 from gh_collect.harvest.context import DISCOVERY, RunContext, RunOptions
 from gh_collect.harvest.discovery import discover
@@ -50,7 +52,7 @@ from gh_collect.harvest.phases import run_phase
 from gh_collect.report.manifest import build_manifest, write_manifest
 from gh_collect.report.progress import LogReporter, Reporter
 
-__all__ = ["RunOptions", "RunResult", "collect"]
+__all__ = ["RunOptions", "RunResult", "collect", "make_pool"]
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -67,16 +69,52 @@ class RunResult:
 
 def collect(
     config: Config,
-    token: str,
+    token: str | Credentials,
     options: RunOptions | None = None,
     *,
     reporter: Reporter | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> RunResult:
-    """Run (or resume) the harvest described by ``config``; raise a GhCollectError on failure."""
-    run = _Run(config, options or RunOptions(), reporter or LogReporter(quiet=True))
+    """Run (or resume) the harvest described by ``config``; raise a GhCollectError on failure.
+
+    ``token``: the token (held by ``github.token_env``), or ``Credentials`` (a pool, an app:
+    ``resolve_credentials``). One org only: ``collect_orgs`` runs ``target.orgs``.
+    """
+    orgs = config.orgs
+    if len(orgs) > 1:
+        raise UsageError(
+            f"target.orgs lists {len(orgs)} organizations: collect_orgs harvests them "
+            "(gh-collect collect does)"
+        )
+    reporter = reporter or LogReporter(quiet=True)
+    credentials = as_credentials(token, config)
+    run = _Run(config.for_org(orgs[0]), options or RunOptions(), reporter)
+
+    async def harvest() -> RunResult:
+        pool = make_pool(config, credentials, reporter)
+        return await run.execute(pool.view(orgs[0]), transport)
+
     with _fewer_gc_passes():
-        return asyncio.run(run.execute(token, transport))
+        return asyncio.run(harvest())
+
+
+def as_credentials(token: str | Credentials, config: Config) -> Credentials:
+    """A bare token is 0.1.0's one token, held by ``github.token_env``."""
+    if isinstance(token, Credentials):
+        return token
+    return Credentials.token(token, config.github.token_env)
+
+
+def make_pool(config: Config, credentials: Credentials, reporter: Reporter) -> CredentialPool:
+    """The run's one pool (every org's), telling ``reporter`` what it does: which credentials
+    (never a value), tokens of one user, SAML refusals, installation tokens minted."""
+    reporter.info(credentials.describe())
+    return CredentialPool(
+        credentials,
+        pause_below=config.rate_limit.pause_below,
+        notify=reporter.info,
+        warn=reporter.warning,
+    )
 
 
 @contextmanager
@@ -93,7 +131,14 @@ def _fewer_gc_passes() -> Iterator[None]:
 
 
 class _Run:
-    def __init__(self, config: Config, options: RunOptions, reporter: Reporter) -> None:
+    def __init__(
+        self,
+        config: Config,
+        options: RunOptions,
+        reporter: Reporter,
+        *,
+        quota: Quota | None = None,
+    ) -> None:
         self.config = config
         self.options = options
         self.reporter = reporter
@@ -102,11 +147,13 @@ class _Run:
         self.started_at = datetime.now(UTC)
         self.phases = _phases(config, options)
         self.stop_signal: int | None = None
-        self.quota = Quota(
+        self.quota = quota or Quota(
             max_requests=options.max_requests, budget_fraction=config.rate_limit.budget_fraction
         )
 
-    async def execute(self, token: str, transport: httpx.AsyncBaseTransport | None) -> RunResult:
+    async def execute(
+        self, credentials: PoolView, transport: httpx.AsyncBaseTransport | None
+    ) -> RunResult:
         _ensure_writable(self.paths.raw_dir)
         strategy = strategy_from_settings(self.config.checkpoint, self.config.rate_limit)
         checkpoint = CheckpointManager(
@@ -130,7 +177,7 @@ class _Run:
             loop = asyncio.get_running_loop()
             self._catch_stop_signals(loop)
             try:
-                async with self._client(token, transport) as client:
+                async with self._client(credentials, transport) as client:
                     await self._harvest(client)
                     requests = client.stats.requests
             except asyncio.CancelledError:
@@ -153,10 +200,12 @@ class _Run:
             finally:
                 _release_stop_signals(loop)
 
-    def _client(self, token: str, transport: httpx.AsyncBaseTransport | None) -> GitHubClient:
+    def _client(
+        self, credentials: PoolView, transport: httpx.AsyncBaseTransport | None
+    ) -> GitHubClient:
         return GitHubClient(
             self.config.github,
-            token,
+            credentials,
             rate_settings=self.config.rate_limit,
             on_rate_limit=self.options.on_rate_limit,
             transport=transport,

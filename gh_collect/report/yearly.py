@@ -39,8 +39,8 @@ class YearReport:
 
 
 def datasets_of(config: Config) -> list[DatasetPaths]:
-    """The datasets a config names: one per org (one today; ``target.orgs`` adds more)."""
-    return [DatasetPaths(config.output.root, config.year, config.target.org)]
+    """The datasets a config names: one per org (``target.org``, or each of ``target.orgs``)."""
+    return [DatasetPaths(config.output.root, config.year, org) for org in config.orgs]
 
 
 def default_out(config: Config) -> Path:

@@ -98,6 +98,9 @@ class CheckpointManager:
         self._pages_since_save = 0
         self._records_since_save = 0
         self._last_save_clock = clock()
+        # Set when a page's synchronous step failed half way: memory may then count what
+        # the files lack (a page's ETag without its records), so nothing more is saved.
+        self._halted: str | None = None
 
     # ---- lock
 
@@ -235,11 +238,19 @@ class CheckpointManager:
 
     # ---- saving
 
+    def halt(self, why: str) -> None:
+        """No save from now on in this run: a step that records a page failed half way, so
+        the state in memory may not match the files (the last save stays, and a resumed
+        run fetches what it does not count)."""
+        self._halted = self._halted or why
+
     def save(self, reason: str) -> None:
         """Make the data durable, then atomically write the state, on this thread (see the
         module docstring for when). Saves handed to the writer earlier land first."""
         self._require_lock()
         self._commit.wait()
+        if self._halted is not None:
+            return
         try:
             self._take_sync()()
         except BaseException as exc:
@@ -262,6 +273,10 @@ class CheckpointManager:
     def _submit_save(self, reason: str) -> Future[None]:
         """The event loop's part of ``save_async``: the snapshot, handed to the writer."""
         self._require_lock()
+        if self._halted is not None:
+            skipped: Future[None] = Future()
+            skipped.set_result(None)
+            return skipped
         sync = self._take_sync()
         saved, data = self._snapshot(reason)
         self._state = saved
@@ -269,10 +284,17 @@ class CheckpointManager:
         return self._commit.submit(sync, data)
 
     async def maybe_save_async(self) -> str | None:
-        """The run's one save point: save if a strategy says so (returns its reason)."""
+        """The run's one save point: save if a strategy says so (returns its reason).
+
+        The save is handed to the writer and not waited for: the walk fetches its next page
+        while the fsyncs run (a walk that waited added a disk's latency to every page). The
+        state counts as saved from the snapshot on; a write that failed fails the next save
+        point, and every later save, so no checkpoint counts bytes it did not sync.
+        """
+        self._commit.check()
         reason = self.strategy.reason(self._save_context())
         if reason is not None:
-            await self.save_async(reason)
+            self._submit_save(reason)
         return reason
 
     def _snapshot(self, reason: str) -> tuple[CheckpointState, bytes]:

@@ -125,6 +125,11 @@ class GroupCommit:
         with self._lock:
             self._failed = self._failed or exc
 
+    def check(self) -> None:
+        """Raise the error of a write that failed, if one did."""
+        if self._failed is not None:
+            raise self._failed
+
     def wait(self) -> None:
         """Block until every write asked for has landed; raises if one failed."""
         last = self._last

@@ -339,11 +339,14 @@ class GraphQLEndpoint:
         )
 
     def _spender(self, call: _Call) -> _Spender:
-        token = bearer(call.request.headers.get("Authorization", ""))
-        spender = self._spenders.get(token)
+        """The points budget of the call's owner (``identities``: a user's tokens share one),
+        or of its token when it has none."""
+        owner = call.client.owner if call.client is not None else ""
+        key = owner or bearer(call.request.headers.get("Authorization", ""))
+        spender = self._spenders.get(key)
         if spender is None:
             budget = PointsBudget(self.cfg.graphql_rate_limit, self.cfg.reset_seconds)
-            spender = self._spenders[token] = _Spender(budget)
+            spender = self._spenders[key] = _Spender(budget)
         return spender
 
 

@@ -3,7 +3,8 @@
 Per request, in order: latency, request checks (User-Agent, API version, token), secondary
 limits, a fault draw, simulated server time, the primary budget, the answer, then the charge.
 The budget is checked and charged with no ``await`` in between, so concurrent requests can
-never overspend it. What each route answers is in ``handlers``.
+never overspend it. What each route answers is in ``handlers``; whose budget a credential
+spends in ``identities``; the GitHub App routes (JWT in, installation token out) in ``apps``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gh_collect.simulator.faults import FaultInjector, SlowPages
 from gh_collect.simulator.graphql.endpoint import GraphQLEndpoint
 from gh_collect.simulator.model import OrgModel
 from gh_collect.simulator.model.reviews import ManyReviews, many_reviews_pull
+from gh_collect.simulator.server.apps import AppEndpoints
 from gh_collect.simulator.server.config import (
     API_VERSIONS,
     DOCS,
@@ -31,6 +33,7 @@ from gh_collect.simulator.server.config import (
 )
 from gh_collect.simulator.server.control import Churn, Control
 from gh_collect.simulator.server.handlers import ListItems, _Handlers
+from gh_collect.simulator.server.identities import Identities, salted_etag
 from gh_collect.simulator.server.limits import _Budget, _Client, _Stats
 from gh_collect.simulator.server.owners import OTHER_USER, apply_options, saml_refusal
 from gh_collect.simulator.server.paging import _per_page
@@ -48,7 +51,6 @@ from gh_collect.simulator.server.routes import (
     _Call,
     _match,
     _Route,
-    bearer,
     list_routes,
 )
 
@@ -67,7 +69,16 @@ class _Scripted:
 class SimulatorApp:
     """The request logic, independent of how and where it is served."""
 
-    def __init__(self, cfg: SimulatorConfig, model: OrgModel | None = None) -> None:
+    def __init__(
+        self,
+        cfg: SimulatorConfig,
+        model: OrgModel | None = None,
+        *,
+        identities: Identities | None = None,
+        apps: AppEndpoints | None = None,
+    ) -> None:
+        """``identities`` and ``apps``: shared with the other orgs of one simulated GitHub
+        (``fleet``); by default this org's own, from ``cfg``."""
         self.cfg = cfg
         self.model = model or OrgModel.generate(
             cfg.seed, cfg.repos, cfg.org, cfg.now, cfg.sizes, cfg.scenarios,
@@ -79,7 +90,12 @@ class SimulatorApp:
         seed = cfg.fault_seed if cfg.fault_seed is not None else f"derived:{cfg.seed}"
         self.faults = FaultInjector(cfg.faults, seed)
         self.slow_pages = SlowPages(cfg.slow_pages)
-        self._clients: dict[str, _Client] = {}
+        self.identities = identities or Identities(cfg, self.model.clock)
+        if apps is None and cfg.app is not None:
+            apps = AppEndpoints(cfg.app, self.identities)
+        self.apps = apps
+        if apps is not None:
+            apps.serve_org(self.model.org)
         self._request_ids = 0
         self._scripted: list[_Scripted] = []
         self._answers = _Handlers(cfg, self.model)
@@ -184,6 +200,8 @@ class SimulatorApp:
         if path.startswith("/__simulator/"):
             base = f"{request.scheme}://{request.host}{prefix}"
             return self._dated(self._control.answer(request, path, base))
+        if self.apps is not None and self.apps.handles(path):
+            return self._dated(await self._app_route(request, path, prefix))
         client = self._client_for(request)
         self.stats.enter()
         if client is not None:
@@ -194,6 +212,18 @@ class SimulatorApp:
             self.stats.leave()
             if client is not None:
                 client.in_flight -= 1
+
+    async def _app_route(self, request: web.Request, path: str, prefix: str) -> web.Response:
+        """A GitHub App route (``apps``): a JWT's, outside every installation's budget."""
+        assert self.apps is not None
+        if self.cfg.latency_ms:
+            await asyncio.sleep(self.cfg.latency_ms / 1000.0)
+        version = request.headers.get("X-GitHub-Api-Version", API_VERSIONS[0])
+        call = _Call(request, path, prefix, _UNKNOWN_ROUTE, {}, None, version)
+        authorization = request.headers.get("Authorization", "")
+        reply = await self.apps.answer(request.method, path, authorization, call.base)
+        self.stats.record(path if reply.status < 300 else "/app <refused>", str(reply.status))
+        return self._finish(call, reply)
 
     def _dated(self, response: web.StreamResponse) -> web.StreamResponse:
         """``Date`` from the simulated clock, the one that stamps edits (aiohttp would send
@@ -220,7 +250,8 @@ class SimulatorApp:
         """The reply for a call, or None when the connection was dropped on purpose."""
         if call.route.handler == "graphql":
             return await self._graphql.answer(call)  # its own token rule, limits and charge
-        refused = self._gatekeep(call) or saml_refusal(self.cfg, call)
+        authorised = self.identities.sso_authorized(call.request.headers.get("Authorization", ""))
+        refused = self._gatekeep(call) or saml_refusal(self.cfg, call, authorised=authorised)
         if refused is not None:
             return refused
         assert call.client is not None
@@ -298,6 +329,8 @@ class SimulatorApp:
             self._charge(budget, now)
         else:
             reply = self._dispatch(call)
+            if reply.etag is not None and client.etag_salt:  # GitHub: Vary: Authorization
+                reply.etag = salted_etag(reply.etag, client.etag_salt)
             if call.route.handler != "rate_limit" and not self._not_modified(call, reply):
                 self._charge(budget, now)
             if fault in fault_kit.BODY_FAULTS and reply.status == 200:
@@ -367,15 +400,8 @@ class SimulatorApp:
         return _Reply(response.status, body, content_type=response.headers["Content-Type"])
 
     def _client_for(self, request: web.Request) -> _Client | None:
-        """The token's state, or None for a missing or wrong token."""
-        token = bearer(request.headers.get("Authorization", ""))
-        if not token or (self.cfg.token is not None and token != self.cfg.token):
-            return None
-        client = self._clients.get(token)
-        if client is None:
-            client = _Client(_Budget(self.cfg.rate_limit, self.cfg.reset_seconds))
-            self._clients[token] = client
-        return client
+        """The credential's owner (``identities``), or None for a missing or wrong token."""
+        return self.identities.client_for(request.headers.get("Authorization", ""))
 
 
 def _apply_many_reviews(cfg: SimulatorConfig, model: OrgModel) -> None:

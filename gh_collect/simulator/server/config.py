@@ -29,6 +29,29 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
 @dataclass(frozen=True)
+class SimulatedApp:
+    """A GitHub App the simulator knows (``identities``, ``apps``): JWTs signed with the key
+    matching ``public_key`` (PEM) and naming ``app_id`` or ``client_id`` are accepted.
+
+    ``installations``: org -> installation id (None: installed on every org served, ids
+    from 1001). Each installation has its own budget of ``rate_limit`` requests a window;
+    its tokens expire ``token_ttl_s`` after minting (GitHub: an hour; tests shorten it),
+    by the simulated clock that stamps ``Date``.
+    """
+
+    public_key: str
+    app_id: int = 1
+    client_id: str = "Iv23liSimulatedApp01"
+    installations: Mapping[str, int] | None = None
+    rate_limit: int = 5000
+    token_ttl_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.rate_limit <= 0 or self.token_ttl_s <= 0:
+            raise ValueError("SimulatedApp: rate_limit and token_ttl_s must be positive")
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     """Everything that shapes a simulated GitHub; the defaults are GitHub's documented ones.
 
@@ -56,6 +79,13 @@ class SimulatorConfig:
     list answers 410.
     ``slow_pages`` (repo name -> largest ``per_page``): that repo's list requests asking for
     more are cut short like GitHub's heavy pages (502/504 after ``slow_page_hold_s``).
+
+    Credentials (``identities``): every token is a user with its own budget, unless
+    ``users`` (login -> tokens) groups tokens of one user, who then share one budget (and
+    ETags, which GitHub varies by who asks). ``app`` adds a GitHub App (``SimulatedApp``):
+    ``GET /orgs/{org}/installation`` and ``POST /app/installations/{id}/access_tokens``
+    with a JWT, installation tokens that expire. With ``saml_sso``, the tokens in
+    ``saml_authorized`` (and installation tokens, as on GitHub) are let through.
 
     GraphQL (``gh_collect.simulator.graphql``): ``graphql_rate_limit`` points an hour per
     token, a budget apart from REST's; ``graphql_points_per_minute`` the secondary limit on
@@ -94,6 +124,9 @@ class SimulatorConfig:
     history_years: float = 10.0
     touched_share: float = 0.03
     churn_ms: float = 0.0
+    users: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    app: SimulatedApp | None = None
+    saml_authorized: tuple[str, ...] = ()
     graphql_rate_limit: int = 5000
     graphql_points_per_minute: int = 2000
     slow_queries: Mapping[str, int] = field(default_factory=dict)
@@ -133,6 +166,13 @@ class SimulatorConfig:
         parse_time(self.now)
         if self.owner_type not in ("org", "user"):
             raise ValueError(f"SimulatorConfig.owner_type must be org or user: {self.owner_type}")
+        if isinstance(self.saml_authorized, str) or any(
+            isinstance(tokens, str) for tokens in self.users.values()
+        ):
+            raise ValueError("SimulatorConfig: saml_authorized and users' tokens are tuples")
+        tokens = [token for listed in self.users.values() for token in listed]
+        if len(set(tokens)) != len(tokens) or not all(tokens):
+            raise ValueError("SimulatorConfig.users: each token belongs to one user")
         if self.limit_status not in (403, 429):
             raise ValueError(
                 f"SimulatorConfig.limit_status must be 403 or 429: {self.limit_status}"

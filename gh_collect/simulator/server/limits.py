@@ -126,9 +126,16 @@ class _Budget:
 
 @dataclass
 class _Client:
-    """Per-token state: the primary budget and the secondary-limit windows."""
+    """Per-owner state (a user, all their tokens; an app installation: ``identities``): the
+    primary budget and the secondary-limit windows. ``owner`` names it (not a secret);
+    ``login``: a named user's (``users``), "" for a plain token; ``integration``: an app
+    installation, which has no user; ``etag_salt`` makes its ETags its own."""
 
     budget: _Budget
+    owner: str = ""
+    login: str = ""
+    integration: bool = False
+    etag_salt: str = ""
     in_flight: int = 0
     hits: dict[str, deque[float]] = field(default_factory=dict)
     work: deque[tuple[float, float]] = field(default_factory=deque)

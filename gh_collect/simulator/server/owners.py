@@ -20,6 +20,7 @@ from gh_collect.simulator.server.rendering import _Answer, _error, _Reply
 from gh_collect.simulator.server.routes import _Call, bearer
 
 __all__ = [
+    "INTEGRATION_MESSAGE",
     "ISSUES_DISABLED_MESSAGE",
     "OTHER_USER",
     "OWN_REPOS",
@@ -43,7 +44,10 @@ SAML_MESSAGE = (
 )
 ISSUES_DISABLED_MESSAGE = "Issues are disabled for this repo"
 PRIVATE_REPO = "private-repo"  # a user target's one private repo, listed only to its owner
-OTHER_USER = "someone-else"  # who ``GET /user`` says a token that is not the owner's is
+INTEGRATION_MESSAGE = "Resource not accessible by integration"
+# Who ``GET /user`` says a token is that is neither the target user's nor a named user's
+# (``SimulatorConfig.users``): every such token answers as this one login.
+OTHER_USER = "someone-else"
 OWN_REPOS = "/user/repos"
 _ORG_PATHS = ("/orgs", "/organizations", "/repos", "/repositories")
 
@@ -80,14 +84,20 @@ def is_owner(cfg: SimulatorConfig, call: _Call) -> bool:
 
 
 def viewer_login(cfg: SimulatorConfig, call: _Call) -> str:
-    """The login of the call's token: the target user's for the owner's token, else
-    ``OTHER_USER`` (whose PENDING reviews this token sees)."""
-    return cfg.org if is_owner(cfg, call) else OTHER_USER
+    """The login of the call's token: the target user's for the owner's token, a named
+    user's for theirs (``users``), else ``OTHER_USER`` (whose PENDING reviews it sees)."""
+    if is_owner(cfg, call):
+        return cfg.org
+    named = call.client.login if call.client is not None else ""
+    return named or OTHER_USER
 
 
 def me(cfg: SimulatorConfig, model: OrgModel, call: _Call) -> dict[str, Any]:
-    """``GET /user``: the token's user, the target for the owner's token."""
+    """``GET /user``: the token's user (``viewer_login``); an installation token has no
+    user (403, as GitHub answers an integration)."""
     assert model.generator is not None
+    if call.client is not None and call.client.integration and not is_owner(cfg, call):
+        raise _Answer(_error(403, INTEGRATION_MESSAGE, f"{DOCS}/users/users"))
     return model.generator.user_object(viewer_login(cfg, call))
 
 
@@ -122,9 +132,10 @@ def check_issues(cfg: SimulatorConfig, repo: RepoData) -> None:
         raise _Answer(_error(410, ISSUES_DISABLED_MESSAGE, docs))
 
 
-def saml_refusal(cfg: SimulatorConfig, call: _Call) -> _Reply | None:
-    """The 403 an org enforcing SAML SSO sends for its resources to an unauthorised token."""
-    if not cfg.saml_sso or not call.route.endpoint.startswith(_ORG_PATHS):
+def saml_refusal(cfg: SimulatorConfig, call: _Call, *, authorised: bool = False) -> _Reply | None:
+    """The 403 an org enforcing SAML SSO sends for its resources to an unauthorised token
+    (``authorised``: one a member authorised for the org, or an installation's)."""
+    if not cfg.saml_sso or authorised or not call.route.endpoint.startswith(_ORG_PATHS):
         return None
     reply = _error(403, SAML_MESSAGE, f"{DOCS}/overview/authenticating-to-the-rest-api")
     request = hashlib.sha1(f"{cfg.org}:{cfg.seed}".encode(), usedforsecurity=False).hexdigest()

@@ -11,13 +11,14 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
 from gh_collect.simulator.model import OrgModel
 from gh_collect.simulator.server.app import SimulatorApp
 from gh_collect.simulator.server.config import LOOPBACK_HOSTS, SimulatorConfig
+from gh_collect.simulator.server.fleet import Fleet
 from gh_collect.simulator.server.owners import truth_without_disabled
 
 T = TypeVar("T")
@@ -38,7 +39,11 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _start(app: SimulatorApp, sock: socket.socket) -> web.AppRunner:
+class _Served(Protocol):
+    def build(self) -> web.Application: ...
+
+
+async def _start(app: _Served, sock: socket.socket) -> web.AppRunner:
     runner = web.AppRunner(app.build(), access_log=None, shutdown_timeout=0.2)
     await runner.setup()
     await web.SockSite(runner, sock, shutdown_timeout=0.2).start()
@@ -48,11 +53,25 @@ async def _start(app: SimulatorApp, sock: socket.socket) -> web.AppRunner:
 class Simulator:
     """A simulated GitHub in a background thread: ``start()`` returns its URL."""
 
-    def __init__(self, cfg: SimulatorConfig | None = None, model: OrgModel | None = None) -> None:
+    def __init__(
+        self,
+        cfg: SimulatorConfig | None = None,
+        model: OrgModel | None = None,
+        *,
+        others: Sequence[SimulatorConfig] = (),
+    ) -> None:
         """``model`` serves an org generated earlier (benchmarks reuse one big org across
-        latencies; generating it is the slow part); by default it is generated from ``cfg``."""
+        latencies; generating it is the slow part); by default it is generated from ``cfg``.
+
+        ``others``: more orgs on the same host (``fleet``), each generated from its own
+        config (use another ``org`` and ``seed``); tokens, users, budgets and the app are
+        ``cfg``'s, shared by all. The methods below act on ``cfg``'s org unless given ``org``.
+        """
         self.cfg = cfg or SimulatorConfig()
         self._app = SimulatorApp(self.cfg, model)
+        identities, apps = self._app.identities, self._app.apps
+        more = [SimulatorApp(c, identities=identities, apps=apps) for c in others]
+        self._fleet = Fleet([self._app, *more])
         self._url: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -141,6 +160,22 @@ class Simulator:
             raise RuntimeError("the simulator is not running: call start() first")
         return self._url
 
+    def _org(self, org: str | None) -> SimulatorApp:
+        return self._app if org is None else self._fleet.org(org)
+
+    def app_stats(self) -> dict[str, int]:
+        """The GitHub App's counters: installation tokens minted, the most minted at once,
+        JWTs refused (``apps``); all zero without an app."""
+        apps = self._app.apps
+        if apps is None:
+            return {"mints": 0, "max_concurrent_mints": 0, "jwt_refused": 0}
+        stats = apps.stats
+        return {
+            "mints": stats.mints,
+            "max_concurrent_mints": stats.max_concurrent_mints,
+            "jwt_refused": stats.jwt_refused,
+        }
+
     def start(self, port: int = 0) -> str:
         """Serve on 127.0.0.1 at ``port`` (0: a free one); returns ``http://127.0.0.1:PORT``.
 
@@ -172,7 +207,7 @@ class Simulator:
     ) -> None:
         asyncio.set_event_loop(loop)
         try:
-            runner = loop.run_until_complete(_start(self._app, sock))
+            runner = loop.run_until_complete(_start(self._fleet, sock))
         except BaseException as exc:  # handed to start(), which raises it
             failure.append(exc)
             sock.close()
@@ -202,11 +237,12 @@ class Simulator:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def stats(self) -> dict[str, Any]:
-        return self._app.stats.snapshot()
+    def stats(self, org: str | None = None) -> dict[str, Any]:
+        return self._org(org).stats.snapshot()
 
     def reset_stats(self) -> None:
-        self._app.stats.reset()
+        for app in self._fleet.apps:
+            app.stats.reset()
 
     def ground_truth(
         self,
@@ -218,14 +254,16 @@ class Simulator:
         include_archived: bool = True,
         *,
         base_url: str | None = None,
+        org: str | None = None,
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """What a correct harvest must contain, as served at ``base_url`` (default: here):
         ``endpoints`` may name any of ``ENDPOINTS`` (``OrgModel.ground_truth`` has the
-        rules)."""
-        truth = self.model.ground_truth(
+        rules); ``org``: another org of the host (``others``)."""
+        app = self._org(org)
+        truth = app.model.ground_truth(
             base_url or self.url, year, endpoints, repos, exclude, include_forks, include_archived
         )
-        return truth_without_disabled(self.cfg, truth)
+        return truth_without_disabled(app.cfg, truth)
 
 
 async def serve(
