@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from gh_collect import endpoints
+from gh_collect.endpoints import Endpoint
 from gh_collect.errors import ConfigError
 
 ENV_PREFIX = "GH_COLLECT_"
@@ -226,15 +227,30 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _graphql_available(self) -> Config:
-        """Endpoints read only through GraphQL need ``github.graphql``."""
-        if not self.github.graphql:
-            needing = [n for n in self.endpoints if endpoints.get(n).transport == "graphql"]
-            if needing:
+        """Without ``github.graphql``, an endpoint read only through GraphQL is refused; one
+        with a REST fallback (``reviews``, per pull request) needs ``pulls`` before it."""
+        if self.github.graphql:
+            return self
+        declared = [endpoints.get(n) for n in self.endpoints]
+        needing = [e.name for e in declared if e.via(graphql=False).transport == "graphql"]
+        if needing:
+            raise ValueError(
+                f"endpoints {', '.join(needing)} are read only through GitHub's GraphQL API, "
+                "which github.graphql: false turns off; set it to true or drop them"
+            )
+        for endpoint in declared:
+            parent = endpoint.via(graphql=False).parent
+            listed = list(self.endpoints)
+            if parent is not None and parent not in listed[: listed.index(endpoint.name)]:
                 raise ValueError(
-                    f"endpoints {', '.join(needing)} are read through GitHub's GraphQL API, "
-                    "which github.graphql: false turns off; set it to true or drop them"
+                    f"with github.graphql: false, {endpoint.name} are read per item of "
+                    f"{parent}: list {parent} before {endpoint.name} in endpoints"
                 )
         return self
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The declaration this config reads ``name`` through (REST fallback without GraphQL)."""
+        return endpoints.get(name).via(graphql=self.github.graphql)
 
     @property
     def orgs(self) -> list[str]:
@@ -263,7 +279,12 @@ class Config(_Strict):
             "year": self.year,
             "endpoints": list(self.endpoints),
             "api_url": self.github.api_url,
+            # a REST fallback walks other units than GraphQL: a switch is a new dataset
+            **({"graphql": False} if self._falls_back() else {}),
         }
+
+    def _falls_back(self) -> bool:
+        return any(self.endpoint(n) is not endpoints.get(n) for n in self.endpoints)
 
     @property
     def digest(self) -> str:

@@ -196,6 +196,15 @@ class Endpoint:
     # A listed item whose records overflow its page (a pull with more reviews than the
     # batch holds): the fan-out unit's parent and the token its walk starts from.
     fan_out: Callable[[JsonObject], tuple[str, str] | None] | None = None
+    # The same endpoint read through REST where GraphQL is turned off (``github.graphql:
+    # false``): ``reviews`` per pull request. Same name, same curated columns.
+    rest_fallback: Endpoint | None = None
+
+    def via(self, *, graphql: bool) -> Endpoint:
+        """The declaration a run reads: this one, or its REST fallback without GraphQL."""
+        if graphql or self.transport != "graphql" or self.rest_fallback is None:
+            return self
+        return self.rest_fallback
 
     @property
     def record_key(self) -> str:

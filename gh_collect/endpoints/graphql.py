@@ -30,10 +30,10 @@ from gh_collect.curated.columns import (
     derived,
 )
 from gh_collect.endpoints.activity import number_at_end
-from gh_collect.endpoints.base import Endpoint, JsonObject, Order, WindowRule
+from gh_collect.endpoints.base import SERVER_FILTERED, Endpoint, JsonObject, Order, WindowRule
 from gh_collect.github.graphql_cursor import PULL_REVIEWS_LIST, CursorToken
 
-__all__ = ["GRAPHQL_NEWEST_UPDATED_FIRST", "PULL_STATS", "PULL_WINDOW", "REVIEWS"]
+__all__ = ["GRAPHQL_NEWEST_UPDATED_FIRST", "PULL_STATS", "PULL_WINDOW", "REVIEWS", "REVIEWS_REST"]
 
 GRAPHQL_NEWEST_UPDATED_FIRST = Order({}, stops_past_window=False, newest_first=True,
                                      moves_on_update=True)  # fmt: skip
@@ -41,6 +41,7 @@ GRAPHQL_NEWEST_UPDATED_FIRST = Order({}, stops_past_window=False, newest_first=T
 PULL_WINDOW = WindowRule(created="createdAt", updated="updatedAt")
 """The pulls ``pulls`` keeps, in GraphQL's field names."""
 SUBMITTED_IN_YEAR = WindowRule(created="submittedAt", updated="submittedAt")
+SUBMITTED_IN_YEAR_REST = WindowRule(created="submitted_at", updated="submitted_at")
 
 
 def _database_id(value: object) -> object:
@@ -102,6 +103,43 @@ def _both(name: str, kind: Any, rest: str, graphql: str) -> Column:
     return by_source(rest=col(name, kind, rest), graphql=col(name, kind, graphql))
 
 
+REVIEW_COLUMNS = (
+    by_source(rest=ID, graphql=derived("id", "int", "fullDatabaseId", _database_id)),
+    by_source(rest=NODE_ID, graphql=col("node_id", "str", "id")),
+    REPO,
+    by_source(
+        rest=derived("pull_number", "int", "pull_request_url", number_at_end),
+        graphql=col("pull_number", "int", "pullRequest.number"),
+    ),
+    by_source(
+        rest=col("user_login", "str", "user.login"),
+        graphql=Column("user_login", "str", "author.login", _rest_login),
+    ),
+    col("state", "str"),
+    _both("submitted_at", "timestamp", "submitted_at", "submittedAt"),
+    _both("commit_id", "str", "commit_id", "commit.oid"),
+    _both("author_association", "str", "author_association", "authorAssociation"),
+    col("body", "str"),
+    _both("html_url", "str", "html_url", "url"),
+    FETCHED_AT,
+)
+"""The curated ``reviews`` table, whichever transport read it (``by_source``)."""
+
+REVIEWS_REST = Endpoint(
+    name="reviews",
+    path="/repos/{full_name}/pulls/{parent}/reviews",
+    key="id",
+    version=None,
+    parent="pulls",
+    window=SUBMITTED_IN_YEAR_REST,
+    order=SERVER_FILTERED,
+    skip=_is_pending,
+    columns=REVIEW_COLUMNS,
+)
+"""``reviews`` without GraphQL (``github.graphql: false``, a GHES without it): one unit per
+pull request ``pulls`` keeps (``reviews/<number>``), each ``GET .../pulls/{n}/reviews``
+read to its end (chronological, 100 a page), kept where submitted in the year."""
+
 REVIEWS = Endpoint(
     name="reviews",
     path="/repos/{full_name}/pulls/{parent}/reviews",
@@ -116,26 +154,8 @@ REVIEWS = Endpoint(
     records_in=_review_nodes,
     fan_out=_overflow,
     skip=_is_pending,
-    columns=(
-        by_source(rest=ID, graphql=derived("id", "int", "fullDatabaseId", _database_id)),
-        by_source(rest=NODE_ID, graphql=col("node_id", "str", "id")),
-        REPO,
-        by_source(
-            rest=derived("pull_number", "int", "pull_request_url", number_at_end),
-            graphql=col("pull_number", "int", "pullRequest.number"),
-        ),
-        by_source(
-            rest=col("user_login", "str", "user.login"),
-            graphql=Column("user_login", "str", "author.login", _rest_login),
-        ),
-        col("state", "str"),
-        _both("submitted_at", "timestamp", "submitted_at", "submittedAt"),
-        _both("commit_id", "str", "commit_id", "commit.oid"),
-        _both("author_association", "str", "author_association", "authorAssociation"),
-        col("body", "str"),
-        _both("html_url", "str", "html_url", "url"),
-        FETCHED_AT,
-    ),
+    columns=REVIEW_COLUMNS,
+    rest_fallback=REVIEWS_REST,
 )
 
 PULL_STATS = Endpoint(

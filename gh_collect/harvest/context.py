@@ -16,7 +16,7 @@ from gh_collect.durable.checkpoint import CheckpointManager, UnitKey
 from gh_collect.durable.paths import DatasetPaths
 from gh_collect.durable.storage import RawStore
 from gh_collect.durable.validators import ValidatorStore
-from gh_collect.endpoints import Window
+from gh_collect.endpoints import Endpoint, Window
 from gh_collect.github.graphql import GraphQLTransport
 from gh_collect.report.progress import Reporter
 
@@ -51,6 +51,10 @@ class RunContext:
     # Units a job walks now, each with the event set when it is free again (phases overlap:
     # a GraphQL walk carries another phase's unit, a job walks the fan-outs it armed).
     walking: dict[UnitKey, asyncio.Event] = field(default_factory=dict)
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The declaration this run reads ``name`` through (``Config.endpoint``)."""
+        return self.config.endpoint(name)
 
     @property
     def window(self) -> Window:

@@ -27,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gh_collect import endpoints
 from gh_collect.durable.checkpoint import UnitKey, UnitProgress
 from gh_collect.durable.envelope import encode_lines, envelope, now_iso
 from gh_collect.durable.storage import JsonlSink
@@ -68,7 +67,7 @@ class _Target:
 
 
 def _open_target(ctx: RunContext, key: UnitKey) -> _Target:
-    cp, endpoint = ctx.cp, endpoints.get(key.endpoint)
+    cp, endpoint = ctx.cp, ctx.endpoint(key.endpoint)
     progress = cp.unit(key)
     path = ctx.paths.unit_file(key.endpoint, cp.state.repos[key.repo], key.parent)
     sink = ctx.store.open(path, progress.byte_offset)
@@ -219,7 +218,7 @@ def append_page(
 ) -> None:
     """Append a page's new records; the caller records the page in the same synchronous
     step (no ``await`` between), so every checkpoint counts exactly the bytes written."""
-    source, fetched_at = endpoints.get(key.endpoint).source, now_iso()
+    source, fetched_at = ctx.endpoint(key.endpoint).source, now_iso()
     sink.append(
         encode_lines(envelope(key.endpoint, key.repo, number, i, fetched_at, source) for i in kept)
     )

@@ -21,7 +21,7 @@ from gh_collect.errors import ApiError, RetriableApiError, SkippableApiError
 from gh_collect.github.client import GitHubClient
 from gh_collect.github.quota import QuotaReached
 from gh_collect.harvest.context import RunContext
-from gh_collect.harvest.fan_out import walk_fan_out
+from gh_collect.harvest.fan_out import ParentNotReady, dispatch_children, walk_fan_out
 from gh_collect.harvest.listing import ListingHints
 from gh_collect.harvest.passes import walk_unit
 
@@ -51,8 +51,11 @@ async def run_phase(
     cp.set_current_phase(endpoint)
     ctx.reporter.phase(endpoint, len(todo))
     todo = largest_first(_skip_turned_off(ctx, todo, hints), hints.sizes)
-    if endpoints.get(endpoint).transport == "graphql":
+    declared = ctx.endpoint(endpoint)
+    if declared.transport == "graphql":
         jobs = _repo_jobs(ctx, client, endpoint, todo)
+    elif declared.parent is not None:
+        jobs = _child_jobs(ctx, client, endpoint, todo)
     else:
         jobs = [_job(ctx, client, key) for key in todo]
     await run_bounded(jobs, ctx.config.github.concurrency, slots=slots, dispatched=dispatched)
@@ -123,6 +126,31 @@ def _repo_jobs(
     return [partial(job, repo) for repo in dict.fromkeys(k.repo for k in todo)]
 
 
+def _child_jobs(
+    ctx: RunContext, client: GitHubClient, endpoint: str, todo: list[UnitKey]
+) -> list[Job]:
+    """A phase read per parent (REST ``reviews``, per pull): one job per repo, dispatching
+    its children from what the parent endpoint kept (once that is complete), then walking
+    every child with work left, one after another."""
+    tops = {key.repo: key for key in todo if key.parent is None}
+
+    async def job(repo: str) -> None:
+        top = tops.get(repo)
+        if top is not None and await _free_with_work(ctx, top):
+            try:
+                _walk_start(ctx, top)
+                with _walking(ctx, top):
+                    await dispatch_children(ctx, top)
+            except ParentNotReady as exc:
+                ctx.reporter.info(f"{endpoint} of {repo} left for a later run: {exc}")
+                return
+        for key in list(ctx.cp.state.repos[repo].unit_keys()):
+            if key.parent and key.endpoint == endpoint and await _free_with_work(ctx, key):
+                await collect_unit(ctx, client, key)
+
+    return [partial(job, repo) for repo in dict.fromkeys(k.repo for k in todo)]
+
+
 async def _free_with_work(ctx: RunContext, key: UnitKey) -> bool:
     """Whether ``key`` still has work once no other job walks it: phases overlap (the next
     starts while this one's last units run), so a unit carried by an earlier phase's walk,
@@ -154,7 +182,7 @@ def _carried(ctx: RunContext, key: UnitKey) -> UnitKey | None:
     later = phases[phases.index(key.endpoint) + 1 :] if key.endpoint in phases else []
     for name in later:
         other = UnitKey(key.repo, name)
-        if endpoints.get(name).transport != "graphql" or other.name not in (
+        if ctx.endpoint(name).transport != "graphql" or other.name not in (
             ctx.cp.state.repos[key.repo].units
         ):
             continue
@@ -184,7 +212,7 @@ async def collect_unit(
         _walk_start(ctx, key)
         carried = _carried(ctx, key) if carry else None
         with _walking(ctx, key, carried):  # no await since the checks: taken at once
-            if key.parent is not None and endpoints.get(key.endpoint).transport == "graphql":
+            if key.parent is not None and ctx.endpoint(key.endpoint).transport == "graphql":
                 pages, records = await walk_fan_out(ctx, client, key)
             else:
                 pages, records = await walk_unit(ctx, client, key, carried=carried)

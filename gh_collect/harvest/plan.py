@@ -33,7 +33,7 @@ from gh_collect.github.client import GitHubClient, RateLimit
 from gh_collect.github.credentials import Credentials
 from gh_collect.github.graphql import GraphQLTransport
 from gh_collect.github.graphql_queries import REVIEWS_PER_QUERY
-from gh_collect.github.pagination import PageRequest
+from gh_collect.github.pagination import PER_PAGE, PageRequest
 from gh_collect.github.pool import CredentialPool, PoolView
 from gh_collect.harvest.listing import discover_repos
 from gh_collect.harvest.walk import PageWalk, paginator_for
@@ -48,6 +48,7 @@ class Plan:
     pages: dict[str, int] = field(default_factory=dict)
     guessed_units: int = 0
     queries: dict[str, int] = field(default_factory=dict)  # GraphQL, by the leading endpoint
+    per_parent: dict[str, str] = field(default_factory=dict)  # REST reviews: one list a pull
     spent: int = 0
     rate: RateLimit | None = None
 
@@ -70,6 +71,11 @@ class Plan:
             lines.append(
                 f"GraphQL ({names}, one walk per repo): about {sum(self.queries.values())} "
                 "queries of 1 point each, on the graphql budget"
+            )
+        for child, parent in self.per_parent.items():
+            lines.append(
+                f"{child}: one request per item {parent} keeps, counted as {parent} pages x "
+                f"{PER_PAGE} (at most)"
             )
         if self.rate is not None:
             lines.append(self._budget_line())
@@ -97,9 +103,12 @@ async def estimate(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Plan:
     """What harvesting ``config``'s one org (``target.org``) would take, from first pages."""
-    graphql = [n for n in config.endpoints if endpoints.get(n).transport == "graphql"]
+    graphql = [n for n in config.endpoints if config.endpoint(n).transport == "graphql"]
     plan = Plan(pages={name: 0 for name in config.endpoints if name not in graphql})
     plan.queries = {name: 0 for name in graphql}
+    plan.per_parent = {
+        n: parent for n in config.endpoints if (parent := config.endpoint(n).parent) is not None
+    }
     window = Window(config.window_start, config.window_end)
     credentials: str | PoolView
     if isinstance(token, Credentials):
@@ -117,6 +126,7 @@ async def estimate(
             (repo.fields["full_name"], name)
             for repo in repos
             for name in [*plan.pages, *graphql[:1]]  # one GraphQL walk serves them all
+            if name not in plan.per_parent  # counted from its parent's pages below
             if not endpoints.get(name).turned_off(repo.fields)  # no request: zero records
         ]
         semaphore = asyncio.Semaphore(config.github.concurrency)
@@ -133,6 +143,8 @@ async def estimate(
             plan.guessed_units += guessed
 
         await asyncio.gather(*(one(full_name, endpoint) for full_name, endpoint in jobs))
+        for child, parent in plan.per_parent.items():
+            plan.pages[child] = plan.pages.get(parent, 0) * PER_PAGE
         plan.spent, plan.rate = client.stats.requests, client.rate
     return plan
 
