@@ -1,5 +1,6 @@
-"""The simulator's activity lists (issue 14) against GitHub's published REST description:
-every object it serves validates against the operation's 200 item schema, its errors
+"""The simulator's activity lists (issue 14) and a pull's reviews (issue 15) against
+GitHub's published REST description: every object it serves validates against the
+operation's 200 item schema, its errors
 against theirs, and the query parameters a harvester sends (and the simulator's Link
 headers repeat) are parameters the operation declares, with values in their enums.
 
@@ -184,3 +185,39 @@ def test_the_conversion_keeps_the_schemas_strict() -> None:
     bad_user |= {"created_at": START, "updated_at": START, "user": {"login": "only"}}
     assert list(comment.iter_errors(bad_user)), "a user object must be a whole simple-user"
     assert not list(comment.iter_errors({**bad_user, "user": None})), "a ghost is null"
+
+
+REVIEWS_OPERATION = "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews"
+
+
+def test_every_served_review_validates_and_its_links_use_declared_parameters(
+    served: tuple[Simulator, dict[str, list[dict[str, Any]]]],
+) -> None:
+    """``GET .../pulls/{n}/reviews`` (the REST fallback of ``reviews``): every review of
+    every pull of the org against GitHub's schema, ``per_page=100`` as the client asks, the
+    pull with many reviews paged by Link with parameters the operation declares."""
+    sim, operation_ = served[0], OPERATIONS[REVIEWS_OPERATION]
+    check = Draft7Validator(json_schema(operation_["responses"]["200"]["schema"]["items"]))
+    declared = {p["name"] for p in operation_["parameters"] if p["in"] == "query"}
+    names = [r.current_name for r in sim.model.repos if not r.vanished and r.role != "empty"]
+    reviews: list[dict[str, Any]] = []
+    links: list[str] = []
+    with httpx.Client(base_url=sim.url, headers=AUTH) as http:
+        for name in names:
+            pulls = walk(http, f"/repos/{ORG}/{name}/pulls?state=all&per_page=100")
+            for pull in pulls:
+                url: str | None = f"/repos/{ORG}/{name}/pulls/{pull['number']}/reviews"
+                params: dict[str, str] | None = {"per_page": "100"}
+                while url:
+                    answer = http.get(url, params=params)
+                    assert answer.status_code == 200, answer.text
+                    reviews += answer.json()
+                    url, params = answer.links.get("next", {}).get("url"), None
+                    links += [url] if url else []
+    assert len(reviews) > 250 and links, "the pull with many reviews takes several pages"
+    for review in reviews:
+        errors = sorted(check.iter_errors(review), key=lambda e: list(e.path))
+        assert not errors, f"review {review['id']}: {errors[0].message}"
+        assert "submitted_at" not in review or TIMESTAMP.match(review["submitted_at"])
+    assert {key for url in links for key, _ in parse_qsl(urlsplit(url).query)} <= declared
+    assert {r["state"] for r in reviews} >= {"APPROVED", "COMMENTED", "CHANGES_REQUESTED"}
