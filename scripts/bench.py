@@ -18,6 +18,10 @@ Every harvester runs as its own subprocess against the built-in simulator on 127
 * ``scaling``: gh_collect and the limit at several org sizes and latencies.
 * ``checkpoint``: time inside ``CheckpointManager.save`` over wall time, at 5,000 tiny repos.
 * ``resume``: requests repeated after a SIGKILL at a random point and a rerun.
+* ``reviews``: ``reviews`` + ``pull_stats`` on the default org: the GraphQL points they cost
+  against (pulls in the window) / 40 plus the overflow follow-ups, the REST requests of the
+  fallback (``github.graphql: false``: one list per pull), and the wall of gh_collect's
+  GraphQL walk against a bare loop posting the same queries (``graphql_worker``).
 
 Output: markdown tables on stdout, ``--json`` for machines, and a PNG chart (wall time vs
 org size; matplotlib is installed into its own venv, never into the project's).
@@ -76,7 +80,7 @@ CURSOR_THRESHOLD = 0
 """Issue lists page with ``after`` cursors from the first page, as GitHub answers today
 (tap-github #415 and go-github #3565 saw cursor links on small repos too); tap-github relies
 on it and reads only one page of issues from ``page=`` links."""
-SECTIONS = ("default", "peers", "scaling", "checkpoint", "resume")
+SECTIONS = ("default", "peers", "scaling", "checkpoint", "resume", "reviews")
 RAW_ENDPOINTS = ("pulls", "issues")
 REST_ENDPOINTS = ("pulls", "issues", "issue_comments", "review_comments", "commits", "releases")
 PULLS_ROUTE, ISSUES_ROUTE = "/repos/{owner}/{repo}/pulls", "/repos/{owner}/{repo}/issues"
@@ -108,6 +112,7 @@ class Scenario:
     history_years: float = 10.0  # of history before the report year
     touched_share: float = 0.03  # of the items created before the year, updated in it
     endpoints: tuple[str, ...] = RAW_ENDPOINTS  # what gh_collect harvests and the limit reads
+    graphql: bool = True  # github.graphql: false reads reviews through REST, per pull
 
     def sim_config(self) -> SimulatorConfig:
         return SimulatorConfig(
@@ -562,6 +567,7 @@ class GhCollect:
                 "token_env": TOKEN_ENV,
                 "concurrency": self.scenario.concurrency,
                 "timeout_s": 30,
+                "graphql": self.scenario.graphql,
             },
             "output": {"root": str(self.work / "data")},
             **({"checkpoint": self.checkpoint} if self.checkpoint else {}),
@@ -1152,6 +1158,234 @@ PEER_RUNNERS: dict[str, Callable[..., Result]] = {
 
 
 # ---------------------------------------------------------------------------------------------
+# reviews and pull_stats (issue 15)
+
+
+GRAPHQL_ENDPOINTS = ("reviews", "pull_stats")
+REVIEW_ROUTES = (
+    "/repos/{owner}/{repo}/pulls/{number}/reviews",
+    "/repositories/{repo_id}/pulls/{number}/reviews",
+)
+
+
+def graphql_worker(plan_file: Path) -> None:
+    """The bare GraphQL loop (its own process): ``concurrency`` workers, each taking the next
+    repo and posting gh_collect's own ``PULLS_WITH_REVIEWS`` (the same page size and nested
+    reviews) down to the first pull updated before the year, then ``PULL_REVIEWS`` for each
+    pull in the year whose reviews overflow the batch. Bodies are parsed (the cursor is in
+    them) and dropped: no checkpoint, no files, no retries, no pacing."""
+    import httpx
+
+    from gh_collect.github.graphql_queries import (
+        PULL_REVIEWS,
+        PULLS_WITH_REVIEWS,
+        pull_reviews_variables,
+        pulls_with_reviews_variables,
+    )
+
+    plan = json.loads(plan_file.read_text())
+    repos: deque[str] = deque(plan["repos"])
+    start, end = plan["start"], plan["end"]
+    counts = Counter[str]()
+
+    async def post(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
+        response = await http.post("/graphql", json={"query": query, "variables": variables})
+        counts[str(response.status_code)] += 1
+        return response.json()["data"]
+
+    async def follow_up(http: httpx.AsyncClient, pull: dict[str, Any]) -> None:
+        info = pull["reviews"]["pageInfo"]
+        while info["hasNextPage"]:
+            variables = pull_reviews_variables(pull["id"], after=info["endCursor"])
+            info = (await post(http, PULL_REVIEWS, variables))["node"]["reviews"]["pageInfo"]
+            counts["follow_ups"] += 1
+
+    async def walk(http: httpx.AsyncClient, full_name: str) -> None:
+        owner, _, name = full_name.partition("/")
+        after: str | None = None
+        while True:
+            variables = pulls_with_reviews_variables(owner, name, after=after)
+            pulls = (await post(http, PULLS_WITH_REVIEWS, variables))["repository"]
+            page = pulls["pullRequests"]
+            for pull in page["nodes"]:
+                if pull["createdAt"] < end and pull["updatedAt"] >= start:
+                    await follow_up(http, pull)
+            nodes = page["nodes"]
+            if not page["pageInfo"]["hasNextPage"] or (nodes and nodes[-1]["updatedAt"] < start):
+                return
+            after = page["pageInfo"]["endCursor"]
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        while repos:
+            await walk(http, repos.popleft())
+
+    async def main() -> None:
+        concurrency = plan["concurrency"]
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        headers = {"Authorization": f"Bearer {plan['token']}", "User-Agent": "bench-graphql"}
+        async with httpx.AsyncClient(
+            base_url=plan["base"], headers=headers, limits=limits, timeout=60
+        ) as http:
+            await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+
+    asyncio.run(main())
+    print(json.dumps(dict(counts)))
+
+
+def measure_graphql_loop(sim: Simulator, scenario: Scenario, work: Path) -> Result:
+    """The bare loop over the repos gh_collect harvests, timed like any tool."""
+    work.mkdir(parents=True, exist_ok=True)
+    repos = select_repos(sim.model.repos, [], [], False, True)
+    plan = {
+        "base": sim.url.rstrip("/"),
+        "token": new_token("graphql-loop"),
+        "concurrency": scenario.concurrency,
+        "repos": [f"{ORG}/{repo.current_name}" for repo in repos],
+        "start": f"{YEAR}-01-01T00:00:00Z",
+        "end": f"{YEAR + 1}-01-01T00:00:00Z",
+    }
+    plan_file, out = work / "plan.json", work / "loop.json"
+    plan_file.write_text(json.dumps(plan))
+    before = sim.stats()
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--graphql-worker", str(plan_file)]
+    proc = run_proc(cmd, env=clean_env(), timeout=3600, stdout=out)
+    counts = json.loads(out.read_text()) if proc.returncode == 0 else {}
+    shutil.rmtree(work, ignore_errors=True)
+    points = sim.stats()["graphql_points"] - before["graphql_points"]
+    return Result(
+        "bare GraphQL loop", scenario.name, proc.wall_s, proc.cpu_s, proc.rss_mb,
+        sim.stats()["graphql_queries"] - before["graphql_queries"], 0, 0, "n/a",
+        proc.returncode, "" if proc.returncode == 0 else proc.stderr[-300:],
+        {"points": points, "follow_ups": counts.get("follow_ups", 0), "statuses": counts},
+    )  # fmt: skip
+
+
+def review_truth(sim: Simulator) -> tuple[Counter[int], int]:
+    """The year's reviews by REST id, and the pulls in the window (``pull_stats``' rows)."""
+    truth = sim.ground_truth(YEAR, GRAPHQL_ENDPOINTS)
+    reviews = Counter(int(r["fullDatabaseId"]) for rs in truth["reviews"].values() for r in rs)
+    return reviews, sum(len(pulls) for pulls in truth["pull_stats"].values())
+
+
+def harvested_reviews(tool: GhCollect) -> Counter[int]:
+    """The raw reviews by REST id, whichever transport wrote them (fan-out files too)."""
+    key = "fullDatabaseId" if tool.scenario.graphql else "id"
+    found: Counter[int] = Counter()
+    for path in sorted((tool.raw_dir / "endpoint=reviews").rglob("*.jsonl")):
+        with path.open("rb") as lines:
+            found.update(int(json.loads(line)["data"][key]) for line in lines)
+    return found
+
+
+def measure_reviews_harvest(
+    sim: Simulator, scenario: Scenario, work: Path, *, graphql: bool
+) -> Result:
+    """gh_collect on ``scenario``'s endpoints, GraphQL on or off: wall, requests, GraphQL
+    points and queries, the REST review lists, and whether the reviews equal the truth."""
+    import dataclasses
+
+    scenario = dataclasses.replace(scenario, graphql=graphql)
+    tool = GhCollect(sim, scenario, work)
+    before, counted = sim.stats(), Counted(sim)
+    proc = tool.harvest()
+    requests, secondary, routes = counted.delta()
+    after = sim.stats()
+    expected, _pulls = review_truth(sim)
+    found = harvested_reviews(tool)
+    missing, extra = expected - found, found - expected
+    truth = (
+        "yes" if not missing and not extra else f"no ({len(missing)} missing, {len(extra)} extra)"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    return Result(
+        "gh_collect" + ("" if graphql else " (REST fallback)"), scenario.name, proc.wall_s,
+        proc.cpu_s, proc.rss_mb, requests, secondary, sum(found.values()), truth,
+        proc.returncode, "" if proc.returncode == 0 else proc.stderr[-300:],
+        {
+            "points": after["graphql_points"] - before["graphql_points"],
+            "queries": after["graphql_queries"] - before["graphql_queries"],
+            "review_lists": sum(routes.get(route, 0) for route in REVIEW_ROUTES),
+            "routes": routes,
+        },
+    )  # fmt: skip
+
+
+def section_reviews(opts: Options, models: Models) -> dict[str, Any]:
+    """Per run: gh_collect's GraphQL walk alone (``reviews`` + ``pull_stats``), the bare loop
+    posting the same queries, then ``pulls`` + both through GraphQL (the points); then, on
+    the small org, ``pulls`` + ``reviews`` through the REST fallback (its requests)."""
+    import dataclasses
+
+    base = dataclasses.replace(opts.default, endpoints=GRAPHQL_ENDPOINTS)
+    full = dataclasses.replace(opts.default, endpoints=("pulls", *GRAPHQL_ENDPOINTS))
+    # The fallback costs a request per pull, and GitHub's 900 a minute per endpoint make
+    # the default org's ~15,000 pulls 17 minutes at best: it runs on the small org.
+    small = Scenario("small org", 10, spread(10, 300), opts.default.latency_ms,
+                     opts.default.server_time_ms, opts.default.concurrency, opts.seed)  # fmt: skip
+    rest = dataclasses.replace(small, endpoints=("pulls", "reviews"))
+    runs: dict[str, list[Result]] = {"walk": [], "loop": [], "full": [], "rest": []}
+    with models.serve(opts.default) as sim:
+        for run in range(opts.runs):
+            log(f"reviews: run {run + 1}/{opts.runs}: walk, bare loop, with pulls")
+            work = opts.work / f"reviews-{run}"
+            runs["walk"].append(measure_reviews_harvest(sim, base, work / "w", graphql=True))
+            runs["loop"].append(measure_graphql_loop(sim, base, work / "l"))
+            runs["full"].append(measure_reviews_harvest(sim, full, work / "f", graphql=True))
+        reviews, pulls = review_truth(sim)
+    with models.serve(small) as sim:
+        for run in range(opts.runs):
+            log(f"reviews: run {run + 1}/{opts.runs}: the small org through the REST fallback")
+            work = opts.work / f"reviews-rest-{run}"
+            runs["rest"].append(measure_reviews_harvest(sim, rest, work, graphql=False))
+        rest_pulls = review_truth(sim)[1]
+    medians = {name: median_result(results) for name, results in runs.items()}
+    follow_ups = medians["loop"].extra["follow_ups"]
+    return {
+        "scenario": asdict(opts.default),
+        "pulls_in_window": pulls,
+        "reviews_in_window": sum(reviews.values()),
+        "follow_ups": follow_ups,
+        "points_budget": pulls / 40 + follow_ups,
+        **{name: asdict(result) for name, result in medians.items()},
+        "points": medians["full"].extra["points"],
+        "rest_review_lists": medians["rest"].extra["review_lists"],
+        "rest_pulls_in_window": rest_pulls,
+        "walk_vs_loop": medians["walk"].wall_s / medians["loop"].wall_s,
+        "walk_vs_loop_runs": [
+            w.wall_s / loop.wall_s for w, loop in zip(runs["walk"], runs["loop"], strict=True)
+        ],
+    }
+
+
+def _report_reviews(rv: dict[str, Any]) -> str:
+    sc = rv["scenario"]
+    labels = {
+        "walk": ": reviews + pull_stats",
+        "loop": ": the same queries",
+        "full": ": pulls + reviews + pull_stats",
+        "rest": ": pulls + reviews, small org",
+    }
+    rows = []
+    for name, label in labels.items():
+        run, extra = rv[name], rv[name]["extra"]
+        queries = extra.get("queries", run["requests"])
+        rows.append([run["tool"] + label, fmt(run["wall_s"]), fmt(run["cpu_s"]),
+                     extra.get("points", "-"), queries, extra.get("review_lists", "-"),
+                     run["requests"], run["truth"]])  # fmt: skip
+    header = ["run", "wall s", "CPU s", "GraphQL points", "GraphQL queries",
+              "REST review lists", "HTTP requests", "reviews = truth"]  # fmt: skip
+    ratios = ", ".join(f"{r:.2f}" for r in rv["walk_vs_loop_runs"])
+    return (
+        f"## reviews and pull_stats ({sc['repos']} repos, latency {sc['latency_ms']:g} ms, "
+        f"concurrency {sc['concurrency']}; {rv['pulls_in_window']} pulls and "
+        f"{rv['reviews_in_window']} reviews in the window, {rv['follow_ups']} overflow "
+        f"follow-ups; the small org: {rv['rest_pulls_in_window']} pulls)\n\n"
+        + table(header, rows)
+        + f"\n\nGraphQL walk / bare loop, per run: {ratios}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # sections
 
 
@@ -1426,6 +1660,8 @@ def report(data: dict[str, Any]) -> str:
         )
     if "resume" in data:
         parts.append(_report_resume(data["resume"]))
+    if "reviews" in data:
+        parts.append(_report_reviews(data["reviews"]))
     if "targets" in data:
         parts.append(
             "## Targets\n\n"
@@ -1687,6 +1923,30 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
                 worst <= 2 * rs["concurrency"],
             )
         )
+    rv = data.get("reviews")
+    if rv:
+        found.append(
+            (
+                "reviews + pull_stats GraphQL points <= pulls/40 + follow-ups",
+                f"{rv['points']} <= {rv['points_budget']:.1f}",
+                rv["points"] <= rv["points_budget"],
+            )
+        )
+        lists = rv["rest_review_lists"]
+        found.append(
+            (
+                "REST fallback: >= 1 request per pull (small org)",
+                f"{lists} lists for {rv['rest_pulls_in_window']} pulls",
+                lists >= rv["rest_pulls_in_window"],
+            )
+        )
+        found.append(
+            (
+                "GraphQL walk wall <= 1.3 x a bare GraphQL loop",
+                f"{rv['walk_vs_loop']:.2f} x",
+                rv["walk_vs_loop"] <= 1.3,
+            )
+        )
     return found
 
 
@@ -1806,6 +2066,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
         "--report-from", type=Path, nargs="+", help="merge earlier --json files into one report"
     )
     p.add_argument("--limit-worker", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--graphql-worker", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.sections, args.runs, args.repos, args.biggest = "default", 1, 12, 1000
@@ -1887,6 +2148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit_worker:
         limit_worker(args.limit_worker)
         return 0
+    if args.graphql_worker:
+        graphql_worker(args.graphql_worker)
+        return 0
     if args.report_from:
         return merged_report(args, opts)
     sections = [s for s in args.sections.split(",") if s]
@@ -1908,6 +2172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scaling": section_scaling,
         "checkpoint": section_checkpoint,
         "resume": section_resume,
+        "reviews": section_reviews,
     }
     try:
         for name in SECTIONS:
