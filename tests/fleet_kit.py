@@ -44,7 +44,11 @@ class RedisServer:
     def start(self) -> None:
         assert REDIS is not None, "redis-server is not installed"
         args = [REDIS, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
-        args += ["--appendonly", "yes", "--appendfsync", "always"] if self.aof else ["--appendonly", "no"]
+        args += (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if self.aof
+            else ["--appendonly", "no"]
+        )
         args += ["--dir", str(self.folder)]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

@@ -12,8 +12,14 @@ from gh_collect.durable.checkpoint import CheckpointStatus, UnitKey, UnitProgres
 from gh_collect.errors import ConfigError
 from gh_collect.fleet.commits import Attempt, FleetLayout, commit, latest, sweep_orphans
 from gh_collect.fleet.output import committed_units, read_committed
-from gh_collect.fleet.store import LocalStore, ObjectStore, is_object_store_uri, open_store, store_uri
-from tests.fleet_kit import S3, moto_s3  # noqa: F401 - fixture
+from gh_collect.fleet.store import (
+    LocalStore,
+    ObjectStore,
+    is_object_store_uri,
+    open_store,
+    store_uri,
+)
+from tests.fleet_kit import S3
 
 LAYOUT = FleetLayout(2025, "sample-org")
 KEY = UnitKey("sample-org/alpha", "pulls")
@@ -63,7 +69,7 @@ def test_records_chain_and_readers_see_committed_parts_only(store: ObjectStore) 
     store.put(LAYOUT.part_key(KEY, "alpha", 9, 3), lines(99))
     got = [r["data"]["id"] for r in read_committed(store, LAYOUT, "pulls")]
     assert got == [1, 2, 3]
-    assert list(committed_units(store, LAYOUT).values())[0].seq == 2
+    assert next(iter(committed_units(store, LAYOUT).values())).seq == 2
     assert sweep_orphans(store, LAYOUT) == 1
     assert [r["data"]["id"] for r in read_committed(store, LAYOUT, "pulls")] == [1, 2, 3]
 

@@ -18,14 +18,7 @@ from gh_collect.fleet.output import read_committed
 from gh_collect.fleet.store import ObjectStore, open_store
 from gh_collect.simulator import Simulator
 from tests.conftest import ORG, YEAR, cli_env, gh_collect_cmd, key_of, truth_ids, write_config
-from tests.fleet_kit import (  # noqa: F401 - fixtures
-    S3,
-    RedisServer,
-    moto_s3,
-    needs_redis,
-    redis_aof,
-    redis_server,
-)
+from tests.fleet_kit import S3, RedisServer, needs_redis
 
 pytestmark = needs_redis
 LAYOUT = FleetLayout(YEAR, ORG)
@@ -52,7 +45,9 @@ def finish(proc: subprocess.Popen[str], timeout: float = 180) -> tuple[int, str]
     return proc.returncode, err
 
 
-def assert_exact(store: ObjectStore, sim: Simulator, endpoints: tuple[str, ...] = ("pulls", "issues")) -> int:
+def assert_exact(
+    store: ObjectStore, sim: Simulator, endpoints: tuple[str, ...] = ("pulls", "issues")
+) -> int:
     truth = sim.ground_truth(year=YEAR, endpoints=endpoints)
     total = 0
     for endpoint in endpoints:

@@ -8,7 +8,7 @@ import pytest
 
 from gh_collect.errors import QueueLostError, QueueUnavailableError, UsageError
 from gh_collect.fleet.queue import RedisQueue, unit_id
-from tests.fleet_kit import RedisServer, redis_server  # noqa: F401 - fixture
+from tests.fleet_kit import RedisServer
 
 UNITS = [unit_id("pulls", f"org/repo-{i}") for i in range(3)]
 

@@ -35,7 +35,9 @@ def committed_units(store: ObjectStore, layout: FleetLayout) -> dict[str, Commit
     return {folder: _parse(key, store.get(key)) for folder, key in sorted(newest.items())}
 
 
-def read_committed(store: ObjectStore, layout: FleetLayout, endpoint: str) -> Iterator[dict[str, Any]]:
+def read_committed(
+    store: ObjectStore, layout: FleetLayout, endpoint: str
+) -> Iterator[dict[str, Any]]:
     """The committed raw records (envelopes) of ``endpoint``, unit by unit."""
     for folder, record in committed_units(store, layout).items():
         if folder.startswith(f"endpoint={endpoint}/"):
@@ -45,9 +47,7 @@ def read_committed(store: ObjectStore, layout: FleetLayout, endpoint: str) -> It
                         yield json.loads(line)
 
 
-def export_fleet(
-    store: ObjectStore, layout: FleetLayout, endpoints: list[str]
-) -> ExportResult:
+def export_fleet(store: ObjectStore, layout: FleetLayout, endpoints: list[str]) -> ExportResult:
     """The curated dataset from the committed parts, uploaded to ``curated/`` in the store;
     curated files of an earlier export that this one did not write are deleted after."""
     sweep_orphans(store, layout)

@@ -24,6 +24,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import redis
@@ -132,7 +133,8 @@ class RedisQueue:
         self.max_stalls = max_stalls
         self._ns = namespace
         try:
-            self._redis = redis.Redis.from_url(
+            # Any: redis-py types every command as sync-or-awaitable; this client is sync.
+            self._redis: Any = redis.Redis.from_url(
                 url,
                 socket_timeout=10,
                 socket_connect_timeout=5,
@@ -142,11 +144,11 @@ class RedisQueue:
             )
         except ValueError as exc:
             raise UsageError(f"--queue {self.url}: {exc}") from None
-        self._plan = self._redis.register_script(_PLAN)
-        self._claim = self._redis.register_script(_CLAIM)
-        self._update = self._redis.register_script(_UPDATE)
-        self._finish = self._redis.register_script(_FINISH)
-        self._touch = self._redis.register_script(_TOUCH)
+        self._plan: Any = self._redis.register_script(_PLAN)
+        self._claim: Any = self._redis.register_script(_CLAIM)
+        self._update: Any = self._redis.register_script(_UPDATE)
+        self._finish: Any = self._redis.register_script(_FINISH)
+        self._touch: Any = self._redis.register_script(_TOUCH)
 
     def k(self, name: str) -> str:
         return f"{self._ns}:{name}"
@@ -198,7 +200,9 @@ class RedisQueue:
         keys = [self.k("planned"), self.k(STREAM)]
         added = 0
         for unit in units:
-            added += int(self.call(lambda u=unit: self._plan(keys=[*keys, self._unit(u)], args=[u])))  # type: ignore[misc]
+            added += int(
+                self.call(partial(self._plan, keys=[*keys, self._unit(unit)], args=[unit]))
+            )
         return added
 
     def finish_planning(self) -> None:
@@ -220,10 +224,10 @@ class RedisQueue:
         failed = self.call(lambda: self._redis.smembers(self.k("failed")))
         count = 0
         for unit in failed:
-            info = self.call(lambda u=unit: self._redis.hgetall(self._unit(u)))  # type: ignore[misc]
+            info = self.call(partial(self._redis.hgetall, self._unit(unit)))
             if info.get("retryable") != "1":
                 continue
-            self.call(lambda u=unit: self._requeue(u))  # type: ignore[misc]
+            self.call(partial(self._requeue, unit))
             count += 1
         return count
 
@@ -291,7 +295,9 @@ class RedisQueue:
     def _park(self, unit: str, message: str, stalls: int) -> None:
         """Taken too often without progress: failed (retryable), with the last error."""
         error = self.call(lambda: self._redis.hget(self._unit(unit), "error")) or ""
-        why = f"taken {stalls - 1} times without progress" + (f"; last error: {error}" if error else "")
+        why = f"taken {stalls - 1} times without progress" + (
+            f"; last error: {error}" if error else ""
+        )
         pipe = self._redis.pipeline()
         pipe.hset(self._unit(unit), mapping={"state": "failed", "error": why, "retryable": "1"})
         pipe.sadd(self.k("done"), unit)
@@ -302,12 +308,16 @@ class RedisQueue:
     def renew(self, lease: Lease, worker: str) -> bool:
         """Reset the lease's idle time; False when the unit has another holder now."""
         args = [lease.fence, GROUP, worker, 0, ""]
-        return bool(self.call(lambda: self._touch(keys=[self._unit(lease.unit), self.k(STREAM)], args=args)))
+        return bool(
+            self.call(lambda: self._touch(keys=[self._unit(lease.unit), self.k(STREAM)], args=args))
+        )
 
     def release(self, lease: Lease, worker: str, error: str) -> bool:
         """Give the unit back at once (its entry made idle for a lease), with the error."""
         args = [lease.fence, GROUP, worker, self.lease_ms, error or "released"]
-        return bool(self.call(lambda: self._touch(keys=[self._unit(lease.unit), self.k(STREAM)], args=args)))
+        return bool(
+            self.call(lambda: self._touch(keys=[self._unit(lease.unit), self.k(STREAM)], args=args))
+        )
 
     def progress(
         self, lease: Lease, *, seq: int, pages: int, records: int, new_pages: int, new_records: int
@@ -320,11 +330,19 @@ class RedisQueue:
     def check(self, lease: Lease) -> bool:
         """Whether ``lease`` still holds its unit (its fence is the current one)."""
         fence = self.call(lambda: self._redis.hget(self._unit(lease.unit), "fence"))
-        return fence == str(lease.fence)
+        return bool(fence == str(lease.fence))
 
     def finish(self, lease: Lease, state: str, error: str = "", *, retryable: bool = False) -> bool:
         keys = [self._unit(lease.unit), self.k(STREAM), self.k("done"), self.k("failed")]
-        args = [lease.fence, GROUP, state, error, "1" if retryable else "0", lease.unit, f"{time.time():.3f}"]
+        args = [
+            lease.fence,
+            GROUP,
+            state,
+            error,
+            "1" if retryable else "0",
+            lease.unit,
+            f"{time.time():.3f}",
+        ]
         return bool(self.call(lambda: self._finish(keys=keys, args=args)))
 
     # ---- the whole
@@ -342,7 +360,9 @@ class RedisQueue:
         self.call(lambda: self._redis.hset(self.k("workers"), worker, json.dumps(info)))
 
     def record_budget(self, resource: str, remaining: int, limit: int, reset: float) -> None:
-        value = json.dumps({"remaining": remaining, "limit": limit, "reset": reset, "seen": time.time()})
+        value = json.dumps(
+            {"remaining": remaining, "limit": limit, "reset": reset, "seen": time.time()}
+        )
         self.call(lambda: self._redis.hset(self.k("budget"), resource, value))
 
     def snapshot(self) -> dict[str, Any]:

@@ -67,7 +67,9 @@ def run_fleet(
     if len(config.orgs) > 1:
         raise UsageError("--queue harvests one organization: use one config per org")
     if options.from_repo or options.only:
-        raise UsageError("--queue plans every repo and endpoint: --from-repo and --only do not apply")
+        raise UsageError(
+            "--queue plans every repo and endpoint: --from-repo and --only do not apply"
+        )
     config = config.for_org(config.orgs[0])
     store = open_store(config.output.root)
     queue = open_queue(config, queue_url)
@@ -78,7 +80,9 @@ def run_fleet(
         try:
             pool = make_pool(config, credentials, reporter)
             placeholder = Fleet(config, store, queue, _NO_PLAN, reporter, options)
-            async with worker_client(placeholder, pool.view(config.target.org), transport) as client:
+            async with worker_client(
+                placeholder, pool.view(config.target.org), transport
+            ) as client:
                 if planner:
                     plan = await _plan(config, store, queue, layout, client, options, reporter)
                 else:

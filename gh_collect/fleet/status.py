@@ -35,8 +35,12 @@ def queue_status(config: Config, url: str) -> dict[str, Any]:
         "planned": bool(snap["meta"]),
         "planning_done": snap["meta"].get("planned") == "1",
         "units": states,
-        "leases": [_lease(unit, info, now) for unit, info in units.items() if info.get("state") == "active"],
-        "failed": [_failure(unit, info) for unit, info in units.items() if info.get("state") == "failed"],
+        "leases": [
+            _lease(unit, info, now) for unit, info in units.items() if info.get("state") == "active"
+        ],
+        "failed": [
+            _failure(unit, info) for unit, info in units.items() if info.get("state") == "failed"
+        ],
         "workers": {name: _worker(value, now) for name, value in snap["workers"].items()},
         "throughput": {
             "pages": stats.get("pages", 0),
@@ -63,12 +67,19 @@ def _lease(unit: str, info: dict[str, str], now: float) -> dict[str, Any]:
 
 
 def _failure(unit: str, info: dict[str, str]) -> dict[str, Any]:
-    return {"unit": _describe(unit), "error": info.get("error", ""), "retryable": info.get("retryable") == "1"}
+    return {
+        "unit": _describe(unit),
+        "error": info.get("error", ""),
+        "retryable": info.get("retryable") == "1",
+    }
 
 
 def _worker(value: str, now: float) -> dict[str, Any]:
     info = json.loads(value)
-    return {"units": info.get("units", 0), "seen_s_ago": round(now - float(info.get("seen", now)), 1)}
+    return {
+        "units": info.get("units", 0),
+        "seen_s_ago": round(now - float(info.get("seen", now)), 1),
+    }
 
 
 def render_queue_status(status: dict[str, Any]) -> str:
@@ -82,9 +93,16 @@ def render_queue_status(status: dict[str, Any]) -> str:
         f"{through['elapsed_s']} s ({through['records_per_s']} records/s)"
     )
     lines.append(f"workers: {len(status['workers'])}")
-    lines += [f"  {name}: {w['units']} units, seen {w['seen_s_ago']} s ago" for name, w in sorted(status["workers"].items())]
+    lines += [
+        f"  {name}: {w['units']} units, seen {w['seen_s_ago']} s ago"
+        for name, w in sorted(status["workers"].items())
+    ]
     lines.append(f"leases: {len(status['leases'])}")
-    lines += [f"  {l['unit']}: {l['holder']} (fence {l['fence']}, {l['held_s']} s, {l['pages']} pages)" for l in status["leases"]]
+    lines += [
+        f"  {lease['unit']}: {lease['holder']} (fence {lease['fence']}, "
+        f"{lease['held_s']} s, {lease['pages']} pages)"
+        for lease in status["leases"]
+    ]
     for name, budget in sorted(status["budget"].items()):
         lines.append(f"budget {name}: {budget['remaining']}/{budget['limit']}")
     lines += [f"failed: {f['unit']}: {f['error']}" for f in status["failed"]]

@@ -25,7 +25,8 @@ _URI = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*):/+(?P<rest>.*)$")
 class ObjectStore(Protocol):
     """The operations a fleet needs; each raises StorageError with a one-line message."""
 
-    uri: str
+    @property
+    def uri(self) -> str: ...
 
     def put(self, key: str, data: bytes) -> None: ...
     def create_once(self, key: str, data: bytes) -> bool: ...
@@ -84,7 +85,7 @@ class LocalStore:
         temp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         _local(key, lambda: path.parent.mkdir(parents=True, exist_ok=True))
         _local(key, lambda: _write_synced(temp, data, os.O_TRUNC))
-        _local(key, lambda: os.replace(temp, path))
+        _local(key, lambda: temp.replace(path))
 
     def create_once(self, key: str, data: bytes) -> bool:
         path = self._path(key)
@@ -111,7 +112,9 @@ class LocalStore:
         if not folder.is_dir():
             return []
         keys = (path.relative_to(self.root).as_posix() for path in _files(folder))
-        return sorted(k for k in keys if k.startswith(prefix) and ".tmp" not in k.rpartition("/")[2])
+        return sorted(
+            k for k in keys if k.startswith(prefix) and ".tmp" not in k.rpartition("/")[2]
+        )
 
     def delete(self, key: str) -> None:
         _local(key, lambda: self._path(key).unlink(missing_ok=True))
@@ -159,7 +162,9 @@ class S3Store:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, data: bytes) -> None:
-        self._call(key, lambda: self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data))
+        self._call(
+            key, lambda: self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        )
 
     def create_once(self, key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError
@@ -216,7 +221,11 @@ class S3Store:
     def _error(self, key: str, exc: Exception) -> StorageError:
         """One line, from the error's class and code (botocore's text never holds a secret,
         but the request's headers are not ours to repeat)."""
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+        code = (
+            getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if hasattr(exc, "response")
+            else None
+        )
         what = code or type(exc).__name__
         return StorageError(
             f"S3 {self.uri}/{key}: {what}; check the bucket, AWS credentials and endpoint"

@@ -99,7 +99,9 @@ class Fleet:
         return FleetLayout(self.config.year, self.config.target.org)
 
 
-async def run_worker(fleet: Fleet, client: GitHubClient, *, slots: int | None = None) -> WorkerStats:
+async def run_worker(
+    fleet: Fleet, client: GitHubClient, *, slots: int | None = None
+) -> WorkerStats:
     """Take and walk units until every planned unit has ended; ``slots`` units at a time."""
     scratch = Path(tempfile.mkdtemp(prefix="gh-collect-worker-"))
     count = slots or fleet.config.github.concurrency
@@ -364,7 +366,9 @@ class _QueueLedger:
     def count_request(self, n: int = 1) -> None:
         return
 
-    def record_rate_limit(self, limit: int, remaining: int, reset: float, resource: str | None) -> None:
+    def record_rate_limit(
+        self, limit: int, remaining: int, reset: float, resource: str | None
+    ) -> None:
         name = resource or "core"
         now = time.monotonic()
         if now - self._last.get(name, 0.0) < 1.0:
@@ -372,4 +376,3 @@ class _QueueLedger:
         self._last[name] = now
         with contextlib.suppress(GhCollectError):
             self._queue.record_budget(name, remaining, limit, reset)
-
