@@ -65,6 +65,7 @@ TOKEN_ENV = "GH_TORTURE_TOKEN"
 TOKEN = "ghp_tortureSECRETtoken0123456789"
 RUN_TIMEOUT_S = 180.0
 MODES = ("kill", "sigint", "sigterm", "faults", "concurrent", "hostile", "churn")
+FLEET_WARM_S = 1.2  # --mode fleet: a process is killed only after this long (imports done)
 FLEET_WORKERS = 4  # --mode fleet: a planner and three workers (needs redis-server; not in all)
 # Each fault kind's share of the error rate: 5xx, HTML pages, cut or empty bodies, dropped
 # connections, requests held past the client's timeout, secondary limits.
@@ -924,6 +925,13 @@ class FleetHarness:
         )
         for key, value in check.items():
             setattr(tally, key, getattr(tally, key) + value)
+        if check.get("missing") or check.get("duplicated") or check.get("extra"):
+            kept = self.h.workdir / f"store-round{self.rounds}"
+            for key in store.list(""):
+                target = kept / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(store.get(key) or b"")
+            tally.problems.append(f"round {self.rounds}: the store is copied to {kept}")
 
 
 def _free_port() -> int:
@@ -974,25 +982,29 @@ def fleet_mode(h: Harness) -> Tally:
 
 
 def _fleet_harvest(fleet: FleetHarness, tally: Tally, *, kills: int) -> int:
-    """One harvest to its end (killing up to ``kills`` processes on the way); the kills done."""
+    """One harvest to its end (killing up to ``kills`` processes on the way); the kills done.
+
+    A victim has run at least ``FLEET_WARM_S`` (past the interpreter's start-up), so a kill
+    lands in planning, walking or committing, not in imports."""
     config, queue = fleet.new_round()
     commands = ["collect"] + ["worker"] * (FLEET_WORKERS - 1)
-    running = [(c, fleet.spawn(c, config, queue)) for c in commands]
+    running = [(c, time.monotonic(), fleet.spawn(c, config, queue)) for c in commands]
     tally.runs += len(running)
     done = 0
-    while done < kills and any(p.poll() is None for _c, p in running):
-        time.sleep(fleet.h.rng.uniform(0.2, 1.0))
-        alive = [(c, p) for c, p in running if p.poll() is None]
+    while done < kills and any(p.poll() is None for _c, _t, p in running):
+        time.sleep(fleet.h.rng.uniform(0.1, 0.6))
+        warm = time.monotonic() - FLEET_WARM_S
+        alive = [(c, t, p) for c, t, p in running if p.poll() is None and t < warm]
         if not alive:
-            break
-        command, victim = fleet.h.rng.choice(alive)
+            continue
+        command, _started, victim = fleet.h.rng.choice(alive)
         kill_group(victim)
         done += 1
         tally.interruptions += 1
         tally.land(command)
-        running.append((command, fleet.spawn(command, config, queue)))
+        running.append((command, time.monotonic(), fleet.spawn(command, config, queue)))
         tally.runs += 1
-    for _c, proc in running:
+    for _c, _t, proc in running:
         code = fleet.h.wait(proc, tally)
         if code not in (0, 1, -signal.SIGKILL):
             tally.problems.append(f"a fleet process ended with exit {code}")

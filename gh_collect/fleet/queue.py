@@ -359,6 +359,19 @@ class RedisQueue:
     def heartbeat(self, worker: str, info: dict[str, Any]) -> None:
         self.call(lambda: self._redis.hset(self.k("workers"), worker, json.dumps(info)))
 
+    def script(self, text: str) -> Any:
+        """A Lua script registered on this queue's connection."""
+        return self._redis.register_script(text)
+
+    def worker_budgets(self) -> dict[str, tuple[float, list[str]]]:
+        """Worker name -> (its last heartbeat, epoch seconds; the budgets it spends)."""
+        beats = self.call(lambda: self._redis.hgetall(self.k("workers")))
+        out = {}
+        for name, value in beats.items():
+            info = json.loads(value)
+            out[name] = (float(info.get("seen", 0)), [str(b) for b in info.get("budgets", [])])
+        return out
+
     def record_budget(self, resource: str, remaining: int, limit: int, reset: float) -> None:
         value = json.dumps(
             {"remaining": remaining, "limit": limit, "reset": reset, "seen": time.time()}

@@ -18,12 +18,13 @@ from gh_collect.config import Config
 from gh_collect.curated.export import ExportResult
 from gh_collect.durable.paths import safe_part
 from gh_collect.errors import Interrupted, UsageError
+from gh_collect.fleet.budget import sharing_workers, split_secondary_limits
 from gh_collect.fleet.commits import FleetLayout
 from gh_collect.fleet.output import export_fleet
 from gh_collect.fleet.plan import FleetPlan, load_plan, make_plan, plan_hints, plan_units
 from gh_collect.fleet.queue import RedisQueue
 from gh_collect.fleet.store import ObjectStore, open_store
-from gh_collect.fleet.worker import Fleet, WorkerStats, run_worker, worker_client
+from gh_collect.fleet.worker import Fleet, WorkerStats, heartbeat, run_worker, worker_client
 from gh_collect.github.credentials import Credentials
 from gh_collect.harvest.context import RunOptions
 from gh_collect.harvest.run import make_pool
@@ -98,6 +99,18 @@ def run_fleet(
         return _finish(config, store, queue, layout, stats, export=planner and options.export)
 
     return asyncio.run(main())
+
+
+async def _my_share(fleet: Fleet, reporter: Reporter) -> Fleet:
+    """Announce this worker, then take its share of the secondary limits: split among the
+    live workers spending one of its budgets (GitHub counts them per user)."""
+    await asyncio.to_thread(heartbeat, fleet)
+    within = max(30.0, fleet.queue.lease_ms / 1000 * 3)
+    share = await asyncio.to_thread(sharing_workers, fleet.queue, fleet.budgets, within_s=within)
+    if share > 1:
+        reporter.info(f"{share} workers share this worker's credentials: each paces at 1/{share}")
+    fleet.config = split_secondary_limits(fleet.config, share)
+    return fleet
 
 
 async def _plan(

@@ -65,7 +65,7 @@ from gh_collect.harvest.observer import RunObserver
 from gh_collect.harvest.phases import collect_unit
 from gh_collect.report.progress import Reporter
 
-__all__ = ["Fleet", "WorkerStats", "run_worker", "worker_client"]
+__all__ = ["Fleet", "WorkerStats", "heartbeat", "run_worker", "worker_client"]
 
 # Errors after which this worker stops (the unit is given back first): they would fail
 # every unit alike. Others (a unit's own trouble) give the unit back and go on.
@@ -91,6 +91,7 @@ class Fleet:
     reporter: Reporter
     options: RunOptions
     hints: ListingHints = field(default_factory=ListingHints)
+    budgets: list[str] = field(default_factory=list)  # shared budgets' names (not secrets)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     stats: WorkerStats = field(default_factory=WorkerStats)
 
@@ -147,17 +148,19 @@ async def _loop(fleet: Fleet, client: GitHubClient, scratch: Path, slot: int) ->
             if await asyncio.to_thread(fleet.queue.finished):
                 return
             if slot == 0:
-                await asyncio.to_thread(_heartbeat, fleet)
+                await asyncio.to_thread(heartbeat, fleet)
             continue
+        if slot == 0:
+            await asyncio.to_thread(heartbeat, fleet)
         fleet.stats.units += 1
         fleet.stats.taken_over += lease.taken_over
         await _work(fleet, client, scratch / f"{lease.fence}", lease)
 
 
-def _heartbeat(fleet: Fleet) -> None:
-    fleet.queue.heartbeat(
-        fleet.name, {"seen": time.time(), "units": fleet.stats.units, "pid": os.getpid()}
-    )
+def heartbeat(fleet: Fleet) -> None:
+    """This worker is alive: when, how much it did, which budgets it spends."""
+    info = {"seen": time.time(), "units": fleet.stats.units, "budgets": fleet.budgets}
+    fleet.queue.heartbeat(fleet.name, info)
 
 
 async def _work(fleet: Fleet, client: GitHubClient, folder: Path, lease: Lease) -> None:

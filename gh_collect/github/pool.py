@@ -410,6 +410,19 @@ class PoolView:
                     member.budget = self.pool.installation_budget(member.installation)
             self._prepared = True
 
+    def shared_budgets(self) -> list[tuple[str, RateBuckets]]:
+        """Each budget under a name that is the same on every machine and is not a secret
+        (a fleet's workers share their readings under it, ``fleet.budget``): a token's is a
+        salted SHA-256 prefix of the token, never the token; an installation's its id."""
+        named: dict[str, RateBuckets] = {}
+        for member in self._serving():
+            if member.header is not None:
+                digest = hashlib.sha256(b"gh-collect budget\0" + member.header.reveal().encode())
+                named.setdefault(f"token:{digest.hexdigest()[:16]}", member.budget.buckets)
+            elif member.installation is not None:
+                named.setdefault(f"installation:{member.installation}", member.budget.buckets)
+        return list(named.items())
+
     def _serving(self) -> list[_Member]:
         return [member for member in self.members if self._org not in member.refused]
 
