@@ -902,8 +902,20 @@ class FleetHarness:
         ds.write_config(self.h.cadence())
         return ds.config, f"redis://127.0.0.1:{self.redis_port}/{self.rounds % 16}"
 
-    def spawn(self, command: str, config: Path, queue: str) -> subprocess.Popen[bytes]:
+    def failed_units(self, queue: str) -> set[str]:
+        """The repos (short names) of the round's failed units, as the queue has them."""
+        from gh_collect.fleet.queue import RedisQueue, unit_key
+
+        units = RedisQueue(queue, f"gh-collect:{ORG}:{YEAR}").snapshot()["units"]
+        return {
+            unit_key(unit)[1].rpartition("/")[2]
+            for unit, info in units.items()
+            if info.get("state") == "failed"
+        }
+
+    def spawn(self, command: str, config: Path, queue: str, *extra: str) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "gh_collect", command, "-c", str(config), "--queue", queue]
+        cmd += extra
         log = (config.parent / f"{command}.log").open("ab")
         return subprocess.Popen(
             [*cmd, "--quiet"], env=self.env, stdout=subprocess.DEVNULL, stderr=log,
@@ -992,7 +1004,7 @@ def _fleet_harvest(fleet: FleetHarness, tally: Tally, *, kills: int) -> int:
     tally.runs += len(running)
     done = 0
     while done < kills and any(p.poll() is None for _c, _t, p in running):
-        time.sleep(fleet.h.rng.uniform(0.1, 0.6))
+        time.sleep(fleet.h.rng.uniform(0.2, 1.2))
         warm = time.monotonic() - FLEET_WARM_S
         alive = [(c, t, p) for c, t, p in running if p.poll() is None and t < warm]
         if not alive:
@@ -1008,10 +1020,16 @@ def _fleet_harvest(fleet: FleetHarness, tally: Tally, *, kills: int) -> int:
         code = fleet.h.wait(proc, tally)
         if code not in (0, 1, -signal.SIGKILL):
             tally.problems.append(f"a fleet process ended with exit {code}")
-    final = fleet.spawn("collect", config, queue)  # exports what the fleet committed
+    parked = fleet.failed_units(queue) - {"vanished-repo"}
+    if parked:  # taken too often without progress: retried as cron would, with --retry-failed
+        tally.notes.append(f"round {fleet.rounds}: {len(parked)} units parked, retried")
+    final = fleet.spawn("collect", config, queue, "--retry-failed")  # and exports
     tally.runs += 1
     if fleet.h.wait(final, tally) != 1:  # 1: the vanished repo's units failed
         tally.problems.append(f"the final collect --queue did not exit 1 ({config.parent})")
+    left = fleet.failed_units(queue) - {"vanished-repo"}
+    if left:
+        tally.problems.append(f"round {fleet.rounds}: units of {sorted(left)} failed")
     for log in config.parent.glob("*.log"):
         if "Traceback" in log.read_text(errors="replace"):
             tally.problems.append(f"traceback in {log}")
