@@ -89,3 +89,13 @@ def test_uris() -> None:
         open_store("gs://bucket/x")
     with pytest.raises(ConfigError, match="no bucket"):
         open_store("s3://")
+
+
+def test_a_repo_whose_name_begins_another_has_its_own_records(store: ObjectStore) -> None:
+    """Listings are by prefix: repo=alpha must not see repo=alpha-10's records."""
+    longer = Attempt(LAYOUT, UnitKey("sample-org/alpha-10", "pulls"), "u", "alpha-10", 1, "w")
+    done = UnitProgress(status=CheckpointStatus.COMPLETE, pages_collected=1)
+    assert commit(store, longer, None, lines(7), done) is not None
+    assert latest(store, LAYOUT, KEY, "alpha") is None
+    found = latest(store, LAYOUT, longer.key, "alpha-10")
+    assert found is not None and found.progress.status == CheckpointStatus.COMPLETE

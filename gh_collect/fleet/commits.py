@@ -95,7 +95,9 @@ def latest(
     store: ObjectStore, layout: FleetLayout, key: UnitKey, repo_part: str
 ) -> CommitRecord | None:
     """The unit's newest commit record (None: nothing committed yet)."""
-    records = [k for k in store.list(layout.commits_dir(key, repo_part)) if k.endswith(".json")]
+    # the trailing "/": a listing is by prefix, and repo=a-b must not list repo=a-b-10's records
+    folder = layout.commits_dir(key, repo_part) + "/"
+    records = [k for k in store.list(folder) if k.endswith(".json") and "/" not in k[len(folder) :]]
     if not records:
         return None
     newest = max(records)
