@@ -28,14 +28,16 @@ __all__ = ["BudgetSync", "sharing_workers", "split_secondary_limits"]
 # KEYS: budget hash; ARGV: field, limit, remaining, reset -> the merged reading
 _MERGE = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-local limit, remaining, reset = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
 if old then
   local o = cjson.decode(old)
-  if o.reset > reset or (o.reset == reset and o.remaining <= remaining) then
+  local o_reset = tonumber(o.reset)
+  if o_reset > reset or (o_reset == reset and tonumber(o.remaining) <= remaining) then
     return old
   end
 end
-local new = cjson.encode({limit=limit, remaining=remaining, reset=reset})
+-- strings: cjson would round an epoch with a fraction to 14 digits
+local new = cjson.encode({limit=ARGV[2], remaining=ARGV[3], reset=ARGV[4]})
 redis.call('HSET', KEYS[1], ARGV[1], new)
 return new
 """
@@ -76,7 +78,7 @@ class BudgetSync:
         key = self._queue.k("budgets")
         out = []
         for name, resource, rate in readings:
-            args = [f"{name}/{resource}", rate.limit, rate.remaining, rate.reset]
+            args = [f"{name}/{resource}", str(rate.limit), str(rate.remaining), repr(rate.reset)]
             answer = json.loads(self._queue.call(lambda a=args: self._merge(keys=[key], args=a)))  # type: ignore[misc]
             out.append((int(answer["limit"]), int(answer["remaining"]), float(answer["reset"])))
         return out
