@@ -17,7 +17,16 @@ from gh_collect.fleet.commits import FleetLayout
 from gh_collect.fleet.output import read_committed
 from gh_collect.fleet.store import ObjectStore, open_store
 from gh_collect.simulator import Simulator
-from tests.conftest import ORG, YEAR, cli_env, gh_collect_cmd, key_of, truth_ids, write_config
+from tests.conftest import (
+    ORG,
+    TOKEN,
+    YEAR,
+    cli_env,
+    gh_collect_cmd,
+    key_of,
+    truth_ids,
+    write_config,
+)
 from tests.fleet_kit import S3, RedisServer, needs_redis
 
 pytestmark = needs_redis
@@ -67,6 +76,15 @@ def store_of(tmp_path: Path, s3: S3) -> ObjectStore:
     return open_store(f"s3://{s3.bucket}/{tmp_path.name}")
 
 
+def wait_for_commits(store: ObjectStore, count: int, procs: list[subprocess.Popen[str]]) -> None:
+    """Until ``count`` commit records exist (the harvest is under way, not over)."""
+    deadline = time.monotonic() + 60
+    while len(store.list(f"{LAYOUT.raw}/_commits/")) < count:
+        assert time.monotonic() < deadline, "no commit within a minute"
+        assert all(p.poll() is None for p in procs), "a process ended before the test's moment"
+        time.sleep(0.05)
+
+
 def test_four_processes_harvest_into_s3_exactly(
     tmp_path: Path, start_simulator: Any, redis_server: RedisServer, moto_s3: S3
 ) -> None:
@@ -90,6 +108,8 @@ def test_four_processes_harvest_into_s3_exactly(
     )  # fmt: skip
     assert status.returncode == 0, status.stderr
     assert '"complete"' in status.stdout and "ghp_" not in status.stdout
+    for key in store.list(""):  # no secret in any object the fleet wrote
+        assert TOKEN.encode() not in (store.get(key) or b""), key
 
 
 def kill_storm(
@@ -122,7 +142,7 @@ def kill_storm(
 def test_kill_9_of_workers_mid_run_keeps_the_dataset_exact(
     tmp_path: Path, start_simulator: Any, redis_server: RedisServer, moto_s3: S3
 ) -> None:
-    sim = start_simulator(latency_ms=40)
+    sim = start_simulator(latency_ms=100)
     config = str(fleet_config(tmp_path, sim, moto_s3))
     queue = ("--queue", redis_server.url)
     killed = kill_storm(config, queue, kills=6, seed=17)
@@ -138,12 +158,11 @@ def test_kill_9_of_workers_mid_run_keeps_the_dataset_exact(
 def test_redis_restarted_with_aof_the_harvest_goes_on_exactly(
     tmp_path: Path, start_simulator: Any, redis_aof: RedisServer, moto_s3: S3
 ) -> None:
-    sim = start_simulator(latency_ms=40)
+    sim = start_simulator(latency_ms=150)
     config = str(fleet_config(tmp_path, sim, moto_s3))
     queue = ("--queue", redis_aof.url)
     procs = [spawn("collect", "-c", config, *queue), spawn("worker", "-c", config, *queue)]
-    time.sleep(3)
-    assert all(p.poll() is None for p in procs), "finished before the restart"
+    wait_for_commits(store_of(tmp_path, moto_s3), 3, procs)
     redis_aof.restart()
     for proc in procs:
         code, err = finish(proc)
@@ -154,11 +173,11 @@ def test_redis_restarted_with_aof_the_harvest_goes_on_exactly(
 def test_redis_lost_is_one_line_and_the_committed_data_stays(
     tmp_path: Path, start_simulator: Any, redis_server: RedisServer, moto_s3: S3
 ) -> None:
-    sim = start_simulator(latency_ms=40)
+    sim = start_simulator(latency_ms=150)
     config = str(fleet_config(tmp_path, sim, moto_s3))
     queue = ("--queue", redis_server.url)
     procs = [spawn("collect", "-c", config, *queue), spawn("worker", "-c", config, *queue)]
-    time.sleep(3)
+    wait_for_commits(store_of(tmp_path, moto_s3), 3, procs)
     redis_server.stop(kill=True)
     for proc in procs:
         code, err = finish(proc)

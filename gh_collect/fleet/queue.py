@@ -89,7 +89,8 @@ _TOUCH = """
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
 local msg = redis.call('HGET', KEYS[1], 'msg')
 redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, msg, 'IDLE', ARGV[4], 'JUSTID')
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5], 'state', 'pending') end
+if ARGV[4] ~= '0' then redis.call('HSET', KEYS[1], 'state', 'pending') end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
 return 1
 """
 
@@ -314,7 +315,7 @@ class RedisQueue:
 
     def release(self, lease: Lease, worker: str, error: str) -> bool:
         """Give the unit back at once (its entry made idle for a lease), with the error."""
-        args = [lease.fence, GROUP, worker, self.lease_ms, error or "released"]
+        args = [lease.fence, GROUP, worker, self.lease_ms, error]
         return bool(
             self.call(lambda: self._touch(keys=[self._unit(lease.unit), self.k(STREAM)], args=args))
         )

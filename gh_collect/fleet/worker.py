@@ -175,8 +175,16 @@ async def _work(fleet: Fleet, client: GitHubClient, folder: Path, lease: Lease) 
             raise LeaseLost(f"{lease.unit}: lease lost")
         await walk
     except LeaseLost as exc:
+        # Still the unit's holder (another's record won the race): give it back at once so
+        # the next take starts from that record; a stale holder's release is refused.
         fleet.stats.lost += 1
         fleet.reporter.info(f"unit handed over: {exc}")
+        with contextlib.suppress(GhCollectError):
+            await asyncio.to_thread(fleet.queue.release, lease, fleet.name, "")
+    except asyncio.CancelledError:  # SIGINT/SIGTERM: give the unit back, not after a lease
+        with contextlib.suppress(GhCollectError):
+            fleet.queue.release(lease, fleet.name, "")
+        raise
     except GhCollectError as exc:
         with contextlib.suppress(GhCollectError):
             await asyncio.to_thread(fleet.queue.release, lease, fleet.name, str(exc))
