@@ -86,8 +86,9 @@ def test_the_live_bar_shows_each_phases_own_pages_and_records() -> None:
     text = live_output([("pulls", 2, [100, 100, 51]), ("issues", 1, [40, 2])])
     pulls = next(line for line in text.splitlines() if line.startswith("pulls"))
     issues = next(line for line in text.splitlines() if line.startswith("issues"))
-    assert re.search(r"\b3 pages 251 records 3 requests\b", pulls), pulls
-    assert re.search(r"\b2 pages 42 records 2 requests\b", issues), issues
+    assert re.search(r"\b3 pages 251 records\b", pulls), pulls
+    assert re.search(r"\b2 pages 42 records\b", issues), issues
+    assert "run 5 requests" in issues  # requests are the run's: one may serve any phase
     assert "293" not in issues and "5 pages" not in issues  # not the run's totals
 
 
@@ -98,4 +99,37 @@ def test_log_lines_keep_the_runs_totals_and_the_phases_own() -> None:
     reporter.phase("issues", 1)
     reporter.page("o/r", "issues", 3)
     assert (reporter.counters.pages, reporter.counters.records) == (2, 10)
-    assert (reporter.counters.phase.pages, reporter.counters.phase.records) == (1, 3)
+    issues = reporter.counters.phases["issues"]
+    assert (issues.pages, issues.records) == (1, 3)
+
+
+def test_overlapping_phases_count_each_page_and_unit_for_its_own_endpoint() -> None:
+    """The pulls' last repos still page after issues began: their pages, records and
+    finished units stay on the pulls line; a fan-out unit counts for its endpoint."""
+    out = io.StringIO()
+    reporter = LiveReporter(Console(file=out, width=160, color_system=None))
+    reporter.phase("pulls", 2)
+    reporter.page("o/a", "pulls", 100)
+    reporter.unit_done("o/a", "pulls", "complete")
+    reporter.phase("issues", 1)
+    reporter.page("o/b", "pulls", 60)  # the pulls' tail
+    reporter.page("o/a", "issues", 9)
+    reporter.unit_done("o/b", "pulls", "complete")
+    reporter.unit_done("o/a", "issues", "complete")
+    reporter.phase("reviews", 1)
+    reporter.page("o/a", "reviews/7", 4)
+    reporter.unit_done("o/a", "reviews/7", "complete")
+    reporter.close()
+    phases = reporter.counters.phases
+    assert (phases["pulls"].pages, phases["pulls"].records, phases["pulls"].units_done) == (
+        2, 160, 2,
+    )  # fmt: skip
+    assert (phases["issues"].pages, phases["issues"].records, phases["issues"].units_done) == (
+        1, 9, 1,
+    )  # fmt: skip
+    assert (phases["reviews"].records, phases["reviews"].units_done) == (4, 1)
+    lines = out.getvalue().splitlines()
+    pulls = next(line for line in lines if line.startswith("pulls"))
+    issues = next(line for line in lines if line.startswith("issues"))
+    assert "2/2" in pulls and re.search(r"\b2 pages 160 records\b", pulls), pulls
+    assert "1/1" in issues and re.search(r"\b1 pages 9 records\b", issues), issues

@@ -30,30 +30,45 @@ LogFormat = Literal["text", "json"]
 
 @dataclass
 class PhaseCounts:
-    """What the current phase alone has done: its line shows these, not the run's totals
-    (an issues line counting the pulls read before it would overstate the issues)."""
+    """What one phase alone has done: its line shows these, not the run's totals (an
+    issues line counting the pulls read before it would overstate the issues)."""
 
+    units_total: int = 0
+    units_done: int = 0
     pages: int = 0
     records: int = 0
-    requests: int = 0
 
 
 @dataclass
 class Counters:
-    """Running totals the displays show: the run's, and the current phase's (``phase``)."""
+    """Running totals the displays show: the run's, and each phase's (``phases``).
 
-    units_total: int = 0
-    units_done: int = 0
+    Phases overlap at their tails (the pulls' biggest repos still page while issues
+    begin), so a page or a finished unit counts for its own endpoint's phase, never for
+    whichever phase started last. Requests are the run's: one may serve any phase."""
+
     pages: int = 0
     records: int = 0
     requests: int = 0
     rate_remaining: int | None = None
     rate_limit: int | None = None
     failures: list[str] = field(default_factory=list)
-    phase: PhaseCounts = field(default_factory=PhaseCounts)
+    phases: dict[str, PhaseCounts] = field(default_factory=dict)
 
-    def start_phase(self, units: int) -> None:
-        self.units_total, self.units_done, self.phase = units, 0, PhaseCounts()
+    def start_phase(self, name: str, units: int) -> None:
+        self.phases[name] = PhaseCounts(units_total=units)
+
+    def phase_of(self, endpoint: str) -> PhaseCounts:
+        """The phase a unit counts for: ``reviews/123`` (a fan-out) counts for ``reviews``."""
+        return self.phases.setdefault(endpoint.partition("/")[0], PhaseCounts())
+
+    @property
+    def units_done(self) -> int:
+        return sum(p.units_done for p in self.phases.values())
+
+    @property
+    def units_total(self) -> int:
+        return sum(p.units_total for p in self.phases.values())
 
 
 class Reporter(Protocol):
@@ -75,21 +90,25 @@ class _Base:
         self.counters = Counters()
 
     def page(self, repo: str, endpoint: str, records: int) -> None:
-        counters = self.counters
+        counters, phase = self.counters, self.counters.phase_of(endpoint)
         counters.pages += 1
         counters.records += records
-        counters.phase.pages += 1
-        counters.phase.records += records
-        self._refresh()
+        phase.pages += 1
+        phase.records += records
+        self._refresh(endpoint)
 
     def request(self) -> None:
         self.counters.requests += 1
-        self.counters.phase.requests += 1
+
+    def _count_done(self, repo: str, endpoint: str, status: str, detail: str) -> None:
+        self.counters.phase_of(endpoint).units_done += 1
+        if status == "failed":
+            self.counters.failures.append(f"{repo} {endpoint}: {detail}")
 
     def rate(self, remaining: int, limit: int) -> None:
         self.counters.rate_remaining, self.counters.rate_limit = remaining, limit
 
-    def _refresh(self) -> None:
+    def _refresh(self, endpoint: str) -> None:
         pass
 
 
@@ -111,14 +130,13 @@ class LogReporter(_Base):
         self._quiet = quiet
 
     def phase(self, name: str, units: int) -> None:
-        self.counters.start_phase(units)
+        self.counters.start_phase(name, units)
         self.info(f"phase {name}: {units} repos to collect", phase=name, repos=units)
 
     def unit_done(self, repo: str, endpoint: str, status: str, detail: str = "") -> None:
-        self.counters.units_done += 1
+        self._count_done(repo, endpoint, status, detail)
         fields = {"repo": repo, "endpoint": endpoint, "status": status}
         if status == "failed":
-            self.counters.failures.append(f"{repo} {endpoint}: {detail}")
             self.warning(f"{endpoint} {repo} failed: {detail}", **fields)
         else:
             self.info(f"{endpoint} {repo} {status} {detail}".rstrip(), **fields)
@@ -162,23 +180,24 @@ class LiveReporter(_Base):
             console=self._console,
             transient=False,
         )
-        self._task: TaskID | None = None
+        self._tasks: dict[str, TaskID] = {}
         self._last_refresh = 0.0
         self._progress.start()
 
     def phase(self, name: str, units: int) -> None:
-        if self._task is not None:  # the ending phase's line keeps its own final figures
-            self._progress.update(self._task, visible=True, stats=self._stats())
-        self.counters.start_phase(units)
-        self._task = self._progress.add_task(name, total=units, stats=self._stats())
+        self.counters.start_phase(name, units)
+        self._tasks[name] = self._progress.add_task(name, total=units, stats=self._stats(name))
 
     def unit_done(self, repo: str, endpoint: str, status: str, detail: str = "") -> None:
-        self.counters.units_done += 1
+        self._count_done(repo, endpoint, status, detail)
         if status == "failed":
-            self.counters.failures.append(f"{repo} {endpoint}: {detail}")
             self._console.print(f"[yellow]warning[/] {endpoint} {repo} failed: {detail}")
-        if self._task is not None:
-            self._progress.update(self._task, advance=1, stats=self._stats())
+        name = endpoint.partition("/")[0]
+        if name in self._tasks:
+            phase = self.counters.phase_of(name)
+            self._progress.update(
+                self._tasks[name], completed=phase.units_done, stats=self._stats(name)
+            )
 
     def info(self, message: str, **fields: Any) -> None:
         self._console.print(message, highlight=False)
@@ -187,19 +206,22 @@ class LiveReporter(_Base):
         self._console.print(f"[yellow]warning[/] {message}", highlight=False)
 
     def summary(self, message: str, **fields: Any) -> None:
-        self._progress.stop()
+        self.close()
         print(message, flush=True)
 
+    def _refresh(self, endpoint: str) -> None:
+        now = time.monotonic()
+        name = endpoint.partition("/")[0]
+        if name in self._tasks and now - self._last_refresh > 0.2:
+            self._last_refresh = now
+            self._progress.update(self._tasks[name], stats=self._stats(name))
+
     def close(self) -> None:
+        for name, task in self._tasks.items():  # each line ends on its own final figures
+            self._progress.update(task, stats=self._stats(name))
         self._progress.stop()
 
-    def _refresh(self) -> None:
-        now = time.monotonic()
-        if self._task is not None and now - self._last_refresh > 0.2:
-            self._last_refresh = now
-            self._progress.update(self._task, stats=self._stats())
-
-    def _stats(self) -> str:
-        c, mine = self.counters, self.counters.phase
+    def _stats(self, name: str) -> str:
+        c, mine = self.counters, self.counters.phase_of(name)
         budget = f" budget {c.rate_remaining}/{c.rate_limit}" if c.rate_limit else ""
-        return f"{mine.pages} pages {mine.records} records {mine.requests} requests{budget}"
+        return f"{mine.pages} pages {mine.records} records · run {c.requests} requests{budget}"
