@@ -1341,6 +1341,7 @@ def _fleet_run(opts: Options, port: int, db: int, *, workers: int, budget: int) 
             })
         )  # fmt: skip
         queue = f"redis://127.0.0.1:{port}/{db}"
+        logs = [(folder / f"stderr-{i}.log").open("wb") for i in range(workers)]
         started = time.perf_counter()
         procs = [
             subprocess.Popen(
@@ -1357,10 +1358,12 @@ def _fleet_run(opts: Options, port: int, db: int, *, workers: int, budget: int) 
                 ],
                 env=clean_env(BENCH_FLEET_TOKEN=token, PYTHONPATH=str(ROOT)),
                 stdout=subprocess.DEVNULL,
-                stderr=(folder / f"stderr-{i}.log").open("wb"),
+                stderr=logs[i],
             )
             for i, token in enumerate(tokens)
         ]
+        for log_file in logs:  # each child holds its own descriptor
+            log_file.close()
         codes = [proc.wait(timeout=1800) for proc in procs]
         wall = time.perf_counter() - started
         stats = sim.stats()

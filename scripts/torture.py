@@ -916,11 +916,11 @@ class FleetHarness:
     def spawn(self, command: str, config: Path, queue: str, *extra: str) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "gh_collect", command, "-c", str(config), "--queue", queue]
         cmd += extra
-        log = (config.parent / f"{command}.log").open("ab")
-        return subprocess.Popen(
-            [*cmd, "--quiet"], env=self.env, stdout=subprocess.DEVNULL, stderr=log,
-            start_new_session=True,
-        )  # fmt: skip
+        with (config.parent / f"{command}.log").open("ab") as log:  # the child keeps its own
+            return subprocess.Popen(
+                [*cmd, "--quiet"], env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+                start_new_session=True,
+            )  # fmt: skip
 
     def verify(self, tally: Tally) -> None:
         from gh_collect.fleet.commits import FleetLayout

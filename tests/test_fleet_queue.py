@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from gh_collect.errors import QueueLostError, QueueUnavailableError, UsageError
-from gh_collect.fleet.queue import RedisQueue, unit_id
+from gh_collect.errors import DataError, QueueLostError, QueueUnavailableError, UsageError
+from gh_collect.fleet.queue import RedisQueue, unit_id, unit_key
 from tests.fleet_kit import RedisServer
 
 UNITS = [unit_id("pulls", f"org/repo-{i}") for i in range(3)]
@@ -131,3 +131,9 @@ def test_a_password_never_shows(redis_server: RedisServer) -> None:
     with pytest.raises(UsageError) as raised:
         RedisQueue("http://:hunter2secret@host/0", "x")
     assert "hunter2secret" not in str(raised.value)
+
+
+def test_a_unit_id_this_code_did_not_write_is_one_line() -> None:
+    assert unit_key(unit_id("reviews", "org/a", "12")) == ("reviews", "org/a", "12")
+    with pytest.raises(DataError, match="not one"):
+        unit_key("pulls:org/a")

@@ -24,7 +24,7 @@ from gh_collect.durable.checkpoint.state import RepoProgress
 from gh_collect.durable.paths import DatasetPaths
 from gh_collect.durable.storage import RawStore
 from gh_collect.durable.validators import ValidatorStore
-from gh_collect.errors import CorruptCheckpointError
+from gh_collect.errors import CorruptCheckpointError, DataError
 from gh_collect.fleet.commits import FleetLayout
 from gh_collect.fleet.queue import RedisQueue, unit_id
 from gh_collect.fleet.store import ObjectStore
@@ -52,7 +52,14 @@ class FleetPlan(BaseModel):
         return {repo.full_name: repo for repo in self.repos}
 
     def repo(self, full_name: str) -> RepoProgress:
-        return self._by_name[full_name]
+        """The planned repo; a unit of another (a foreign or edited queue) is refused."""
+        try:
+            return self._by_name[full_name]
+        except KeyError:
+            raise DataError(
+                f"the queue holds a unit of {full_name!r}, which this harvest's plan does not "
+                "list: is the queue shared with another harvest of the same org and year?"
+            ) from None
 
 
 def load_plan(store: ObjectStore, layout: FleetLayout) -> FleetPlan | None:

@@ -31,7 +31,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from gh_collect.errors import QueueLostError, QueueUnavailableError, UsageError
+from gh_collect.errors import DataError, QueueLostError, QueueUnavailableError, UsageError
 
 __all__ = ["Lease", "RedisQueue", "unit_id", "unit_key"]
 
@@ -101,7 +101,11 @@ def unit_id(endpoint: str, repo: str, parent: str | None = None) -> str:
 
 
 def unit_key(identifier: str) -> tuple[str, str, str | None]:
-    endpoint, repo, parent = json.loads(identifier)
+    """(endpoint, repo, parent) of a unit id; an id this code did not write is refused."""
+    try:
+        endpoint, repo, parent = json.loads(identifier)
+    except (ValueError, TypeError):
+        raise DataError(f"the queue holds a unit id that is not one: {identifier[:80]!r}") from None
     return str(endpoint), str(repo), None if parent is None else str(parent)
 
 

@@ -20,6 +20,7 @@ import shutil
 import socket
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,7 +93,7 @@ class Fleet:
     options: RunOptions
     hints: ListingHints = field(default_factory=ListingHints)
     budgets: list[str] = field(default_factory=list)  # shared budgets' names (not secrets)
-    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    name: str = field(default_factory=lambda: _worker_name())
     stats: WorkerStats = field(default_factory=WorkerStats)
 
     @property
@@ -155,6 +156,11 @@ async def _loop(fleet: Fleet, client: GitHubClient, scratch: Path, slot: int) ->
         fleet.stats.units += 1
         fleet.stats.taken_over += lease.taken_over
         await _work(fleet, client, scratch / f"{lease.fence}", lease)
+
+
+def _worker_name() -> str:
+    """host:pid and a random tail: two machines may share a host name and a pid."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def heartbeat(fleet: Fleet) -> None:
