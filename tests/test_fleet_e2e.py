@@ -3,6 +3,7 @@ on moto, the simulator; the dataset in the store compared with the simulator's t
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -108,6 +109,9 @@ def test_four_processes_harvest_into_s3_exactly(
     )  # fmt: skip
     assert status.returncode == 0, status.stderr
     assert '"complete"' in status.stdout and "ghp_" not in status.stdout
+    shown = json.loads(status.stdout)
+    assert shown["units"].get("complete", 0) >= 16 and shown["leases"] == []
+    assert shown["credentials"] and all(k.startswith("token:") for k in shown["credentials"])
     for key in store.list(""):  # no secret in any object the fleet wrote
         assert TOKEN.encode() not in (store.get(key) or b""), key
 

@@ -391,12 +391,16 @@ class RedisQueue:
         pipe.hgetall(self.k("workers"))
         pipe.hgetall(self.k("stats"))
         pipe.hgetall(self.k("budget"))
-        meta, planned, workers, stats, budget = self.call(pipe.execute)
+        pipe.hgetall(self.k("budgets"))
+        meta, planned, workers, stats, budget, shared = self.call(pipe.execute)
         pipe = self._redis.pipeline()
         for unit in sorted(planned):
             pipe.hgetall(self._unit(unit))
         units = dict(zip(sorted(planned), self.call(pipe.execute), strict=True))
-        return {"meta": meta, "units": units, "workers": workers, "stats": stats, "budget": budget}
+        return {
+            "meta": meta, "units": units, "workers": workers, "stats": stats, "budget": budget,
+            "shared_budgets": shared,
+        }  # fmt: skip
 
     def delete_all(self) -> None:
         """``--force``: forget this dataset's queue (the store is cleared by the caller)."""

@@ -6,6 +6,7 @@ Only this module ties the fleet's parts together; the CLI calls ``run_fleet``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import tempfile
 import time
@@ -17,8 +18,8 @@ import httpx
 from gh_collect.config import Config
 from gh_collect.curated.export import ExportResult
 from gh_collect.durable.paths import safe_part
-from gh_collect.errors import Interrupted, UsageError
-from gh_collect.fleet.budget import sharing_workers, split_secondary_limits
+from gh_collect.errors import GhCollectError, Interrupted, UsageError
+from gh_collect.fleet.budget import BudgetSync, sharing_workers, split_secondary_limits
 from gh_collect.fleet.commits import FleetLayout
 from gh_collect.fleet.output import export_fleet
 from gh_collect.fleet.plan import FleetPlan, load_plan, make_plan, plan_hints, plan_units
@@ -26,6 +27,7 @@ from gh_collect.fleet.queue import RedisQueue
 from gh_collect.fleet.store import ObjectStore, open_store
 from gh_collect.fleet.worker import Fleet, WorkerStats, heartbeat, run_worker, worker_client
 from gh_collect.github.credentials import Credentials
+from gh_collect.github.pool import PoolView
 from gh_collect.harvest.context import RunOptions
 from gh_collect.harvest.run import make_pool
 from gh_collect.report.progress import Reporter
@@ -76,22 +78,34 @@ def run_fleet(
     queue = open_queue(config, queue_url)
     layout = FleetLayout(config.year, config.target.org)
 
+    async def _work(view: PoolView) -> WorkerStats:
+        """Announce, plan or wait for the plan, then walk units, sharing the budget."""
+        early = Fleet(config, store, queue, _NO_PLAN, reporter, options)
+        early.budgets = [name for name, _buckets in view.shared_budgets()]
+        split = await _my_share(early, reporter)
+        async with worker_client(split, view, transport) as client:
+            if planner:
+                plan = await _plan(config, store, queue, layout, client, options, reporter)
+            else:
+                plan = await _wait_for_plan(queue, store, layout, wait_for_plan_s)
+            with tempfile.TemporaryDirectory(prefix="gh-collect-hints-") as folder:
+                hints = plan_hints(store, plan, Path(folder))
+            fleet = Fleet(split.config, store, queue, plan, reporter, options, hints)
+            fleet.budgets, fleet.name = early.budgets, early.name
+            budget = BudgetSync(queue, view)
+            sync = asyncio.create_task(budget.run())
+            try:
+                return await run_worker(fleet, client)
+            finally:
+                sync.cancel()
+                with contextlib.suppress(GhCollectError):
+                    await budget.sync()  # the last readings, for status and the others
+
     async def main() -> FleetResult:
         stop = _catch_stop_signals()
         try:
-            pool = make_pool(config, credentials, reporter)
-            placeholder = Fleet(config, store, queue, _NO_PLAN, reporter, options)
-            async with worker_client(
-                placeholder, pool.view(config.target.org), transport
-            ) as client:
-                if planner:
-                    plan = await _plan(config, store, queue, layout, client, options, reporter)
-                else:
-                    plan = await _wait_for_plan(queue, store, layout, wait_for_plan_s)
-                with tempfile.TemporaryDirectory(prefix="gh-collect-hints-") as folder:
-                    hints = plan_hints(store, plan, Path(folder))
-                fleet = Fleet(config, store, queue, plan, reporter, options, hints)
-                stats = await run_worker(fleet, client)
+            view = make_pool(config, credentials, reporter).view(config.target.org)
+            stats = await _work(view)
         except asyncio.CancelledError:
             raise Interrupted(stop.signum or signal.SIGINT) from None
         finally:

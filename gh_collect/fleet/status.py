@@ -49,6 +49,19 @@ def queue_status(config: Config, url: str) -> dict[str, Any]:
             "records_per_s": round(stats.get("records", 0) / elapsed, 1),
         },
         "budget": {name: json.loads(value) for name, value in snap["budget"].items()},
+        "credentials": {
+            name: _shared(value) for name, value in sorted(snap["shared_budgets"].items())
+        },
+    }
+
+
+def _shared(value: str) -> dict[str, Any]:
+    """One credential's budget for one resource as the fleet merged it."""
+    info = json.loads(value)
+    return {
+        "remaining": int(info["remaining"]),
+        "limit": int(info["limit"]),
+        "reset": float(info["reset"]),
     }
 
 
@@ -104,6 +117,8 @@ def render_queue_status(status: dict[str, Any]) -> str:
         for lease in status["leases"]
     ]
     for name, budget in sorted(status["budget"].items()):
-        lines.append(f"budget {name}: {budget['remaining']}/{budget['limit']}")
+        lines.append(f"budget {name} (last seen): {budget['remaining']}/{budget['limit']}")
+    for name, budget in status["credentials"].items():  # name: a salted hash, never a token
+        lines.append(f"  credential {name}: {budget['remaining']}/{budget['limit']} left")
     lines += [f"failed: {f['unit']}: {f['error']}" for f in status["failed"]]
     return "\n".join(lines)
