@@ -1302,6 +1302,9 @@ def section_fleet(opts: Options, models: Models) -> dict[str, Any]:
         for db, workers in enumerate(FLEET_WORKERS, start=1):
             log(f"fleet: {workers} workers, budget {budget} a {FLEET_RESET_S:g} s window each")
             rows.append(_fleet_run(opts, redis_port, db, workers=workers, budget=budget))
+        # the shared budget's test: four workers, one credential, no faster and no 403s
+        log("fleet: 4 workers sharing one credential")
+        rows.append(_fleet_run(opts, redis_port, 9, workers=4, budget=budget, one_token=True))
     finally:
         redis.kill()
         redis.wait()
@@ -1316,16 +1319,20 @@ def _bench_free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _fleet_run(opts: Options, port: int, db: int, *, workers: int, budget: int) -> dict[str, Any]:
-    """One fleet harvest: ``collect --queue`` and ``workers - 1`` workers, a token each."""
+def _fleet_run(
+    opts: Options, port: int, db: int, *, workers: int, budget: int, one_token: bool = False
+) -> dict[str, Any]:
+    """One fleet harvest: ``collect --queue`` and ``workers - 1`` workers, a token each
+    (``one_token``: all the same one)."""
     from gh_collect.fleet.commits import FleetLayout
     from gh_collect.fleet.output import read_committed
     from gh_collect.fleet.store import LocalStore
 
-    tokens = [f"bench-fleet-token-{i}" for i in range(workers)]
+    tokens = [f"bench-fleet-token-{0 if one_token else i}" for i in range(workers)]
+    users = {f"user-{i}": (t,) for i, t in enumerate(dict.fromkeys(tokens))}
     cfg = SimulatorConfig(
         seed=opts.seed, repos=opts.default.repos, org=ORG, rate_limit=budget,
-        reset_seconds=FLEET_RESET_S, users={f"user-{i}": (t,) for i, t in enumerate(tokens)},
+        reset_seconds=FLEET_RESET_S, users=users,
         scenarios=False, history_years=1, latency_ms=opts.default.latency_ms,
     )  # fmt: skip
     folder = opts.work / f"fleet-{db}"
@@ -1376,6 +1383,7 @@ def _fleet_run(opts: Options, port: int, db: int, *, workers: int, budget: int) 
             missing += sum((want - got).values())
             extra += sum((got - want).values())
     return {
+        "credentials": len(set(tokens)),
         "workers": workers, "wall_s": round(wall, 2), "requests": stats["requests"],
         "budget_spent": stats["budget_spent"], "refused_403": stats["primary_limited"],
         "exit_codes": codes, "missing": missing, "extra": extra,
@@ -1390,10 +1398,11 @@ def _report_fleet(fleet: dict[str, Any]) -> str:
         f"## Fleet: workers with a credential each (budget {fleet['budget']} a "
         f"{fleet['reset_s']:g} s window each; the harvest spends {fleet['spent']})\n\n"
         + table(
-            ["workers", "wall s", "speed-up", "requests", "403s", "exact"],
+            ["workers", "credentials", "wall s", "speed-up", "requests", "403s", "exact"],
             [
                 [
                     r["workers"],
+                    r.get("credentials", r["workers"]),
                     fmt(r["wall_s"], 1),
                     fmt(one / r["wall_s"], 1) + "x",
                     r["requests"],

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 
 from gh_collect.config import Config, GitHubSettings
 from gh_collect.errors import GhCollectError
@@ -46,17 +47,32 @@ return new
 class BudgetSync:
     """Shares one worker's budget readings with the fleet's, both ways."""
 
-    def __init__(self, queue: RedisQueue, view: PoolView, *, every_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        queue: RedisQueue,
+        view: PoolView,
+        *,
+        every_s: float = 0.5,
+        recount: Callable[[], int] | None = None,
+    ) -> None:
         self._queue, self._view, self._every = queue, view, every_s
         self._merge = queue.script(_MERGE)
+        self._recount = recount
 
     async def run(self) -> None:
         """Sync until cancelled; a Redis hiccup skips a round (the queue's own calls will
-        report a Redis that is gone)."""
+        report a Redis that is gone). Every few rounds, ``recount`` (a heartbeat and the
+        workers sharing this one's credentials) resets each budget's share: workers come
+        and go."""
+        rounds = 0
         while True:
-            await asyncio.sleep(self._every)
             with contextlib.suppress(GhCollectError):
                 await self.sync()
+                if self._recount is not None and rounds % 4 == 0:
+                    share = await asyncio.to_thread(self._recount)
+                    self._view.pool.share_budgets(share)
+            rounds += 1
+            await asyncio.sleep(self._every)
 
     async def sync(self) -> int:
         """One round: returns how many readings came back changed by other workers."""

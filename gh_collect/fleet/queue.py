@@ -377,6 +377,10 @@ class RedisQueue:
             out[name] = (float(info.get("seen", 0)), [str(b) for b in info.get("budgets", [])])
         return out
 
+    def leave(self, worker: str) -> None:
+        """This worker is done: no longer counted among those sharing a credential."""
+        self.call(lambda: self._redis.hdel(self.k("workers"), worker))
+
     def record_budget(self, resource: str, remaining: int, limit: int, reset: float) -> None:
         value = json.dumps(
             {"remaining": remaining, "limit": limit, "reset": reset, "seen": time.time()}

@@ -11,6 +11,7 @@ import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -82,7 +83,7 @@ def run_fleet(
         """Announce, plan or wait for the plan, then walk units, sharing the budget."""
         early = Fleet(config, store, queue, _NO_PLAN, reporter, options)
         early.budgets = [name for name, _buckets in view.shared_budgets()]
-        split = await _my_share(early, reporter)
+        split = await _my_share(early, reporter, view)
         async with worker_client(split, view, transport) as client:
             if planner:
                 plan = await _plan(config, store, queue, layout, client, options, reporter)
@@ -92,7 +93,7 @@ def run_fleet(
                 hints = plan_hints(store, plan, Path(folder))
             fleet = Fleet(split.config, store, queue, plan, reporter, options, hints)
             fleet.budgets, fleet.name = early.budgets, early.name
-            budget = BudgetSync(queue, view)
+            budget = BudgetSync(queue, view, recount=partial(_recount, fleet))
             sync = asyncio.create_task(budget.run())
             try:
                 return await run_worker(fleet, client)
@@ -100,6 +101,7 @@ def run_fleet(
                 sync.cancel()
                 with contextlib.suppress(GhCollectError):
                     await budget.sync()  # the last readings, for status and the others
+                    await asyncio.to_thread(queue.leave, fleet.name)
 
     async def main() -> FleetResult:
         stop = _catch_stop_signals()
@@ -115,16 +117,25 @@ def run_fleet(
     return asyncio.run(main())
 
 
-async def _my_share(fleet: Fleet, reporter: Reporter) -> Fleet:
-    """Announce this worker, then take its share of the secondary limits: split among the
-    live workers spending one of its budgets (GitHub counts them per user)."""
+async def _my_share(fleet: Fleet, reporter: Reporter, view: PoolView) -> Fleet:
+    """Announce this worker, then take its share of the secondary limits and of the primary
+    budgets: split among the live workers spending one of its budgets (GitHub counts both
+    per user or installation)."""
     await asyncio.to_thread(heartbeat, fleet)
     within = max(30.0, fleet.queue.lease_ms / 1000 * 3)
     share = await asyncio.to_thread(sharing_workers, fleet.queue, fleet.budgets, within_s=within)
     if share > 1:
         reporter.info(f"{share} workers share this worker's credentials: each paces at 1/{share}")
     fleet.config = split_secondary_limits(fleet.config, share)
+    view.pool.share_budgets(share)
     return fleet
+
+
+def _recount(fleet: Fleet) -> int:
+    """A heartbeat, then how many live workers share this one's credentials."""
+    heartbeat(fleet)
+    within = max(30.0, fleet.queue.lease_ms / 1000 * 3)
+    return sharing_workers(fleet.queue, fleet.budgets, within_s=within)
 
 
 async def _plan(
