@@ -172,12 +172,14 @@ def heartbeat(fleet: Fleet) -> None:
 async def _work(fleet: Fleet, client: GitHubClient, folder: Path, lease: Lease) -> None:
     """One lease: the unit walked (renewing the lease meanwhile) and ended in the queue."""
     renewing = asyncio.create_task(_renew(fleet, lease))
+    walk: asyncio.Task[None] | None = None
     try:
         walk = asyncio.create_task(UnitRun(fleet, lease, folder).run(client))
         await asyncio.wait({walk, renewing}, return_when=asyncio.FIRST_COMPLETED)
-        if not walk.done():  # the lease was lost: the unit has another holder
+        if not walk.done():  # the lease was lost (or Redis, then its error is raised)
             walk.cancel()
             await asyncio.gather(walk, return_exceptions=True)
+            renewing.result()
             raise LeaseLost(f"{lease.unit}: lease lost")
         await walk
     except LeaseLost as exc:
@@ -197,9 +199,11 @@ async def _work(fleet: Fleet, client: GitHubClient, folder: Path, lease: Lease) 
         if isinstance(exc, _STOPS_WORKER):
             raise
         fleet.reporter.warning(f"unit {lease.unit} given back: {exc}")
-    finally:
-        renewing.cancel()
-        await asyncio.gather(renewing, return_exceptions=True)
+    finally:  # neither task outlives the lease's handling (a stop cancels this one)
+        tasks = [task for task in (walk, renewing) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         shutil.rmtree(folder, ignore_errors=True)
 
 
