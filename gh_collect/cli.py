@@ -258,7 +258,9 @@ def report_command(config_path: Path, out: Path | None) -> None:
     """
     from gh_collect.report.yearly import write_report
 
-    click.echo(f"report written to {write_report(load_config(config_path), out)}")
+    config = load_config(config_path)
+    refuse_object_store(config)
+    click.echo(f"report written to {write_report(config, out)}")
 
 
 @cli.command("validate")

@@ -219,3 +219,15 @@ def test_a_bad_queue_url_is_one_line(tmp_path: Path, command: str) -> None:
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "redis://" in proc.stderr
+
+
+def test_options_a_fleet_does_not_take_are_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    proc = subprocess.run(
+        gh_collect_cmd(
+            "collect", "-c", str(config), "--queue", "redis://127.0.0.1:9/0", "--max-requests", "5"
+        ),
+        env=cli_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "--max-requests" in proc.stderr

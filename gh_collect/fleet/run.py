@@ -70,9 +70,10 @@ def run_fleet(
     has ended; the planner then exports. Exit 1 when units failed."""
     if len(config.orgs) > 1:
         raise UsageError("--queue harvests one organization: use one config per org")
-    if options.from_repo or options.only:
+    if options.from_repo or options.only or options.max_requests:
         raise UsageError(
-            "--queue plans every repo and endpoint: --from-repo and --only do not apply"
+            "--queue plans every repo and endpoint: --from-repo, --only and --max-requests "
+            "do not apply to a fleet"
         )
     config = config.for_org(config.orgs[0])
     store = open_store(config.output.root)
