@@ -111,7 +111,7 @@ def test_progress_resets_the_stall_count(redis_server: RedisServer) -> None:
 def test_redis_gone_is_one_line_with_exit_75(redis_server: RedisServer) -> None:
     queue = make_queue(redis_server)
     redis_server.stop(kill=True)
-    fast = RedisQueue(redis_server.url, "test:q", retries=1)
+    fast = RedisQueue(redis_server.url, "test:q", retries=1, patience_s=0.5)
     with pytest.raises(QueueUnavailableError) as raised:
         fast.plan(UNITS)
     assert raised.value.exit_code == 75 and "\n" not in str(raised.value)

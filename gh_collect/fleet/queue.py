@@ -129,13 +129,18 @@ class RedisQueue:
         *,
         lease_s: float = 30.0,
         max_stalls: int = 5,
-        retries: int = 8,
+        retries: int = 3,
+        patience_s: float = 20.0,
     ) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise UsageError(f"--queue {_safe_url(url)}: expected redis://HOST:PORT/DB")
         self.url = _safe_url(url)
         self.lease_ms = max(1, int(lease_s * 1000))
         self.max_stalls = max_stalls
+        # Safe to repeat: planning is guarded by the planned set, a claim that ran twice only
+        # drew two fences (the later one is the holder's), updates and completions are
+        # fenced and idempotent, an entry read twice waits in this worker's pending list.
+        self.patience_s = patience_s
         self._ns = namespace
         try:
             # Any: redis-py types every command as sync-or-awaitable; this client is sync.
@@ -160,16 +165,34 @@ class RedisQueue:
 
     def call(self, action: Callable[[], T]) -> T:
         """Redis errors become one line (the URL without its password), exit 75: the
-        harvest can go on when Redis is back; what was committed stays in the store."""
-        try:
-            return action()
-        except redis.ResponseError as exc:
-            raise QueueUnavailableError(f"Redis at {self.url} refused a command: {exc}") from None
-        except redis.RedisError as exc:
-            raise QueueUnavailableError(
-                f"lost the queue at {self.url} ({type(exc).__name__}): start Redis again and "
-                "rerun the same command; what was committed to the store is kept"
-            ) from None
+        harvest can go on when Redis is back; what was committed stays in the store.
+
+        A connection lost is tried again for ``patience_s`` (a Redis restarting: every
+        command here is safe to repeat, see ``__init__``), then given up."""
+        deadline, pause = time.monotonic() + self.patience_s, 0.1
+        while True:
+            try:
+                return action()
+            except redis.ResponseError as exc:
+                if "LOADING" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    continue
+                raise QueueUnavailableError(
+                    f"Redis at {self.url} refused a command: {exc}"
+                ) from None
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if time.monotonic() >= deadline:
+                    raise self._lost(exc) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+            except redis.RedisError as exc:
+                raise self._lost(exc) from None
+
+    def _lost(self, exc: Exception) -> QueueUnavailableError:
+        return QueueUnavailableError(
+            f"lost the queue at {self.url} ({type(exc).__name__}): start Redis again and "
+            "rerun the same command; what was committed to the store is kept"
+        )
 
     # ---- planning
 
