@@ -18,7 +18,7 @@ import click
 from gh_collect import __version__
 from gh_collect.config import Config, load_config
 from gh_collect.durable.paths import DatasetPaths
-from gh_collect.errors import GhCollectError
+from gh_collect.errors import ConfigError, GhCollectError
 from gh_collect.github.credentials import resolve_credentials
 from gh_collect.harvest.orgs import OrgsResult, collect_orgs
 from gh_collect.harvest.run import RunOptions, RunResult, collect
@@ -26,6 +26,12 @@ from gh_collect.report.progress import LiveReporter, LogReporter, Reporter
 from gh_collect.report.status import read_status, render_status
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+QUEUE_OPTION = click.option(
+    "--queue",
+    metavar="redis://HOST:PORT/DB",
+    help="Many workers: the Redis work queue (see README, 'Many workers').",
+)
 
 CONFIG_OPTION = click.option(
     "-c",
@@ -83,6 +89,7 @@ def cli() -> None:
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@QUEUE_OPTION
 @handles_errors
 def collect_command(
     config_path: Path,
@@ -96,11 +103,15 @@ def collect_command(
     max_requests: int | None,
     dry_run: bool,
     log_format: str,
+    queue: str | None,
 ) -> None:
     """Run the harvest, resuming from the checkpoint.
 
     Credentials: github.auth in the config (tokens, a GitHub App); without it GITHUB_TOKEN,
     then GH_TOKEN, then `gh auth token`.
+
+    With --queue: plan every unit into Redis, work on them with the workers that join
+    (`gh-collect worker`), then export; output.root may be s3://BUCKET/PREFIX.
 
     Example: GITHUB_TOKEN=... gh-collect collect -c config/example.yaml --quiet
     """
@@ -123,6 +134,9 @@ def collect_command(
         max_requests=max_requests,
     )
     reporter = make_reporter(quiet=quiet or silent, log_format=log_format)
+    if queue is not None:
+        fleet_run(config, credentials, options, queue, reporter, planner=True, silent=silent)
+    refuse_object_store(config)
     if len(config.orgs) > 1:
         try:
             several = collect_orgs(config, credentials, options, reporter=reporter)
@@ -140,16 +154,60 @@ def collect_command(
     sys.exit(result.exit_code)
 
 
+@cli.command("worker")
+@CONFIG_OPTION
+@QUEUE_OPTION
+@click.option(
+    "--on-rate-limit",
+    type=click.Choice(["wait", "exit"]),
+    default="wait",
+    show_default=True,
+    help="When the budget is spent: wait for the reset, or give the units back and exit 75.",
+)
+@click.option("--quiet", is_flag=True, help="Only warnings and the final summary.")
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@handles_errors
+def worker_command(
+    config_path: Path, queue: str | None, on_rate_limit: str, quiet: bool, log_format: str
+) -> None:
+    """Join a harvest planned by `collect --queue`: take units until all have ended.
+
+    Run it on as many machines as you like, with the same config and queue; a killed
+    worker's units are taken over after its lease (fleet.lease_s).
+
+    Example: gh-collect worker -c org.yaml --queue redis://10.0.0.5:6379/0
+    """
+    if queue is None:
+        raise click.UsageError("--queue redis://HOST:PORT/DB is required")
+    config = load_config(config_path)
+    credentials = resolve_credentials(config)
+    options = RunOptions(on_rate_limit="exit" if on_rate_limit == "exit" else "wait")
+    reporter = make_reporter(quiet=quiet, log_format=log_format)
+    fleet_run(config, credentials, options, queue, reporter, planner=False, silent=False)
+
+
 @cli.command("status")
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@QUEUE_OPTION
 @handles_errors
-def status_command(config_path: Path, as_json: bool) -> None:
+def status_command(config_path: Path, as_json: bool, queue: str | None) -> None:
     """Show progress from the checkpoint, without touching the network.
+
+    With --queue: workers, leases, units by state, throughput and budget, from Redis.
 
     Example: gh-collect status -c config/example.yaml --json
     """
     config = load_config(config_path)
+    if queue is not None:
+        from gh_collect.fleet.status import queue_status, render_queue_status
+
+        fleet = queue_status(config, queue)
+        click.echo(json.dumps(fleet, indent=2) if as_json else render_queue_status(fleet))
+        return
+    refuse_object_store(config)
     if len(config.orgs) == 1:
         status = read_status(dataset_paths(config))
         text = render_status(status)
@@ -175,6 +233,7 @@ def export_command(config_path: Path) -> None:
     from gh_collect.report.manifest import update_export
 
     config = load_config(config_path)
+    refuse_object_store(config)
     for org in config.orgs:
         paths = dataset_paths(config, org)
         require_dataset(paths, f"gh-collect collect -c {config_path}")  # before the lock
@@ -199,7 +258,9 @@ def report_command(config_path: Path, out: Path | None) -> None:
     """
     from gh_collect.report.yearly import write_report
 
-    click.echo(f"report written to {write_report(load_config(config_path), out)}")
+    config = load_config(config_path)
+    refuse_object_store(config)
+    click.echo(f"report written to {write_report(config, out)}")
 
 
 @cli.command("validate")
@@ -321,6 +382,49 @@ def simulate_command(
         slow_pages=slow_bounds,
     )
     run_forever(config, "127.0.0.1", port, announce=lambda url: click.echo(f"serving {url}"))
+
+
+def fleet_run(
+    config: Config,
+    credentials: Any,
+    options: RunOptions,
+    queue: str,
+    reporter: Reporter,
+    *,
+    planner: bool,
+    silent: bool,
+) -> None:
+    """``collect --queue`` or ``worker``: run, summarise, exit with the fleet's code."""
+    from gh_collect.fleet.run import run_fleet
+
+    try:
+        result = run_fleet(
+            config, credentials, options, queue_url=queue, reporter=reporter, planner=planner
+        )
+    finally:
+        reporter.close()
+    states = ", ".join(f"{count} {state}" for state, count in sorted(result.states.items()))
+    stats = result.stats
+    if not (silent and result.exit_code == 0):
+        reporter.summary(
+            f"queue finished: units {states}; this worker walked {stats.units} units "
+            f"({stats.taken_over} taken over, {stats.lost} handed over, {stats.commits} "
+            f"commits); dataset in {result.store}",
+            exit_code=result.exit_code,
+        )
+    sys.exit(result.exit_code)
+
+
+def refuse_object_store(config: Config) -> None:
+    """An object-store root is written only by ``--queue`` runs in this release."""
+    from gh_collect.fleet.store import is_object_store_uri, store_uri
+
+    if is_object_store_uri(config.output.root):
+        raise ConfigError(
+            f"output.root {store_uri(config.output.root)} is an object store: only "
+            "`collect --queue` and `worker` write there in this release; set output.root "
+            "to a local folder or add --queue redis://HOST:PORT/DB"
+        )
 
 
 def make_reporter(*, quiet: bool, log_format: str = "text") -> Reporter:

@@ -199,7 +199,18 @@ class CheckpointSettings(_Strict):
 
 
 class OutputSettings(_Strict):
+    # A folder; with ``--queue`` also ``s3://bucket/prefix`` (``Path`` folds its ``//``:
+    # ``fleet.store.store_uri`` restores it).
     root: Path = Path("data")
+
+
+class FleetSettings(_Strict):
+    """``--queue`` runs: how long a worker's lease on a unit lasts without renewal (a dead
+    worker's units are taken over after it), and how often a unit may be taken without
+    progress before it is parked as failed."""
+
+    lease_s: float = Field(default=30.0, gt=0, le=3600)
+    max_stalls: int = Field(default=5, ge=1, le=1000)
 
 
 class Config(_Strict):
@@ -210,6 +221,7 @@ class Config(_Strict):
     rate_limit: RateLimitSettings = RateLimitSettings()
     checkpoint: CheckpointSettings = CheckpointSettings()
     output: OutputSettings = OutputSettings()
+    fleet: FleetSettings = FleetSettings()
 
     @field_validator("endpoints")
     @classmethod

@@ -20,6 +20,9 @@ settings, never from request headers.
     ├── ExportRefused                   exit 2   no dataset, or raw files short of the checkpoint
     ├── ReportRefused                   exit 2   no curated dataset to report on, or unreadable
     ├── RateLimitExit                   exit 75  stopped on the rate limit (--on-rate-limit exit)
+    ├── QueueUnavailableError           exit 75  Redis (--queue) unreachable: run again when back
+    │   └── QueueLostError                       Redis lost the harvest's plan: plan again
+    ├── LeaseLost                       exit 1   a worker's unit has another holder (internal)
     ├── Interrupted                     exit 130 / 143
     └── ApiError                        exit 1   an HTTP answer we cannot use as data
         ├── RetriableApiError                    5xx, timeouts, resets, malformed bodies: retried
@@ -104,6 +107,22 @@ class ReportRefused(GhCollectError):
 
 class RateLimitExit(GhCollectError):
     exit_code = 75
+
+
+class QueueUnavailableError(GhCollectError):
+    """The queue's Redis cannot be reached or answered wrongly; what was committed to the
+    store is kept, and the same command continues once Redis is back."""
+
+    exit_code = 75
+
+
+class QueueLostError(QueueUnavailableError):
+    """The queue holds no plan any more (Redis lost without persistence)."""
+
+
+class LeaseLost(GhCollectError):
+    """This worker no longer holds a unit (its fence is stale, or another holder committed
+    first): the worker drops the unit; never shown to users as a failure."""
 
 
 class Interrupted(GhCollectError):

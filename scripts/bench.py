@@ -80,7 +80,8 @@ CURSOR_THRESHOLD = 0
 """Issue lists page with ``after`` cursors from the first page, as GitHub answers today
 (tap-github #415 and go-github #3565 saw cursor links on small repos too); tap-github relies
 on it and reads only one page of issues from ``page=`` links."""
-SECTIONS = ("default", "peers", "scaling", "checkpoint", "resume", "reviews")
+SECTIONS = ("default", "peers", "scaling", "checkpoint", "resume", "reviews", "fleet")
+DEFAULT_SECTIONS = SECTIONS[:-1]  # fleet needs redis-server: asked for by name
 RAW_ENDPOINTS = ("pulls", "issues")
 REST_ENDPOINTS = ("pulls", "issues", "issue_comments", "review_comments", "commits", "releases")
 PULLS_ROUTE, ISSUES_ROUTE = "/repos/{owner}/{repo}/pulls", "/repos/{owner}/{repo}/issues"
@@ -1510,6 +1511,144 @@ def section_scaling(opts: Options, models: Models) -> list[dict[str, Any]]:
     return rows
 
 
+# --- fleet: 1, 2 and 4 workers (--queue), one credential each ----------------------------------
+
+FLEET_WORKERS = (1, 2, 4)
+FLEET_NEEDS = 8  # the harvest needs this many windows of one credential's budget
+FLEET_RESET_S = 3.0  # the simulator's budget window, instead of GitHub's hour
+
+
+def section_fleet(opts: Options, models: Models) -> dict[str, Any]:
+    """N workers with N credentials (of N users) against a harvest bound by the rate limit:
+    one credential's budget a window is 1/FLEET_NEEDS of what the harvest spends, so one
+    worker waits for about FLEET_NEEDS - 1 resets and N workers for FLEET_NEEDS/N - 1."""
+    redis_port = _bench_free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",
+         "--appendonly", "no", "--dir", str(opts.work)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(0.3)
+        spent = _fleet_run(opts, redis_port, 0, workers=1, budget=10**9)["budget_spent"]
+        budget = max(20, spent // FLEET_NEEDS)
+        rows = []
+        for db, workers in enumerate(FLEET_WORKERS, start=1):
+            log(f"fleet: {workers} workers, budget {budget} a {FLEET_RESET_S:g} s window each")
+            rows.append(_fleet_run(opts, redis_port, db, workers=workers, budget=budget))
+        # the shared budget's test: four workers, one credential, no faster and no 403s
+        log("fleet: 4 workers sharing one credential")
+        rows.append(_fleet_run(opts, redis_port, 9, workers=4, budget=budget, one_token=True))
+    finally:
+        redis.kill()
+        redis.wait()
+    return {"spent": spent, "budget": budget, "reset_s": FLEET_RESET_S, "rows": rows}
+
+
+def _bench_free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _fleet_run(
+    opts: Options, port: int, db: int, *, workers: int, budget: int, one_token: bool = False
+) -> dict[str, Any]:
+    """One fleet harvest: ``collect --queue`` and ``workers - 1`` workers, a token each
+    (``one_token``: all the same one)."""
+    from gh_collect.fleet.commits import FleetLayout
+    from gh_collect.fleet.output import read_committed
+    from gh_collect.fleet.store import LocalStore
+
+    tokens = [f"bench-fleet-token-{0 if one_token else i}" for i in range(workers)]
+    users = {f"user-{i}": (t,) for i, t in enumerate(dict.fromkeys(tokens))}
+    cfg = SimulatorConfig(
+        seed=opts.seed, repos=opts.default.repos, org=ORG, rate_limit=budget,
+        reset_seconds=FLEET_RESET_S, users=users,
+        scenarios=False, history_years=1, latency_ms=opts.default.latency_ms,
+    )  # fmt: skip
+    folder = opts.work / f"fleet-{db}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with Simulator(cfg) as sim:
+        config = folder / "config.yaml"
+        config.write_text(
+            yaml.safe_dump({
+                "target": {"org": ORG}, "year": YEAR,
+                "github": {"api_url": sim.url, "token_env": "BENCH_FLEET_TOKEN"},
+                "rate_limit": {"pause_below": 0}, "output": {"root": str(folder / "data")},
+                "fleet": {"lease_s": 10},
+            })
+        )  # fmt: skip
+        queue = f"redis://127.0.0.1:{port}/{db}"
+        logs = [(folder / f"stderr-{i}.log").open("wb") for i in range(workers)]
+        started = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gh_collect",
+                    "collect" if i == 0 else "worker",
+                    "-c",
+                    str(config),
+                    "--queue",
+                    queue,
+                    "--quiet",
+                ],
+                env=clean_env(BENCH_FLEET_TOKEN=token, PYTHONPATH=str(ROOT)),
+                stdout=subprocess.DEVNULL,
+                stderr=logs[i],
+            )
+            for i, token in enumerate(tokens)
+        ]
+        for log_file in logs:  # each child holds its own descriptor
+            log_file.close()
+        codes = [proc.wait(timeout=1800) for proc in procs]
+        wall = time.perf_counter() - started
+        stats = sim.stats()
+        truth = sim.ground_truth(year=YEAR, endpoints=("pulls", "issues"))
+        store, layout = LocalStore(folder / "data"), FleetLayout(YEAR, ORG)
+        missing = extra = 0
+        for endpoint in ("pulls", "issues"):
+            got = Counter(r["data"]["id"] for r in read_committed(store, layout, endpoint))
+            want = Counter(o["id"] for objs in truth[endpoint].values() for o in objs)
+            missing += sum((want - got).values())
+            extra += sum((got - want).values())
+    return {
+        "credentials": len(set(tokens)),
+        "workers": workers, "wall_s": round(wall, 2), "requests": stats["requests"],
+        "budget_spent": stats["budget_spent"], "refused_403": stats["primary_limited"],
+        "exit_codes": codes, "missing": missing, "extra": extra,
+        "exact": not missing and not extra,
+    }  # fmt: skip
+
+
+def _report_fleet(fleet: dict[str, Any]) -> str:
+    rows = fleet["rows"]
+    one = rows[0]["wall_s"] if rows else 0.0
+    return (
+        f"## Fleet: workers with a credential each (budget {fleet['budget']} a "
+        f"{fleet['reset_s']:g} s window each; the harvest spends {fleet['spent']})\n\n"
+        + table(
+            ["workers", "credentials", "wall s", "speed-up", "requests", "403s", "exact"],
+            [
+                [
+                    r["workers"],
+                    r.get("credentials", r["workers"]),
+                    fmt(r["wall_s"], 1),
+                    fmt(one / r["wall_s"], 1) + "x",
+                    r["requests"],
+                    r["refused_403"],
+                    r["exact"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
 def section_checkpoint(opts: Options, models: Models) -> dict[str, Any]:
     """Tiny repos (2 items each) make saves as frequent and as big as they get per page."""
     scenario = Scenario(
@@ -1633,6 +1772,8 @@ def report(data: dict[str, Any]) -> str:
         parts.append(_report_peers(data["peers"]))
     if "scaling" in data:
         parts.append(_report_scaling(data["scaling"]))
+    if "fleet" in data:
+        parts.append(_report_fleet(data["fleet"]))
     if "checkpoint" in data:
         cp = data["checkpoint"]
         parts.append(
@@ -2031,7 +2172,9 @@ def _plot_python(out: Path) -> Path | None:
 def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Options]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny org, gh_collect and the limit only")
-    p.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")
+    p.add_argument(
+        "--sections", default=",".join(DEFAULT_SECTIONS), help=f"any of {','.join(SECTIONS)}"
+    )
     p.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
     p.add_argument("--repos", type=int, default=100, help="default org: repos")
     p.add_argument(
@@ -2173,6 +2316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "checkpoint": section_checkpoint,
         "resume": section_resume,
         "reviews": section_reviews,
+        "fleet": section_fleet,
     }
     try:
         for name in SECTIONS:

@@ -6,6 +6,7 @@
     .venv/bin/python scripts/torture.py --mode concurrent           # two runs on one dataset
     .venv/bin/python scripts/torture.py --mode hostile              # a hostile API, every case
     .venv/bin/python scripts/torture.py --mode churn --kills 20     # kills while the org changes
+    .venv/bin/python scripts/torture.py --mode fleet --kills 50     # kill -9 of --queue workers
     .venv/bin/python scripts/torture.py --mode all --kills 10 --json
 
 Why: "nothing lost, nothing twice" is cheap to claim and easy to break (SQLite's crash tests
@@ -64,6 +65,8 @@ TOKEN_ENV = "GH_TORTURE_TOKEN"
 TOKEN = "ghp_tortureSECRETtoken0123456789"
 RUN_TIMEOUT_S = 180.0
 MODES = ("kill", "sigint", "sigterm", "faults", "concurrent", "hostile", "churn")
+FLEET_WARM_S = 1.2  # --mode fleet: a process is killed only after this long (imports done)
+FLEET_WORKERS = 4  # --mode fleet: a planner and three workers (needs redis-server; not in all)
 # Each fault kind's share of the error rate: 5xx, HTML pages, cut or empty bodies, dropped
 # connections, requests held past the client's timeout, secondary limits.
 FAULT_SHARES = {
@@ -316,11 +319,18 @@ def raw_records(paths: DatasetPaths, endpoint: str) -> Iterator[Any]:
 
 
 def compare(paths: DatasetPaths, truth: Truth) -> dict[str, int]:
+    return compare_sources(lambda e: raw_records(paths, e), lambda e: curated_ids(paths, e), truth)
+
+
+def compare_sources(
+    raw: Callable[[str], Iterator[Any]], curated_of: Callable[[str], Counter[Any]], truth: Truth
+) -> dict[str, int]:
+    """Raw records (``raw(endpoint)``: each line's data) and curated keys against the truth."""
     totals: Counter[str] = Counter()
     for endpoint in ENDPOINTS:
         expected = truth[endpoint]
         seen: Counter[Any] = Counter()
-        for data in raw_records(paths, endpoint):
+        for data in raw(endpoint):
             ident = data.get(key_of(endpoint)) if isinstance(data, dict) else None
             if not isinstance(ident, int | str):
                 totals["altered"] += 1
@@ -333,7 +343,7 @@ def compare(paths: DatasetPaths, truth: Truth) -> dict[str, int]:
         totals["missing"] += sum(1 for ident in expected if ident not in seen)
         totals["duplicated"] += sum(n - 1 for ident, n in seen.items() if ident in expected)
         totals["extra"] += sum(n for ident, n in seen.items() if ident not in expected)
-        curated = curated_ids(paths, endpoint)
+        curated = curated_of(endpoint)
         totals["curated_missing"] += len(set(expected) - set(curated))
         totals["curated_duplicated"] += sum(n - 1 for n in curated.values())
         totals["extra"] += len(set(curated) - set(expected))
@@ -859,6 +869,189 @@ def workdir(opts: Options) -> Iterator[Path]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+# --- fleet: kill -9 of --queue workers, output to S3 ----------------------------------------
+
+
+class FleetHarness:
+    """A redis-server and moto's S3 on 127.0.0.1 for fleet runs of the real CLI."""
+
+    def __init__(self, h: Harness) -> None:
+        self.h, self.bucket = h, "torture-fleet"
+        self.folder = h.workdir / "fleet"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.redis_port, moto_port = _free_port(), _free_port()
+        self.redis = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
+             "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per S3 request
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        self.moto.start()
+        self.env = {
+            **h.env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            "AWS_ACCESS_KEY_ID": "torture", "AWS_SECRET_ACCESS_KEY": "torture",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }  # fmt: skip
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("AWS_")})
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket=self.bucket)
+        time.sleep(0.3)  # redis-server's start
+        self.rounds = 0
+
+    def close(self) -> None:
+        self.redis.kill()
+        self.redis.wait()
+        self.moto.stop()
+
+    def new_round(self) -> tuple[Path, str]:
+        """A fresh prefix and Redis database for one harvest: (config, queue URL)."""
+        self.rounds += 1
+        ds = self.h.dataset(f"fleet-round{self.rounds}", fleet={"lease_s": 1.0})
+        ds.overrides["output"] = {"root": f"s3://{self.bucket}/round{self.rounds}"}
+        ds.write_config(self.h.cadence())
+        return ds.config, f"redis://127.0.0.1:{self.redis_port}/{self.rounds % 16}"
+
+    def failed_units(self, queue: str) -> set[str]:
+        """The repos (short names) of the round's failed units, as the queue has them."""
+        from gh_collect.fleet.queue import RedisQueue, unit_key
+
+        units = RedisQueue(queue, f"gh-collect:{ORG}:{YEAR}").snapshot()["units"]
+        return {
+            unit_key(unit)[1].rpartition("/")[2]
+            for unit, info in units.items()
+            if info.get("state") == "failed"
+        }
+
+    def spawn(self, command: str, config: Path, queue: str, *extra: str) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "gh_collect", command, "-c", str(config), "--queue", queue]
+        cmd += extra
+        with (config.parent / f"{command}.log").open("ab") as log:  # the child keeps its own
+            return subprocess.Popen(
+                [*cmd, "--quiet"], env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def verify(self, tally: Tally) -> None:
+        from gh_collect.fleet.commits import FleetLayout
+        from gh_collect.fleet.output import read_committed
+        from gh_collect.fleet.store import open_store
+
+        store = open_store(f"s3://{self.bucket}/round{self.rounds}")
+        layout = FleetLayout(YEAR, ORG)
+        tally.rounds += 1
+        check = compare_sources(
+            lambda e: (line.get("data") for line in read_committed(store, layout, e)),
+            lambda e: _curated_in_store(store, layout, e),
+            self.h.truth,
+        )
+        for key, value in check.items():
+            setattr(tally, key, getattr(tally, key) + value)
+        if check.get("missing") or check.get("duplicated") or check.get("extra"):
+            kept = self.h.workdir / f"store-round{self.rounds}"
+            for key in store.list(""):
+                target = kept / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(store.get(key) or b"")
+            tally.problems.append(f"round {self.rounds}: the store is copied to {kept}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _curated_in_store(store: Any, layout: Any, endpoint: str) -> Counter[Any]:
+    import io
+
+    import pyarrow.parquet as pq
+
+    ids: Counter[Any] = Counter()
+    for key in store.list(f"{layout.curated}/endpoint={endpoint}/"):
+        if key.endswith(".parquet"):
+            table = pq.read_table(io.BytesIO(store.get(key)), columns=[key_of(endpoint)])
+            ids.update(table.column(0).to_pylist())
+    return ids
+
+
+def fleet_mode(h: Harness) -> Tally:
+    """``--queue`` with a planner and workers writing to S3 (moto), kill -9 of a random one
+    every 0.2-1 s, restarted with the same command; each harvest checked against the truth.
+    Requests repeated per kill: the storm's requests less as many clean harvests', per kill."""
+    tally = Tally("fleet")
+    fleet = FleetHarness(h)
+    try:
+        before = h.sim.stats()["requests"]
+        _fleet_harvest(fleet, tally, kills=0)
+        tally.clean_requests = h.sim.stats()["requests"] - before
+        left, start, harvests = h.opts.kills, h.sim.stats()["requests"], 0
+        while left > 0:
+            harvests += 1
+            left -= _fleet_harvest(fleet, tally, kills=left)
+        tally.requests = h.sim.stats()["requests"] - start
+    finally:
+        fleet.close()
+    repeated = tally.requests - tally.clean_requests * harvests
+    tally.notes.append(
+        f"{harvests} harvests by {FLEET_WORKERS} processes into S3 (moto), "
+        f"{tally.interruptions} kill -9; clean harvest {tally.clean_requests} requests; "
+        f"{repeated / max(1, tally.interruptions):.1f} requests repeated per kill"
+    )
+    return tally
+
+
+def _fleet_harvest(fleet: FleetHarness, tally: Tally, *, kills: int) -> int:
+    """One harvest to its end (killing up to ``kills`` processes on the way); the kills done.
+
+    A victim has run at least ``FLEET_WARM_S`` (past the interpreter's start-up), so a kill
+    lands in planning, walking or committing, not in imports."""
+    config, queue = fleet.new_round()
+    commands = ["collect"] + ["worker"] * (FLEET_WORKERS - 1)
+    running = [(c, time.monotonic(), fleet.spawn(c, config, queue)) for c in commands]
+    tally.runs += len(running)
+    done = 0
+    while done < kills and any(p.poll() is None for _c, _t, p in running):
+        time.sleep(fleet.h.rng.uniform(0.2, 1.2))
+        warm = time.monotonic() - FLEET_WARM_S
+        alive = [(c, t, p) for c, t, p in running if p.poll() is None and t < warm]
+        if not alive:
+            continue
+        command, _started, victim = fleet.h.rng.choice(alive)
+        kill_group(victim)
+        done += 1
+        tally.interruptions += 1
+        tally.land(command)
+        running.append((command, time.monotonic(), fleet.spawn(command, config, queue)))
+        tally.runs += 1
+    for _c, _t, proc in running:
+        code = fleet.h.wait(proc, tally)
+        if code not in (0, 1, -signal.SIGKILL):
+            tally.problems.append(f"a fleet process ended with exit {code}")
+    parked = fleet.failed_units(queue) - {"vanished-repo"}
+    if parked:  # taken too often without progress: retried as cron would, with --retry-failed
+        tally.notes.append(f"round {fleet.rounds}: {len(parked)} units parked, retried")
+    final = fleet.spawn("collect", config, queue, "--retry-failed")  # and exports
+    tally.runs += 1
+    if fleet.h.wait(final, tally) != 1:  # 1: the vanished repo's units failed
+        tally.problems.append(f"the final collect --queue did not exit 1 ({config.parent})")
+    left = fleet.failed_units(queue) - {"vanished-repo"}
+    if left:
+        tally.problems.append(f"round {fleet.rounds}: units of {sorted(left)} failed")
+    for log in config.parent.glob("*.log"):
+        if "Traceback" in log.read_text(errors="replace"):
+            tally.problems.append(f"traceback in {log}")
+    fleet.verify(tally)
+    return done
+
+
 def run_modes(opts: Options) -> list[Tally]:
     modes = MODES if opts.mode == "all" else (opts.mode,)
     runners: dict[str, Callable[[Harness], Tally]] = {
@@ -869,6 +1062,7 @@ def run_modes(opts: Options) -> list[Tally]:
         "concurrent": concurrent_mode,
         "hostile": hostile_mode,
         "churn": churn_mode,
+        "fleet": fleet_mode,
     }
     tallies = []
     with workdir(opts) as folder, Simulator(simulator_config(opts)) as sim:
@@ -919,7 +1113,7 @@ def render(tallies: Sequence[Tally]) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--mode", choices=(*MODES, "all"), default="kill")
+    parser.add_argument("--mode", choices=(*MODES, "fleet", "all"), default="kill")
     parser.add_argument("--kills", type=int, default=50, help="interruptions (kill/sig modes)")
     parser.add_argument("--seed", type=int, default=0, help="seeds kill moments, org and faults")
     parser.add_argument("--repos", type=int, default=12, help="repos in the simulated org")

@@ -18,6 +18,9 @@ from gh_collect.durable.envelope import read_envelopes
 from gh_collect.durable.paths import DatasetPaths
 from gh_collect.simulator import Simulator, SimulatorConfig
 
+# The fleet's real parts (redis-server, S3 on moto) as fixtures: tests/fleet_kit.py.
+pytest_plugins = ["tests.fleet_kit"]
+
 TOKEN = "ghp_e2eSECRETtoken0123456789"
 ORG = "sample-org"
 YEAR = 2025

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -127,3 +128,16 @@ def test_kills_while_the_org_changes_keep_every_item_of_the_year(
     assert result["interruptions"] == 4
     edits = int(" ".join(result["notes"]).split(" edits")[0].split()[-1])
     assert edits > 100  # the org really moved while it was harvested
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+def test_fleet_storm_of_kill_9_loses_and_doubles_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, report = run_torture(
+        capsys, "--mode", "fleet", "--kills", "5", "--seed", "4", "--latency-ms", "100"
+    )
+    mode = assert_nothing_lost(report)
+    assert code == 0
+    assert mode["interruptions"] == 5 and mode["rounds"] >= 2  # the clean one and the storm
+    assert any("requests repeated per kill" in note for note in mode["notes"])

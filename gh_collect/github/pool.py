@@ -69,6 +69,9 @@ class _Budget:
     in_flight: Counter[str] = field(default_factory=Counter)
     members: int = 1
     answered: dict[str, asyncio.Event] = field(default_factory=dict)  # see ``probing``
+    # Processes spending this budget at once (a fleet's workers sharing a credential): each
+    # keeps at most its share of what is left in flight, so together they never overspend.
+    share: int = 1
 
     def probing(self, resource: str, now: float) -> bool:
         """A request is out to learn this budget (none known, or its reset is past): the
@@ -89,7 +92,7 @@ class _Budget:
         rate = self.buckets.get(resource)
         if rate is None or rate.reset <= now:
             return math.inf
-        return rate.remaining - self.in_flight[resource]
+        return rate.remaining // self.share - self.in_flight[resource]
 
 
 @dataclass(eq=False)
@@ -165,6 +168,7 @@ class CredentialPool:
             if isinstance(source, AppSource)
         }
         self._installation_budgets: dict[int, _Budget] = {}
+        self.share = 1  # see ``share_budgets``
         self._views: dict[str, PoolView] = {}
         self._identified = False
         self._identify_lock = asyncio.Lock()
@@ -193,12 +197,24 @@ class CredentialPool:
         """Installation tokens minted so far (all apps)."""
         return sum(tokens.mints for tokens in self._apps.values())
 
+    def share_budgets(self, processes: int) -> None:
+        """``processes`` (a fleet's workers) spend these credentials at once: each takes its
+        share of what every budget has left (GitHub's headers count everyone's requests)."""
+        self.share = max(1, processes)
+        for view in self._views.values():
+            for member in view.members:
+                member.budget.share = self.share
+        for member in self._tokens:
+            member.budget.share = self.share
+        for budget in self._installation_budgets.values():
+            budget.share = self.share
+
     def tokens_of(self, member: _Member) -> InstallationTokens:
         return self._apps[id(member.source)]
 
     def installation_budget(self, installation: int) -> _Budget:
         """One budget per installation, whichever orgs it serves."""
-        return self._installation_budgets.setdefault(installation, _Budget())
+        return self._installation_budgets.setdefault(installation, _Budget(share=self.share))
 
     async def identify(self, send: PinnedSender) -> None:
         """Once per pool, with two tokens or more: ``GET /user`` per token; tokens of one
@@ -409,6 +425,19 @@ class PoolView:
                     member.installation = await tokens.installation(self.org, _jwt_sender(send))
                     member.budget = self.pool.installation_budget(member.installation)
             self._prepared = True
+
+    def shared_budgets(self) -> list[tuple[str, RateBuckets]]:
+        """Each budget under a name that is the same on every machine and is not a secret
+        (a fleet's workers share their readings under it, ``fleet.budget``): a token's is a
+        salted SHA-256 prefix of the token, never the token; an installation's its id."""
+        named: dict[str, RateBuckets] = {}
+        for member in self._serving():
+            if member.header is not None:
+                digest = hashlib.sha256(b"gh-collect budget\0" + member.header.reveal().encode())
+                named.setdefault(f"token:{digest.hexdigest()[:16]}", member.budget.buckets)
+            elif member.installation is not None:
+                named.setdefault(f"installation:{member.installation}", member.budget.buckets)
+        return list(named.items())
 
     def _serving(self) -> list[_Member]:
         return [member for member in self.members if self._org not in member.refused]
