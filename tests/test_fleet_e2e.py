@@ -231,3 +231,16 @@ def test_options_a_fleet_does_not_take_are_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "--max-requests" in proc.stderr
+
+
+def test_endpoints_a_fleet_cannot_walk_yet_are_one_line(tmp_path: Path) -> None:
+    """reviews and pull_stats (GraphQL pages, fan-outs per pull) are refused before any
+    unit is planned, rather than walked as repo x endpoint units."""
+    config = write_config(tmp_path, "http://127.0.0.1:9", endpoints=["pulls", "reviews"])
+    proc = subprocess.run(
+        gh_collect_cmd("collect", "-c", str(config), "--queue", "redis://127.0.0.1:9/0"),
+        env=cli_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "reviews" in proc.stderr
+    assert "--queue does not harvest reviews yet" in proc.stderr and "pulls" not in proc.stderr

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from gh_collect import endpoints
 from gh_collect.config import Config
 from gh_collect.curated.export import ExportResult
 from gh_collect.durable.paths import safe_part
@@ -55,6 +56,22 @@ def open_queue(config: Config, url: str) -> RedisQueue:
     )
 
 
+def _refuse_fan_outs(config: Config) -> None:
+    """Workers plan repo x endpoint units only: an endpoint read through GraphQL pages or
+    fanning out per parent (``reviews``, ``pull_stats``) would be walked wrongly, so it is
+    refused before anything is planned."""
+    fanning = [
+        name
+        for name in config.endpoints
+        if (e := endpoints.get(name)).transport == "graphql" or e.parent or e.fan_out
+    ]
+    if fanning:
+        raise UsageError(
+            f"--queue does not harvest {', '.join(fanning)} yet: harvest them without "
+            "--queue, or take them out of endpoints"
+        )
+
+
 def run_fleet(
     config: Config,
     credentials: Credentials,
@@ -75,6 +92,7 @@ def run_fleet(
             "--queue plans every repo and endpoint: --from-repo, --only and --max-requests "
             "do not apply to a fleet"
         )
+    _refuse_fan_outs(config)
     config = config.for_org(config.orgs[0])
     store = open_store(config.output.root)
     queue = open_queue(config, queue_url)
