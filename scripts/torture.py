@@ -61,6 +61,12 @@ from gh_collect.simulator import SCENARIO_REPOS, Simulator, SimulatorConfig  # n
 ORG = "sample-org"
 YEAR = 2025
 ENDPOINTS = tuple(declared.names())  # every endpoint at once, GraphQL ones too
+# --queue walks repo x endpoint units of REST lists (GraphQL pages and fan-outs: not yet)
+FLEET_ENDPOINTS = tuple(
+    name
+    for name in ENDPOINTS
+    if (e := declared.get(name)).transport == "rest" and not e.parent and not e.fan_out
+)
 TOKEN_ENV = "GH_TORTURE_TOKEN"
 TOKEN = "ghp_tortureSECRETtoken0123456789"
 RUN_TIMEOUT_S = 180.0
@@ -175,12 +181,12 @@ class Dataset:
     def stderr_log(self) -> Path:
         return self.folder / "stderr.log"
 
-    def write_config(self, every_pages: int) -> None:
+    def write_config(self, every_pages: int, endpoints: tuple[str, ...] = ENDPOINTS) -> None:
         """Cadence is outside the digest, so each run may use another without a mismatch."""
         config: dict[str, Any] = {
             "target": {"org": ORG},
             "year": YEAR,
-            "endpoints": list(ENDPOINTS),
+            "endpoints": list(endpoints),
             "github": {"api_url": self.api_url, "token_env": TOKEN_ENV, "timeout_s": 5},
             "checkpoint": {"every_pages": every_pages, "every_records": 10**9},
             "output": {"root": str(self.folder / "data")},
@@ -323,11 +329,14 @@ def compare(paths: DatasetPaths, truth: Truth) -> dict[str, int]:
 
 
 def compare_sources(
-    raw: Callable[[str], Iterator[Any]], curated_of: Callable[[str], Counter[Any]], truth: Truth
+    raw: Callable[[str], Iterator[Any]],
+    curated_of: Callable[[str], Counter[Any]],
+    truth: Truth,
+    endpoints: tuple[str, ...] = ENDPOINTS,
 ) -> dict[str, int]:
     """Raw records (``raw(endpoint)``: each line's data) and curated keys against the truth."""
     totals: Counter[str] = Counter()
-    for endpoint in ENDPOINTS:
+    for endpoint in endpoints:
         expected = truth[endpoint]
         seen: Counter[Any] = Counter()
         for data in raw(endpoint):
@@ -914,7 +923,7 @@ class FleetHarness:
         self.rounds += 1
         ds = self.h.dataset(f"fleet-round{self.rounds}", fleet={"lease_s": 1.0})
         ds.overrides["output"] = {"root": f"s3://{self.bucket}/round{self.rounds}"}
-        ds.write_config(self.h.cadence())
+        ds.write_config(self.h.cadence(), FLEET_ENDPOINTS)
         return ds.config, f"redis://127.0.0.1:{self.redis_port}/{self.rounds % 16}"
 
     def failed_units(self, queue: str) -> set[str]:
@@ -949,6 +958,7 @@ class FleetHarness:
             lambda e: (line.get("data") for line in read_committed(store, layout, e)),
             lambda e: _curated_in_store(store, layout, e),
             self.h.truth,
+            FLEET_ENDPOINTS,
         )
         for key, value in check.items():
             setattr(tally, key, getattr(tally, key) + value)
