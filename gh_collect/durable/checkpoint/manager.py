@@ -267,8 +267,12 @@ class CheckpointManager:
         The caller waits until its save has landed, but the event loop does not: other
         requests go on meanwhile. The state counts as saved from the snapshot on.
         """
-        landed = self._submit_save(reason)
-        await asyncio.shield(asyncio.wrap_future(landed))  # a cancelled waiter leaves it be
+        landed = asyncio.wrap_future(self._submit_save(reason))
+        # A cancelled waiter leaves the write be; its error is still read (here, so asyncio
+        # never prints "exception was never retrieved" with a traceback) and raised by the
+        # next save (``GroupCommit`` keeps it).
+        landed.add_done_callback(_read_outcome)
+        await asyncio.shield(landed)
 
     def _submit_save(self, reason: str) -> Future[None]:
         """The event loop's part of ``save_async``: the snapshot, handed to the writer."""
@@ -594,3 +598,8 @@ def _check_forward(key: UnitKey, progress: UnitProgress, page: int, byte_offset:
             f"{key}: page {page} at offset {byte_offset} does not follow "
             f"page {progress.last_page_written} at offset {progress.byte_offset}"
         )
+
+
+def _read_outcome(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
